@@ -1,0 +1,111 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Omnistock: one executable (`oms`) and three library targets, each a room with one job.
+// Imports flow one way: OmnistockCore <- OmnistockStore <- OmnistockHTTP <- oms.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "omnistock",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "oms", targets: ["oms"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // The domain core: pure Swift, standard library only. No Foundation, no I/O, no clock.
+        .target(
+            name: "OmnistockCore",
+            swiftSettings: swiftSettings
+        ),
+        // The PostgreSQL event store, projections, migrations runner and embedded cluster.
+        .target(
+            name: "OmnistockStore",
+            dependencies: [
+                "OmnistockCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            // `Migrations` is the top-level `schema/` folder (a link to it): the SQL files ship inside the
+            // binary's resource bundle, so a deployed `oms` carries the schema it expects.
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP edge: routes, auth, validation, problem+json, metrics.
+        .target(
+            name: "OmnistockHTTP",
+            dependencies: [
+                "OmnistockCore",
+                "OmnistockStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The only place where configuration, services and the pieces above are wired together.
+        .executableTarget(
+            name: "oms",
+            dependencies: [
+                "OmnistockCore",
+                "OmnistockStore",
+                "OmnistockHTTP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Throwaway PostgreSQL databases for the store and edge tests.
+        .target(
+            name: "OmnistockTestSupport",
+            dependencies: [
+                "OmnistockStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/OmnistockTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OmnistockCoreTests",
+            dependencies: ["OmnistockCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OmnistockStoreTests",
+            dependencies: [
+                "OmnistockCore", "OmnistockStore", "OmnistockTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "OmnistockHTTPTests",
+            dependencies: [
+                "OmnistockCore",
+                "OmnistockStore",
+                "OmnistockHTTP",
+                "OmnistockTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,150 @@
+/// Who may do what: roles, the operations they ask for, and the one function that decides.
+///
+/// Rule 7 of the product: checkout cannot adjust stock; store staff act only on their own
+/// stores; integrations only on the locations they are bound to. The rule lives here, in the
+/// core, so that every entry point (HTTP today, others later) asks the same question.
+public enum Role: String, Codable, CaseIterable, Sendable {
+    case admin
+    case checkout
+    case store
+    case integration
+}
+
+/// The locations an API key may act on.
+public enum LocationScope: Equatable, Hashable, Sendable {
+    /// Every location, present and future (admin and checkout keys, unbound integrations).
+    case all
+    /// Only these locations.
+    case only(Set<String>)
+
+    public func contains(_ locationId: String) -> Bool {
+        switch self {
+        case .all: true
+        case .only(let ids): ids.contains(locationId)
+        }
+    }
+
+    /// The bound ids in a stable order, or nil when unbound.
+    public var sortedIds: [String]? {
+        switch self {
+        case .all: nil
+        case .only(let ids): ids.sorted()
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+public struct Principal: Equatable, Hashable, Sendable {
+    public let apiKeyId: String
+    public let role: Role
+    public let scope: LocationScope
+
+    public init(apiKeyId: String, role: Role, scope: LocationScope) {
+        self.apiKeyId = apiKeyId
+        self.role = role
+        self.scope = scope
+    }
+}
+
+/// Everything a caller can ask the service to do, named by what it touches.
+public enum Operation: String, CaseIterable, Sendable {
+    case readLocations
+    case defineLocation
+    case readEvents
+    case manageApiKeys
+
+    /// The verb phrase used in refusal messages ("The role 'checkout' may not …").
+    public var summary: String {
+        switch self {
+        case .readLocations: "read locations"
+        case .defineLocation: "create or change locations"
+        case .readEvents: "read the event feed"
+        case .manageApiKeys: "manage API keys"
+        }
+    }
+
+    /// The roles allowed to perform this operation at all (location binding is checked apart).
+    public var allowedRoles: Set<Role> {
+        switch self {
+        case .readLocations: [.admin, .checkout, .store, .integration]
+        case .defineLocation: [.admin, .integration]
+        case .readEvents: [.admin, .integration]
+        case .manageApiKeys: [.admin]
+        }
+    }
+}
+
+public enum Access {
+    /// Decides whether `principal` may perform `operation` on the given locations.
+    ///
+    /// Returns nil when allowed. Location bindings are checked for every location named;
+    /// an operation that names none (a listing) is filtered by the caller's scope instead.
+    public static func authorize(
+        _ principal: Principal,
+        _ operation: Operation,
+        locations: [String] = []
+    ) -> Rejection? {
+        guard operation.allowedRoles.contains(principal.role) else {
+            return .roleForbidden(role: principal.role, operation: operation)
+        }
+        for locationId in locations where !principal.scope.contains(locationId) {
+            return .locationForbidden(locationId: locationId)
+        }
+        return nil
+    }
+}
+
+/// What is needed to create an API key, validated against the role's rules.
+public struct ApiKeySpec: Equatable, Sendable {
+    public let name: String
+    public let role: Role
+    public let scope: LocationScope
+
+    /// Validates a request for a new key.
+    ///
+    /// Store keys must name their stores; integration keys may name locations or none (all);
+    /// admin and checkout keys act across the estate and may not be bound.
+    public static func validate(name: String, role: Role, locations: [String]?) -> Result<ApiKeySpec, Rejections> {
+        var faults: [Rejection] = []
+        if let fault = Text.check(name, field: "name") { faults.append(fault) }
+        var ids = Set<String>()
+        for (index, id) in (locations ?? []).enumerated() {
+            if let fault = Identifier.check(id, field: "locations/\(index)") { faults.append(fault) }
+            if !ids.insert(id).inserted { faults.append(.duplicate(field: "locations", value: id)) }
+        }
+        if let locations, locations.count > Limits.apiKeyLocationsMax {
+            faults.append(.tooMany(field: "locations", countMax: Limits.apiKeyLocationsMax))
+        }
+        let scope: LocationScope
+        switch role {
+        case .admin, .checkout:
+            if let locations, !locations.isEmpty {
+                faults.append(.notAllowed(field: "locations", reason: "\(role.rawValue) keys act on every location"))
+            }
+            scope = .all
+        case .store:
+            if (locations ?? []).isEmpty {
+                faults.append(.missingField(field: "locations"))
+            }
+            scope = .only(ids)
+        case .integration:
+            scope = (locations ?? []).isEmpty ? .all : .only(ids)
+        }
+        if !faults.isEmpty { return .failure(Rejections(faults)) }
+        return .success(ApiKeySpec(name: name, role: role, scope: scope))
+    }
+}
+
+/// One or more rejections found together, so a caller learns every fault of a request at once.
+public struct Rejections: Error, Equatable, Sendable {
+    public let all: [Rejection]
+
+    public init(_ all: [Rejection]) {
+        precondition(!all.isEmpty, "a refusal names at least one fault")
+        self.all = all
+    }
+
+    public init(_ one: Rejection) {
+        self.all = [one]
+    }
+}

@@ -1,0 +1,42 @@
+/// The events of the ledger: every change the service records, as closed, typed values.
+///
+/// Each case has a stable type name (what the event feed shows and filters on) and a payload
+/// that is `Codable` with the standard library alone; the store chooses the encoding.
+public enum LedgerEvent: Equatable, Sendable {
+    case locationDefined(LocationDefined)
+
+    /// The stable type name written to the ledger.
+    public var type: String {
+        switch self {
+        case .locationDefined: LocationDefined.type
+        }
+    }
+
+    /// The stream (what the event concerns) the event belongs to.
+    public var stream: String {
+        switch self {
+        case .locationDefined(let event): LocationStream.name(event.location.id)
+        }
+    }
+
+    /// The locations the event concerns, so feeds can be scoped to a caller's locations.
+    public var locationIds: [String] {
+        switch self {
+        case .locationDefined(let event): [event.location.id]
+        }
+    }
+}
+
+/// A location was created or its attributes replaced; carries the whole new definition, so a
+/// replay needs no other event to rebuild it.
+public struct LocationDefined: Equatable, Codable, Sendable {
+    public static let type = "location.defined"
+    public var location: Location
+    /// True when this event created the location.
+    public var created: Bool
+
+    public init(location: Location, created: Bool) {
+        self.location = location
+        self.created = created
+    }
+}

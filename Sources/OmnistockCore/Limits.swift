@@ -1,0 +1,41 @@
+/// Every bound the service enforces, in one place, each named with its unit last.
+///
+/// A limit that is not written here does not exist: a value that cannot be bounded is a bug,
+/// because it is how memory, disk and latency run away under real traffic.
+public enum Limits {
+    /// Identifiers chosen by the retailer (location ids, SKUs) are short printable tokens.
+    public static let identifierLengthMax = 64
+    /// Human-readable names (a store's name, an API key's label).
+    public static let nameLengthMax = 200
+    /// A location's daily order capacity; 0 means it takes no orders that day.
+    public static let dailyCapacityMax: Int64 = 1_000_000
+    /// Location priority: lower is preferred when sourcing, ties broken by distance.
+    public static let priorityMin: Int64 = 0
+    public static let priorityMax: Int64 = 1_000
+    /// Days an uncollected pickup order waits before it expires and its stock is released.
+    public static let pickupWindowDaysMin: Int64 = 1
+    public static let pickupWindowDaysMax: Int64 = 60
+    /// Coordinates in decimal degrees (WGS 84).
+    public static let latitudeDegreesMax = 90.0
+    public static let longitudeDegreesMax = 180.0
+
+    /// An API key may be bound to at most this many locations; larger estates use an
+    /// unbound integration key.
+    public static let apiKeyLocationsMax = 1_000
+
+    /// Idempotency keys are client-chosen opaque strings (Stripe and the IETF draft use UUIDs).
+    public static let idempotencyKeyLengthMax = 255
+    /// How long a stored answer to an idempotent request is kept, by default and at most.
+    public static let idempotencyRetentionSecondsDefault: Int64 = 86_400
+    public static let idempotencyRetentionSecondsMin: Int64 = 60
+    public static let idempotencyRetentionSecondsMax: Int64 = 7 * 86_400
+
+    /// Pages of the event feed and of listings.
+    public static let pageSizeDefault = 100
+    public static let pageSizeMax = 1_000
+    /// Event types a feed request may filter on at once.
+    public static let eventTypeFilterCountMax = 50
+
+    /// The largest request body the edge reads, in bytes. Sized for 10,000 stock movement lines.
+    public static let requestBodyBytesMax = 8 * 1024 * 1024
+}

@@ -1,0 +1,95 @@
+/// A store or a warehouse: where stock lives and what it may be asked to do.
+public struct Location: Equatable, Hashable, Codable, Sendable {
+    public enum Kind: String, Codable, CaseIterable, Sendable {
+        case store
+        case warehouse
+    }
+
+    public struct Capabilities: Equatable, Hashable, Codable, Sendable {
+        /// A click & collect pickup point.
+        public var pickup: Bool
+        /// Ships orders: ship-from-store, or warehouse shipping.
+        public var ships: Bool
+
+        public init(pickup: Bool, ships: Bool) {
+            self.pickup = pickup
+            self.ships = ships
+        }
+    }
+
+    public var id: String
+    public var name: String
+    public var kind: Kind
+    public var latitude: Double
+    public var longitude: Double
+    public var capabilities: Capabilities
+    public var dailyCapacity: Int64
+    public var priority: Int64
+    public var pickupWindowDays: Int64
+    public var active: Bool
+
+    public init(
+        id: String, name: String, kind: Kind, latitude: Double, longitude: Double,
+        capabilities: Capabilities, dailyCapacity: Int64, priority: Int64, pickupWindowDays: Int64, active: Bool
+    ) {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.latitude = latitude
+        self.longitude = longitude
+        self.capabilities = capabilities
+        self.dailyCapacity = dailyCapacity
+        self.priority = priority
+        self.pickupWindowDays = pickupWindowDays
+        self.active = active
+    }
+
+    /// Every fault of a proposed location at once; empty when it is valid.
+    public func faults() -> [Rejection] {
+        var faults: [Rejection] = []
+        if let fault = Identifier.check(id, field: "locationId") { faults.append(fault) }
+        if let fault = Text.check(name, field: "name") { faults.append(fault) }
+        if !(latitude.isFinite && abs(latitude) <= Limits.latitudeDegreesMax) {
+            faults.append(.outOfRange(field: "latitude", lower: "-90", upper: "90"))
+        }
+        if !(longitude.isFinite && abs(longitude) <= Limits.longitudeDegreesMax) {
+            faults.append(.outOfRange(field: "longitude", lower: "-180", upper: "180"))
+        }
+        if !(0...Limits.dailyCapacityMax).contains(dailyCapacity) {
+            faults.append(.outOfRange(field: "dailyCapacity", lower: "0", upper: "\(Limits.dailyCapacityMax)"))
+        }
+        if !(Limits.priorityMin...Limits.priorityMax).contains(priority) {
+            faults.append(.outOfRange(field: "priority", lower: "\(Limits.priorityMin)", upper: "\(Limits.priorityMax)"))
+        }
+        if !(Limits.pickupWindowDaysMin...Limits.pickupWindowDaysMax).contains(pickupWindowDays) {
+            faults.append(.outOfRange(
+                field: "pickupWindowDays", lower: "\(Limits.pickupWindowDaysMin)", upper: "\(Limits.pickupWindowDaysMax)"))
+        }
+        return faults
+    }
+}
+
+/// Commands and events of the location stream, with its pure decide and evolve.
+public enum LocationStream {
+    /// The ledger stream of one location.
+    public static func name(_ locationId: String) -> String { "location-\(locationId)" }
+
+    /// Defines a location: creates it, or replaces its attributes (a PUT).
+    ///
+    /// An identical definition produces no event, so repeating a PUT leaves the ledger as it was.
+    public static func decide(current: Location?, define proposed: Location) -> Result<[LedgerEvent], Rejections> {
+        let faults = proposed.faults()
+        if !faults.isEmpty { return .failure(Rejections(faults)) }
+        if current == proposed { return .success([]) }
+        return .success([.locationDefined(LocationDefined(location: proposed, created: current == nil))])
+    }
+
+    /// Applies one event of a location's stream to its state.
+    public static func evolve(_ current: Location?, _ event: LedgerEvent) -> Location? {
+        switch event {
+        case .locationDefined(let defined):
+            precondition(current == nil || current?.id == defined.location.id, "an event was applied to another location's stream")
+            return defined.location
+        }
+    }
+}

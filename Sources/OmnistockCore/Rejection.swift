@@ -1,0 +1,106 @@
+/// Every reason the service refuses a request, as one closed set with stable codes.
+///
+/// A rejection is a value, not an exception: the domain returns it, the store passes it along,
+/// and exactly one place (the HTTP edge's problem mapping) turns it into a status code.
+/// The `code` strings are part of the public API: clients branch on them, so they never change.
+public enum Rejection: Error, Equatable, Hashable, Sendable {
+    /// A required field is absent.
+    case missingField(field: String)
+    /// An identifier is empty, too long, or uses characters outside `[A-Za-z0-9._:-]`.
+    case invalidIdentifier(field: String)
+    /// A text field is empty or longer than its limit.
+    case invalidText(field: String, lengthMax: Int)
+    /// A number lies outside its bounds (bounds rendered for the message).
+    case outOfRange(field: String, lower: String, upper: String)
+    /// A list has more entries than its limit.
+    case tooMany(field: String, countMax: Int)
+    /// A list names the same value twice.
+    case duplicate(field: String, value: String)
+    /// A field that is meaningless, or forbidden, in this combination.
+    case notAllowed(field: String, reason: String)
+    /// A cursor or position the caller sent back is not one the service handed out.
+    case invalidCursor(field: String)
+
+    /// The referenced location does not exist.
+    case unknownLocation(locationId: String)
+    /// The referenced API key does not exist.
+    case unknownApiKey(apiKeyId: String)
+
+    /// The caller's role may not perform this operation.
+    case roleForbidden(role: Role, operation: Operation)
+    /// The caller is not bound to this location.
+    case locationForbidden(locationId: String)
+
+    /// The Idempotency-Key was used before for a different request.
+    case idempotencyKeyReused
+    /// A write raced with another on the same stream and lost; retrying is safe.
+    case concurrentModification(stream: String)
+
+    /// The stable machine-readable code of this rejection.
+    public var code: String {
+        switch self {
+        case .missingField: "missing-field"
+        case .invalidIdentifier: "invalid-identifier"
+        case .invalidText: "invalid-text"
+        case .outOfRange: "out-of-range"
+        case .tooMany: "too-many"
+        case .duplicate: "duplicate"
+        case .notAllowed: "not-allowed"
+        case .invalidCursor: "invalid-cursor"
+        case .unknownLocation: "unknown-location"
+        case .unknownApiKey: "unknown-api-key"
+        case .roleForbidden: "role-forbidden"
+        case .locationForbidden: "location-forbidden"
+        case .idempotencyKeyReused: "idempotency-key-reused"
+        case .concurrentModification: "concurrent-modification"
+        }
+    }
+
+    /// The request field at fault, as a JSON pointer-like path, when there is one.
+    public var field: String? {
+        switch self {
+        case .missingField(let field), .invalidIdentifier(let field), .invalidText(let field, _),
+            .outOfRange(let field, _, _), .tooMany(let field, _), .duplicate(let field, _),
+            .notAllowed(let field, _), .invalidCursor(let field):
+            field
+        case .unknownLocation, .locationForbidden: "locationId"
+        case .unknownApiKey: "apiKeyId"
+        case .idempotencyKeyReused: "Idempotency-Key"
+        case .roleForbidden, .concurrentModification: nil
+        }
+    }
+
+    /// A sentence for humans; never parsed by clients.
+    public var detail: String {
+        switch self {
+        case .missingField(let field):
+            "The field '\(field)' is required."
+        case .invalidIdentifier(let field):
+            "The field '\(field)' must be 1 to \(Limits.identifierLengthMax) characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'."
+        case .invalidText(let field, let lengthMax):
+            "The field '\(field)' must be 1 to \(lengthMax) characters."
+        case .outOfRange(let field, let lower, let upper):
+            "The field '\(field)' must be between \(lower) and \(upper)."
+        case .tooMany(let field, let countMax):
+            "The field '\(field)' may hold at most \(countMax) entries."
+        case .duplicate(let field, let value):
+            "The field '\(field)' names '\(value)' more than once."
+        case .notAllowed(let field, let reason):
+            "The field '\(field)' is not allowed: \(reason)."
+        case .invalidCursor(let field):
+            "The field '\(field)' is not a cursor this service handed out."
+        case .unknownLocation(let locationId):
+            "No location has the id '\(locationId)'."
+        case .unknownApiKey(let apiKeyId):
+            "No API key has the id '\(apiKeyId)'."
+        case .roleForbidden(let role, let operation):
+            "The role '\(role.rawValue)' may not \(operation.summary)."
+        case .locationForbidden(let locationId):
+            "This API key is not bound to the location '\(locationId)'."
+        case .idempotencyKeyReused:
+            "This Idempotency-Key was already used for a different request."
+        case .concurrentModification(let stream):
+            "Another request changed '\(stream)' at the same time; retry the request."
+        }
+    }
+}

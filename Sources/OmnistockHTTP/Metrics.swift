@@ -1,0 +1,62 @@
+import Foundation
+import OmnistockStore
+import Prometheus
+import Synchronization
+
+/// Prometheus figures of the edge: requests and latency per route, and the database pool.
+///
+/// Routes are labelled by their template (`/v1/locations/{locationId}`), never by the concrete
+/// path, and unmatched paths share one label, so the number of series stays bounded.
+public final class EdgeMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    static let latencyBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2), .seconds(5),
+    ]
+    private let histograms = Mutex<[String: DurationHistogram]>([:])
+    private let counters = Mutex<[String: Counter]>([:])
+    let poolLeased: Gauge
+    let poolWaiting: Gauge
+    let poolSize: Gauge
+
+    public init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+        self.poolLeased = registry.makeGauge(name: "oms_db_pool_connections_leased", help: "Database connections lent out now.")
+        self.poolWaiting = registry.makeGauge(name: "oms_db_pool_requests_waiting", help: "Requests waiting for a database connection.")
+        self.poolSize = registry.makeGauge(name: "oms_db_pool_connections_max", help: "The pool's connection limit.")
+    }
+
+    func record(method: String, route: String, status: Int, duration: Duration) {
+        let statusClass = "\(status / 100)xx"
+        let counter = counters.withLock { counters in
+            let key = "\(method) \(route) \(status)"
+            if let existing = counters[key] { return existing }
+            let made = registry.makeCounter(
+                descriptor: .init(namespace: "oms", subsystem: "http", metricName: "requests", unitName: "total", helpText: "HTTP requests answered, by route and status."),
+                labels: [("method", method), ("route", route), ("status", "\(status)"), ("class", statusClass)])
+            counters[key] = made
+            return made
+        }
+        counter.increment()
+        let histogram = histograms.withLock { histograms in
+            let key = "\(method) \(route)"
+            if let existing = histograms[key] { return existing }
+            let made = registry.makeDurationHistogram(
+                descriptor: .init(namespace: "oms", subsystem: "http", metricName: "request_duration", unitName: "seconds", helpText: "Time to answer HTTP requests, by route."),
+                labels: [("method", method), ("route", route)], buckets: Self.latencyBuckets)
+            histograms[key] = made
+            return made
+        }
+        histogram.record(duration)
+    }
+
+    /// The exposition text, with the pool figures read at scrape time.
+    func exposition(database: Database) -> String {
+        let (leased, waiting) = database.poolStatistics
+        poolLeased.set(Double(leased))
+        poolWaiting.set(Double(waiting))
+        poolSize.set(Double(database.poolSize))
+        return registry.emitToString()
+    }
+}

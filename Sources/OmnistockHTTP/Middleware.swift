@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Logging
+import OmnistockCore
+import OmnistockStore
+
+/// The outermost middleware: request ids, access logs, metrics, and the mapping of every error
+/// to problem+json. Nothing leaves the service as a bare 500 or an HTML page.
+struct EdgeMiddleware: RouterMiddleware {
+    typealias Context = OmsContext
+    let metrics: EdgeMetrics
+    let routes: RouteTableBox
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        var context = context
+        context.requestId = Self.requestId(from: request)
+        context.logger[metadataKey: "requestId"] = .string(context.requestId)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = respond(to: error, request: request, context: context)
+        }
+        response.headers[.requestId] = context.requestId
+        let route = context.endpointPath ?? "unmatched"
+        let elapsed = ContinuousClock.now - started
+        metrics.record(method: request.method.rawValue, route: route, status: Int(response.status.code), duration: elapsed)
+        let level: Logger.Level = response.status.code >= 500 ? .error : .debug
+        context.logger.log(
+            level: level, "request",
+            metadata: [
+                "method": .string(request.method.rawValue), "path": .string(request.uri.path), "route": .string(route),
+                "status": .stringConvertible(response.status.code),
+                "ms": .string(String(format: "%.2f", Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1000)),
+            ])
+        return response
+    }
+
+    func respond(to error: any Error, request: Request, context: Context) -> Response {
+        switch error {
+        case let problem as Problem:
+            return problem.response(requestId: context.requestId)
+        case let rejections as Rejections:
+            return Problem(rejections).response(requestId: context.requestId)
+        case let rejection as Rejection:
+            return Problem(rejection).response(requestId: context.requestId)
+        case is NIOTooManyBytesError:
+            return Problem.contentTooLarge().response(requestId: context.requestId)
+        case let error as HTTPError where error.status == .notFound:
+            let allowed = routes.methods(forPath: request.uri.path)
+            if !allowed.isEmpty {
+                return Problem.methodNotAllowed(allowed: allowed).response(requestId: context.requestId)
+            }
+            return Problem.notFound("No route matches \(request.method.rawValue) \(request.uri.path).")
+                .response(requestId: context.requestId)
+        case let error as HTTPError:
+            let problem = Problem(
+                status: error.status, kind: "http-\(error.status.code)", title: error.status.reasonPhrase,
+                detail: error.body ?? error.status.reasonPhrase)
+            return problem.response(requestId: context.requestId)
+        default:
+            if Self.isUnavailable(error) {
+                context.logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
+                return Problem.unavailable("The database is not reachable; retry shortly.").response(requestId: context.requestId)
+            }
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            return Problem.internalError(requestId: context.requestId).response(requestId: context.requestId)
+        }
+    }
+
+    /// Connection failures are the caller's to retry (503), not a bug (500).
+    static func isUnavailable(_ error: any Error) -> Bool {
+        let text = String(reflecting: error)
+        return text.contains("connectionError") || text.contains("poolClosed") || text.contains("serverClosedConnection")
+            || text.contains("Connection refused") || text.contains("timeout")
+    }
+
+    /// The caller's X-Request-Id when it is a sane token, else a new one.
+    static func requestId(from request: Request) -> String {
+        if let given = request.headers[.requestId], Identifier.isValid(given) { return given }
+        return RequestID().description
+    }
+}
+
+/// Authenticates `/v1` calls with their bearer API key.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = OmsContext
+    let apiKeys: ApiKeyStore
+    let database: Database
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw Problem.unauthorized("Send an API key as 'Authorization: Bearer <key>'.")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw Problem.unauthorized("The Authorization header must be 'Bearer <key>'.")
+        }
+        guard let principal = try await apiKeys.authenticate(token: String(parts[1]), on: database) else {
+            throw Problem.unauthorized("The API key is unknown or revoked.")
+        }
+        var context = context
+        context.principal = principal
+        context.logger[metadataKey: "apiKeyId"] = .string(principal.apiKeyId)
+        return try await next(request, context)
+    }
+}
+
+/// The method and path template of every route, to answer 405 with `Allow` and to check the
+/// OpenAPI document against the router.
+public struct RouteTable: Sendable {
+    public struct Route: Sendable, Hashable {
+        public var method: String
+        /// The template with `{name}` placeholders, as OpenAPI writes it.
+        public var path: String
+    }
+
+    public var routes: [Route]
+
+    /// The methods routed for a concrete path (empty when no template matches it).
+    func methods(forPath path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
+        return routes.filter { route in
+            let template = route.path.split(separator: "/", omittingEmptySubsequences: true)
+            guard template.count == segments.count else { return false }
+            return zip(template, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }.map(\.method).sorted()
+    }
+}

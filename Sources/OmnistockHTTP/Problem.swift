@@ -1,0 +1,152 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OmnistockCore
+
+/// An RFC 9457 problem: the one shape every error response of the service has.
+///
+/// This file is the only place where a rejection becomes a status code. `type` is a stable URI
+/// per kind of problem; `errors` names every field at fault with its rejection code.
+public struct Problem: Error, Sendable, Equatable {
+    public struct FieldError: Codable, Sendable, Equatable {
+        public var field: String?
+        public var code: String
+        public var detail: String
+    }
+
+    public var status: HTTPResponse.Status
+    /// The last segment of the `type` URI (`https://omnistock.dev/problems/<kind>`).
+    public var kind: String
+    public var title: String
+    public var detail: String
+    public var errors: [FieldError]
+    public var headers: HTTPFields = [:]
+
+    public init(status: HTTPResponse.Status, kind: String, title: String, detail: String, errors: [FieldError] = []) {
+        self.status = status
+        self.kind = kind
+        self.title = title
+        self.detail = detail
+        self.errors = errors
+    }
+
+    /// The problem for a set of rejections found together; the status is that of the first.
+    public init(_ rejections: Rejections, inBody: Bool = true) {
+        let first = rejections.all[0]
+        let (status, kind, title) = Self.classify(first, inBody: inBody)
+        self.init(
+            status: status, kind: kind, title: title,
+            detail: rejections.all.count == 1 ? first.detail : "The request has \(rejections.all.count) faults; see errors.",
+            errors: rejections.all.map { rejection in
+                FieldError(field: Self.fieldName(rejection, inBody: inBody), code: rejection.code, detail: rejection.detail)
+            })
+    }
+
+    /// Body fields are named as JSON pointers (`/capabilities/pickup`), as decoding errors are;
+    /// path and query parameters and headers keep their own names.
+    static func fieldName(_ rejection: Rejection, inBody: Bool) -> String? {
+        guard let field = rejection.field else { return nil }
+        switch rejection {
+        case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed:
+            return inBody && !field.hasPrefix("/") ? "/" + field : field
+        default:
+            return field
+        }
+    }
+
+    public init(_ rejection: Rejection, inBody: Bool = true) {
+        self.init(Rejections(rejection), inBody: inBody)
+    }
+
+    /// Status, problem kind and title for a rejection.
+    ///
+    /// Validation faults in a body are 422 (the JSON was well-formed, its values break a rule);
+    /// in the path or query they are 400 (the request itself is malformed).
+    static func classify(_ rejection: Rejection, inBody: Bool) -> (HTTPResponse.Status, String, String) {
+        switch rejection {
+        case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed,
+            .invalidCursor:
+            inBody
+                ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
+                : (.badRequest, "invalid-parameter", "A path or query parameter is not valid")
+        case .unknownLocation, .unknownApiKey:
+            (.notFound, "not-found", "Not found")
+        case .roleForbidden, .locationForbidden:
+            (.forbidden, "forbidden", "Forbidden")
+        case .idempotencyKeyReused:
+            (.unprocessableContent, "idempotency-key-reused", "Idempotency-Key reused")
+        case .concurrentModification:
+            (.conflict, "concurrent-modification", "Concurrent modification")
+        }
+    }
+
+    // MARK: Problems of the request itself, not of the domain.
+
+    static func badRequest(_ detail: String, field: String? = nil, code: String = "malformed-request") -> Problem {
+        Problem(
+            status: .badRequest, kind: "malformed-request", title: "The request is malformed", detail: detail,
+            errors: [FieldError(field: field, code: code, detail: detail)])
+    }
+
+    static func unauthorized(_ detail: String) -> Problem {
+        var problem = Problem(status: .unauthorized, kind: "unauthorized", title: "Unauthorized", detail: detail)
+        problem.headers[.wwwAuthenticate] = "Bearer realm=\"omnistock\""
+        return problem
+    }
+
+    static func notFound(_ detail: String) -> Problem {
+        Problem(status: .notFound, kind: "not-found", title: "Not found", detail: detail)
+    }
+
+    static func methodNotAllowed(allowed: [String]) -> Problem {
+        var problem = Problem(
+            status: .methodNotAllowed, kind: "method-not-allowed", title: "Method not allowed",
+            detail: "This path accepts \(allowed.joined(separator: ", ")).")
+        problem.headers[.allow] = allowed.joined(separator: ", ")
+        return problem
+    }
+
+    static func unsupportedMediaType() -> Problem {
+        Problem(
+            status: .unsupportedMediaType, kind: "unsupported-media-type", title: "Unsupported media type",
+            detail: "Send the body as application/json.")
+    }
+
+    static func contentTooLarge() -> Problem {
+        Problem(
+            status: .contentTooLarge, kind: "content-too-large", title: "Content too large",
+            detail: "The body is larger than \(Limits.requestBodyBytesMax) bytes.")
+    }
+
+    static func unavailable(_ detail: String) -> Problem {
+        var problem = Problem(status: .serviceUnavailable, kind: "unavailable", title: "Service unavailable", detail: detail)
+        problem.headers[.retryAfter] = "1"
+        return problem
+    }
+
+    static func internalError(requestId: String) -> Problem {
+        Problem(
+            status: .internalServerError, kind: "internal-error", title: "Internal error",
+            detail: "Something failed on our side; nothing was changed unless a 2xx was returned. Quote request id \(requestId).")
+    }
+
+    /// The problem+json response.
+    func response(requestId: String) -> Response {
+        struct Body: Encodable {
+            var type: String
+            var title: String
+            var status: Int
+            var detail: String
+            var requestId: String
+            var errors: [FieldError]?
+        }
+        let body = Body(
+            type: "https://omnistock.dev/problems/\(kind)", title: title, status: Int(status.code), detail: detail,
+            requestId: requestId, errors: errors.isEmpty ? nil : errors)
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
+        let bytes = (try? JSON.encoder.encode(body)) ?? Data()
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

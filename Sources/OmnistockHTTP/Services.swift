@@ -1,0 +1,28 @@
+import Logging
+import OmnistockStore
+
+/// What the edge needs from the rest of the service; built once by the `oms` executable.
+public struct EdgeServices: Sendable {
+    public var database: Database
+    public var events: EventStore
+    public var locations: LocationStore
+    public var apiKeys: ApiKeyStore
+    public var idempotency: IdempotencyStore
+    public var migrator: Migrator
+    public var metrics: EdgeMetrics
+    public var logger: Logger
+
+    public init(
+        database: Database, events: EventStore, locations: LocationStore, apiKeys: ApiKeyStore,
+        idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
+    ) {
+        self.database = database
+        self.events = events
+        self.locations = locations
+        self.apiKeys = apiKeys
+        self.idempotency = idempotency
+        self.migrator = migrator
+        self.metrics = metrics
+        self.logger = logger
+    }
+}

@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+
+/// Who caused an event and as part of which request; stored beside every event.
+public struct EventMetadata: Codable, Sendable, Equatable {
+    /// The API key id (or `cli:<user>` for the command line, `system` for sweepers).
+    public var actor: String
+    public var idempotencyKey: String?
+    /// The request id of the HTTP call, to join logs and ledger.
+    public var correlationId: String?
+
+    public init(actor: String, idempotencyKey: String? = nil, correlationId: String? = nil) {
+        self.actor = actor
+        self.idempotencyKey = idempotencyKey
+        self.correlationId = correlationId
+    }
+}
+
+/// The version a writer expects a stream to be at when it appends.
+public enum ExpectedVersion: Sendable, Equatable {
+    /// The stream must not exist yet.
+    case noStream
+    /// The stream must be exactly at this version.
+    case exact(Int64)
+}
+
+/// An event as the ledger holds it.
+public struct RecordedEvent: Sendable, Equatable {
+    public var position: Int64
+    public var stream: String
+    public var streamVersion: Int64
+    public var type: String
+    /// The payload as JSON text, exactly as stored.
+    public var payload: String
+    /// The metadata as JSON text.
+    public var metadata: String
+    public var locationIds: [String]
+    public var recordedAt: Date
+}
+
+/// One page of the feed and the cursor for the next.
+public struct EventPage: Sendable, Equatable {
+    public var events: [RecordedEvent]
+    /// Pass as `after` to get the next page; equals the request's `after` when nothing was new.
+    public var nextAfter: Int64
+    /// The ledger's last committed position when the page was read.
+    public var headPosition: Int64
+}
+
+/// The append-only ledger: appends with expected versions, and a gap-free ordered feed.
+public struct EventStore: Sendable {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    /// Appends events to their streams inside the caller's transaction.
+    ///
+    /// Streams are locked in name order (so concurrent appenders cannot deadlock), checked against
+    /// `expected`, and the ledger head is taken last, just before the insert, so the lock that
+    /// serialises appends is held for as short a time as possible: from here to commit.
+    /// Returns the positions given to the events, in order.
+    @discardableResult
+    public func append(
+        _ events: [LedgerEvent],
+        expected: [String: ExpectedVersion],
+        metadata: EventMetadata,
+        on connection: PostgresConnection
+    ) async throws -> [Int64] {
+        guard !events.isEmpty else { return [] }
+        let streams = Array(Set(events.map(\.stream))).sorted()
+        var versions: [String: Int64] = [:]
+        for try await (stream, version) in try await connection.query(
+            "SELECT stream, version FROM ledger_streams WHERE stream = ANY(\(streams)) ORDER BY stream FOR UPDATE",
+            logger: logger
+        ).decode((String, Int64).self) {
+            versions[stream] = version
+        }
+        for (stream, expectation) in expected {
+            switch (expectation, versions[stream]) {
+            case (.noStream, nil): continue
+            case (.exact(let want), .some(let have)) where want == have: continue
+            default: throw Rejection.concurrentModification(stream: stream)
+            }
+        }
+
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let metadataJSON = String(decoding: try encoder.encode(metadata), as: UTF8.self)
+        var streamColumn: [String] = []
+        var versionColumn: [Int64] = []
+        var typeColumn: [String] = []
+        var payloadColumn: [String] = []
+        var locationsColumn: [String] = []
+        for event in events {
+            let version = (versions[event.stream] ?? 0) + 1
+            versions[event.stream] = version
+            streamColumn.append(event.stream)
+            versionColumn.append(version)
+            typeColumn.append(event.type)
+            payloadColumn.append(try EventCodec.encode(event, with: encoder))
+            locationsColumn.append(String(decoding: try encoder.encode(event.locationIds), as: UTF8.self))
+        }
+
+        let count = Int64(events.count)
+        guard
+            let last = try await connection.query(
+                "UPDATE ledger_head SET position = position + \(count) RETURNING position", logger: logger
+            ).collect().first?.decode(Int64.self)
+        else {
+            throw StoreError.corrupt("the ledger head row is missing")
+        }
+        let first = last - count + 1
+        let positions = Array(first...last)
+        do {
+            try await connection.query(
+                """
+                INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
+                SELECT e.position, e.stream, e.version, e.type, e.payload::jsonb, \(metadataJSON)::jsonb,
+                       ARRAY(SELECT jsonb_array_elements_text(e.locations::jsonb)), clock_timestamp()
+                  FROM unnest(\(positions)::bigint[], \(streamColumn)::text[], \(versionColumn)::bigint[],
+                              \(typeColumn)::text[], \(payloadColumn)::text[], \(locationsColumn)::text[])
+                       AS e(position, stream, version, type, payload, locations)
+                """,
+                logger: logger)
+            let touched = versions.filter { streams.contains($0.key) }
+            try await connection.query(
+                """
+                INSERT INTO ledger_streams (stream, version)
+                SELECT * FROM unnest(\(Array(touched.keys))::text[], \(Array(touched.values))::bigint[])
+                ON CONFLICT (stream) DO UPDATE SET version = excluded.version
+                """,
+                logger: logger)
+        } catch where error.sqlState == "23505" {
+            // Another transaction created one of these streams first (both saw no stream).
+            throw Rejection.concurrentModification(stream: streams.joined(separator: ","))
+        }
+        return positions
+    }
+
+    /// Reads committed events after `after`, in position order.
+    ///
+    /// Positions are handed out in commit order (see the ledger migration), so this plain range
+    /// read never skips an event that commits later: any later commit has a larger position.
+    public func read(
+        after: Int64,
+        limit: Int,
+        types: [String]? = nil,
+        locations: [String]? = nil,
+        on database: Database
+    ) async throws -> EventPage {
+        precondition(limit > 0 && limit <= Limits.pageSizeMax, "the edge bounds the page size")
+        return try await database.withConnection { connection in
+            // The head is read first: events read afterwards may only be newer, never missing.
+            let head = try await connection.query("SELECT position FROM ledger_head", logger: logger)
+                .collect().first?.decode(Int64.self) ?? 0
+            var events: [RecordedEvent] = []
+            let rows = try await connection.query(
+                """
+                SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
+                  FROM ledger
+                 WHERE position > \(after) AND position <= \(head)
+                   AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
+                   AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
+                 ORDER BY position
+                 LIMIT \(limit)
+                """,
+                logger: logger)
+            for try await (position, stream, version, type, payload, metadata, locationIds, recordedAt) in rows.decode(
+                (Int64, String, Int64, String, String, String, [String], Date).self)
+            {
+                events.append(RecordedEvent(
+                    position: position, stream: stream, streamVersion: version, type: type, payload: payload,
+                    metadata: metadata, locationIds: locationIds, recordedAt: recordedAt))
+            }
+            // When a filter hides events, the cursor still moves to what was scanned, so a
+            // filtered reader does not rescan the same stretch forever.
+            let nextAfter: Int64 =
+                if events.count == limit { events.last!.position } else { max(after, head) }
+            return EventPage(events: events, nextAfter: nextAfter, headPosition: head)
+        }
+    }
+}
+
+/// Encoding of ledger event payloads as JSON, and back.
+public enum EventCodec {
+    public static func encode(_ event: LedgerEvent, with encoder: JSONEncoder) throws -> String {
+        let data: Data =
+            switch event {
+            case .locationDefined(let payload): try encoder.encode(payload)
+            }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Decodes a stored event; throws when the type is unknown or the payload does not fit.
+    public static func decode(type: String, payload: String) throws -> LedgerEvent {
+        let decoder = JSONDecoder()
+        let data = Data(payload.utf8)
+        switch type {
+        case LocationDefined.type: return .locationDefined(try decoder.decode(LocationDefined.self, from: data))
+        default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")
+        }
+    }
+}

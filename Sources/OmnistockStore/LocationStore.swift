@@ -1,0 +1,131 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+
+/// A location as the projection holds it.
+public struct LocationRecord: Sendable, Equatable {
+    public var location: Location
+    public var version: Int64
+    public var createdAt: Date
+    public var updatedAt: Date
+}
+
+/// What a definition did: created the location, changed it, or found it already so.
+public enum DefineOutcome: Sendable, Equatable {
+    case created
+    case changed
+    case unchanged
+}
+
+/// Locations: the `location.defined` events and the `locations` projection, written together.
+public struct LocationStore: Sendable {
+    let events: EventStore
+    let logger: Logger
+    /// Attempts when two first definitions of one location race (the loser re-reads and decides again).
+    static let raceAttemptsMax = 3
+
+    public init(events: EventStore, logger: Logger) {
+        self.events = events
+        self.logger = logger
+    }
+
+    /// Creates or replaces a location, deciding with the pure core against the locked row.
+    public func define(
+        _ proposed: Location, metadata: EventMetadata, on database: Database
+    ) async throws -> (LocationRecord, DefineOutcome) {
+        var attempt = 1
+        while true {
+            do {
+                return try await database.transaction { connection in
+                    try await define(proposed, metadata: metadata, on: connection)
+                }
+            } catch Rejection.concurrentModification(let stream) where attempt < Self.raceAttemptsMax {
+                logger.debug("location definition raced; retrying", metadata: ["stream": "\(stream)"])
+                attempt += 1
+            }
+        }
+    }
+
+    /// The same, inside the caller's transaction.
+    public func define(
+        _ proposed: Location, metadata: EventMetadata, on connection: PostgresConnection
+    ) async throws -> (LocationRecord, DefineOutcome) {
+        let current = try await fetch(id: proposed.id, lock: true, on: connection)
+        let newEvents: [LedgerEvent]
+        switch LocationStream.decide(current: current?.location, define: proposed) {
+        case .failure(let rejections): throw rejections
+        case .success(let events): newEvents = events
+        }
+        if newEvents.isEmpty, let current { return (current, .unchanged) }
+        let expected: ExpectedVersion = current.map { .exact($0.version) } ?? .noStream
+        try await events.append(
+            newEvents, expected: [LocationStream.name(proposed.id): expected], metadata: metadata, on: connection)
+        var state = current?.location
+        for event in newEvents { state = LocationStream.evolve(state, event) }
+        guard let location = state else { throw StoreError.corrupt("a location event produced no location") }
+        let version = (current?.version ?? 0) + Int64(newEvents.count)
+        let row = try await connection.query(
+            """
+            INSERT INTO locations (id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority,
+                                   pickup_window_days, active, version, created_at, updated_at)
+            VALUES (\(location.id), \(location.name), \(location.kind.rawValue), \(location.latitude), \(location.longitude),
+                    \(location.capabilities.pickup), \(location.capabilities.ships), \(location.dailyCapacity),
+                    \(location.priority), \(location.pickupWindowDays), \(location.active), \(version), now(), now())
+            ON CONFLICT (id) DO UPDATE SET
+                name = excluded.name, kind = excluded.kind, latitude = excluded.latitude, longitude = excluded.longitude,
+                pickup = excluded.pickup, ships = excluded.ships, daily_capacity = excluded.daily_capacity,
+                priority = excluded.priority, pickup_window_days = excluded.pickup_window_days,
+                active = excluded.active, version = excluded.version, updated_at = excluded.updated_at
+            RETURNING \(unescaped: Self.columns)
+            """,
+            logger: logger
+        ).collect()
+        guard let first = row.first else { throw StoreError.corrupt("the location upsert returned no row") }
+        return (try Self.record(first), current == nil ? .created : .changed)
+    }
+
+    /// One location, or nil.
+    public func get(id: String, on database: Database) async throws -> LocationRecord? {
+        try await database.withConnection { connection in
+            try await fetch(id: id, lock: false, on: connection)
+        }
+    }
+
+    /// Locations ordered by id, after the cursor id, optionally only those in `scope`.
+    public func list(after: String?, limit: Int, on database: Database) async throws -> [LocationRecord] {
+        try await database.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT \(unescaped: Self.columns) FROM locations
+                 WHERE (\(after)::text IS NULL OR id > \(after)::text)
+                 ORDER BY id LIMIT \(limit)
+                """,
+                logger: logger
+            ).collect().map(Self.record)
+        }
+    }
+
+    func fetch(id: String, lock: Bool, on connection: PostgresConnection) async throws -> LocationRecord? {
+        let query: PostgresQuery =
+            lock
+            ? "SELECT \(unescaped: Self.columns) FROM locations WHERE id = \(id) FOR UPDATE"
+            : "SELECT \(unescaped: Self.columns) FROM locations WHERE id = \(id)"
+        return try await connection.query(query, logger: logger).collect().first.map(Self.record)
+    }
+
+    static let columns =
+        "id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority, pickup_window_days, active, version, created_at, updated_at"
+
+    static func record(_ row: PostgresRow) throws -> LocationRecord {
+        let (id, name, kind, latitude, longitude, pickup, ships, capacity, priority, window, active, version, createdAt, updatedAt) =
+            try row.decode((String, String, String, Double, Double, Bool, Bool, Int64, Int64, Int64, Bool, Int64, Date, Date).self)
+        guard let kind = Location.Kind(rawValue: kind) else { throw StoreError.corrupt("location \(id) has kind '\(kind)'") }
+        return LocationRecord(
+            location: Location(
+                id: id, name: name, kind: kind, latitude: latitude, longitude: longitude,
+                capabilities: .init(pickup: pickup, ships: ships), dailyCapacity: capacity, priority: priority,
+                pickupWindowDays: window, active: active),
+            version: version, createdAt: createdAt, updatedAt: updatedAt)
+    }
+}

@@ -1,0 +1,251 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import OmnistockCore
+import OmnistockHTTP
+import OmnistockStore
+import ServiceLifecycle
+
+/// Options every command shares: where the database is.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .customLong("database-url"), help: "PostgreSQL URL (env DATABASE_URL). Without it, the embedded cluster is used.")
+    var databaseURL: String?
+
+    @Option(name: .customLong("data-dir"), help: "Folder of the embedded cluster and demo key (env OMS_DATA_DIR; default .omnistock).")
+    var dataDirectory: String?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (env OMS_LOG_LEVEL).")
+    var logLevel: String?
+
+    @Option(name: .customLong("log-format"), help: "text or json (env OMS_LOG_FORMAT).")
+    var logFormat: String?
+
+    var flags: [String: String] {
+        var flags: [String: String] = [:]
+        flags["database.url"] = databaseURL
+        flags["oms.data.dir"] = dataDirectory
+        flags["oms.log.level"] = logLevel
+        flags["oms.log.format"] = logFormat
+        return flags
+    }
+}
+
+@main
+struct Oms: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "oms",
+        abstract: "Omnistock: real-time unified stock and order management.",
+        subcommands: [Serve.self, Migrate.self, ApiKey.self, Demo.self]
+    )
+
+    /// Parses and runs the command; any failure becomes one readable message and a non-zero exit.
+    static func main() async {
+        var command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            exit(withError: error)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch let error as ValidationError {
+            exit(withError: error)
+        } catch let error as ExitCode {
+            exit(withError: error)
+        } catch {
+            exit(withError: Failure(error))
+        }
+    }
+}
+
+/// Errors of the database driver hide their detail from `description`; show it to the operator.
+struct Failure: Error, CustomStringConvertible {
+    var description: String
+    init(_ error: any Error) {
+        description = error is StoreError || error is ValidationFailure ? "\(error)" : String(reflecting: error)
+    }
+}
+
+
+/// Prints a line to standard output unbuffered, so a harness reading a pipe sees it at once.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// Resolves settings and installs logging; every command starts here.
+func prepare(_ options: DatabaseOptions, extra: [String: String] = [:]) throws -> (Settings, Logger) {
+    let settings = try Settings.resolve(flags: options.flags.merging(extra) { $1 })
+    LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
+    return (settings, Logger(label: "oms"))
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the HTTP service.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    @Option(help: "Address to listen on (env OMS_HTTP_HOST; default 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on, 0 for any free port (env OMS_HTTP_PORT; default 8080).")
+    var port: Int?
+
+    @Flag(name: .customLong("no-migrate"), help: "Do not apply pending migrations at start (env OMS_MIGRATE=false).")
+    var noMigrate = false
+
+    @Flag(help: "Load the demo data set and print a demo admin key (env OMS_DEMO=true).")
+    var demo = false
+
+    func run() async throws {
+        var extra: [String: String] = [:]
+        extra["oms.http.host"] = host
+        extra["oms.http.port"] = port.map(String.init)
+        if noMigrate { extra["oms.migrate"] = "false" }
+        if demo { extra["oms.demo"] = "true" }
+        let (settings, logger) = try prepare(options, extra: extra)
+        let stores = try Stores(settings: settings, logger: logger)
+        let handle = try DatabaseHandle.open(settings, logger: logger)
+        defer { handle.embedded?.stop() }
+        let database = handle.database
+        let edge = stores.edge(database: database, logger: logger)
+
+        var app = Application(
+            router: buildRouter(edge),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "omnistock"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? settings.port
+                logger.notice("serving", metadata: ["url": "http://\(settings.host):\(port)", "database": "\(handle.settings.redactedURL)"])
+                say("Omnistock is serving on http://\(settings.host):\(port)")
+            },
+            logger: logger
+        )
+        app.addServices(database.client, IdempotencySweeper(store: stores.idempotency, database: database, logger: logger))
+        app.beforeServerStarts {
+            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
+            if settings.demo {
+                let key = try await DemoData.load(stores: stores, database: database, dataDirectory: settings.dataDirectory, logger: logger)
+                say("Demo admin key: \(key)")
+            }
+        }
+        try await app.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations and exit.")
+
+    @OptionGroup var options: DatabaseOptions
+
+    func run() async throws {
+        let (settings, logger) = try prepare(options)
+        let stores = try Stores(settings: settings, logger: logger)
+        let handle = try DatabaseHandle.open(settings, logger: logger)
+        let applied = try await handle.run { database in try await stores.migrator.migrate(database) }
+        say("applied \(applied) migration(s); the schema is at \(stores.migrator.migrations.count)")
+    }
+}
+
+struct ApiKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "api-key", abstract: "Create, list and revoke API keys.",
+        subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print it (it is shown only once).")
+
+        @OptionGroup var options: DatabaseOptions
+
+        @Option(help: "admin, checkout, store or integration.")
+        var role: Role
+
+        @Option(name: .customLong("location"), help: "A location the key is bound to (repeat for several).")
+        var locations: [String] = []
+
+        @Option(help: "A label for humans.")
+        var name: String?
+
+        @Flag(help: "Print the key as JSON (id, role, locations, key).")
+        var json = false
+
+        func run() async throws {
+            let (settings, logger) = try prepare(options)
+            let stores = try Stores(settings: settings, logger: logger)
+            let spec: ApiKeySpec
+            switch ApiKeySpec.validate(name: name ?? "\(role.rawValue) key", role: role, locations: locations) {
+            case .success(let valid): spec = valid
+            case .failure(let rejections): throw ValidationError(rejections.all.map(\.detail).joined(separator: " "))
+            }
+            let handle = try DatabaseHandle.open(settings, logger: logger)
+            let (record, token) = try await handle.run { database in
+                try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
+                return try await stores.apiKeys.create(spec, createdBy: "cli", on: database)
+            }
+            if json {
+                let object: [String: Any] = [
+                    "id": record.id, "role": record.role.rawValue, "key": token,
+                    "locations": record.scope.sortedIds.map { $0 as Any } ?? NSNull(),
+                ]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+                say(String(decoding: data, as: UTF8.self))
+            } else {
+                say(token)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (never their secrets).")
+        @OptionGroup var options: DatabaseOptions
+
+        func run() async throws {
+            let (settings, logger) = try prepare(options)
+            let stores = try Stores(settings: settings, logger: logger)
+            let handle = try DatabaseHandle.open(settings, logger: logger)
+            let records = try await handle.run { database in try await stores.apiKeys.list(on: database) }
+            for record in records {
+                let scope = record.scope.sortedIds?.joined(separator: ",") ?? "all locations"
+                let state = record.revokedAt == nil ? "active" : "revoked"
+                say("\(record.id)\t\(record.role.rawValue)\t\(scope)\t\(state)\t\(record.name)")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by id.")
+        @OptionGroup var options: DatabaseOptions
+        @Argument(help: "The key id (key_…).") var id: String
+
+        func run() async throws {
+            let (settings, logger) = try prepare(options)
+            let stores = try Stores(settings: settings, logger: logger)
+            let handle = try DatabaseHandle.open(settings, logger: logger)
+            let record = try await handle.run { database in try await stores.apiKeys.revoke(id: id, on: database) }
+            guard record != nil else { throw ValidationError("no API key has the id \(id)") }
+            say("revoked \(id)")
+        }
+    }
+}
+
+struct Demo: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Load the demo data set (a few stores and a warehouse in Paris) and print a demo admin key.")
+    @OptionGroup var options: DatabaseOptions
+
+    func run() async throws {
+        let (settings, logger) = try prepare(options)
+        let stores = try Stores(settings: settings, logger: logger)
+        let handle = try DatabaseHandle.open(settings, logger: logger)
+        let key = try await handle.run { database in
+            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
+            return try await DemoData.load(stores: stores, database: database, dataDirectory: settings.dataDirectory, logger: logger)
+        }
+        say(key)
+    }
+}
+
+extension Role: ExpressibleByArgument {}

@@ -1,0 +1,74 @@
+import Foundation
+import Logging
+import OmnistockCore
+import OmnistockHTTP
+import OmnistockStore
+import Prometheus
+
+/// The database a command works on: a server named by DATABASE_URL, or the embedded cluster.
+struct DatabaseHandle {
+    let database: Database
+    let settings: DatabaseSettings
+    /// Set when the embedded cluster is used; stopped when the command ends if it started it.
+    let embedded: EmbeddedPostgres?
+
+    static func open(_ settings: Settings, logger: Logger) throws -> DatabaseHandle {
+        if let url = settings.databaseURL {
+            let databaseSettings = try DatabaseSettings(url: url)
+            return DatabaseHandle(
+                database: Database(settings: databaseSettings, poolSize: settings.poolSize, logger: logger),
+                settings: databaseSettings, embedded: nil)
+        }
+        let embedded = try EmbeddedPostgres.start(
+            dataDirectory: settings.dataDirectory, port: settings.embeddedPostgresPort, logger: logger)
+        return DatabaseHandle(
+            database: Database(settings: embedded.settings, poolSize: settings.poolSize, logger: logger),
+            settings: embedded.settings, embedded: embedded)
+    }
+
+    /// Runs `body` with the pool running, then shuts the pool (and an embedded server we started) down.
+    func run<R: Sendable>(_ body: @Sendable (Database) async throws -> R) async throws -> R {
+        defer { embedded?.stop() }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await database.client.run() }
+            defer { group.cancelAll() }
+            return try await body(database)
+        }
+    }
+}
+
+/// The stores, built on one database.
+struct Stores {
+    let events: EventStore
+    let locations: LocationStore
+    let apiKeys: ApiKeyStore
+    let idempotency: IdempotencyStore
+    let migrator: Migrator
+
+    init(settings: Settings, logger: Logger) throws {
+        events = EventStore(logger: logger)
+        locations = LocationStore(events: events, logger: logger)
+        apiKeys = ApiKeyStore(cacheSeconds: settings.authCacheSeconds, logger: logger)
+        idempotency = IdempotencyStore(retentionSeconds: settings.idempotencyRetentionSeconds, logger: logger)
+        migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
+    }
+
+    func edge(database: Database, logger: Logger) -> EdgeServices {
+        EdgeServices(
+            database: database, events: events, locations: locations, apiKeys: apiKeys, idempotency: idempotency,
+            migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
+    }
+
+    /// Migrates when allowed, else refuses a database whose schema is not this binary's.
+    func prepareSchema(_ database: Database, migrate: Bool) async throws {
+        if migrate {
+            try await migrator.migrate(database)
+        } else {
+            let status = try await migrator.status(database)
+            guard status.isCurrent else {
+                throw StoreError.schemaMismatch(
+                    "the database is at migration \(status.applied) of \(status.known) and migration at start is off; run `oms migrate`")
+            }
+        }
+    }
+}

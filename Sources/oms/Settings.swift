@@ -1,0 +1,79 @@
+import Configuration
+import Foundation
+import OmnistockCore
+
+/// Every setting of `oms`, read once: command-line flags first, then environment variables,
+/// then defaults. Environment names follow the keys (`oms.http.port` is `OMS_HTTP_PORT`).
+struct Settings: Sendable {
+    var databaseURL: String?
+    var dataDirectory: String
+    var embeddedPostgresPort: Int?
+    var host: String
+    var port: Int
+    var migrateOnStart: Bool
+    var poolSize: Int
+    var idempotencyRetentionSeconds: Int64
+    var authCacheSeconds: Double
+    var logLevel: String
+    var logFormat: String
+    var demo: Bool
+
+    static let poolSizeMax = 100
+    static let authCacheSecondsMax = 300.0
+
+    /// Resolves settings from flags (given as key → value) over the process environment.
+    static func resolve(flags: [String: String], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Settings {
+        let flagValues = Dictionary(uniqueKeysWithValues: flags.map { key, value in
+            (AbsoluteConfigKey(ConfigKey(stringLiteral: key)), ConfigValue(.string(value), isSecret: key == "database.url"))
+        })
+        let config = ConfigReader(providers: [
+            InMemoryProvider(name: "flags", values: flagValues),
+            EnvironmentVariablesProvider(environmentVariables: environment, secretsSpecifier: .specific(["DATABASE_URL"])),
+        ])
+        func integer(_ key: ConfigKey, default value: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = config.string(forKey: key) else { return value }
+            guard let parsed = Int(text), range.contains(parsed) else {
+                throw ValidationFailure("\(key) must be an integer from \(range.lowerBound) to \(range.upperBound), not '\(text)'")
+            }
+            return parsed
+        }
+        func boolean(_ key: ConfigKey, default value: Bool) throws -> Bool {
+            guard let text = config.string(forKey: key)?.lowercased() else { return value }
+            switch text {
+            case "1", "true", "yes", "on": return true
+            case "0", "false", "no", "off": return false
+            default: throw ValidationFailure("\(key) must be true or false, not '\(text)'")
+            }
+        }
+        let logLevel = config.string(forKey: "oms.log.level", default: "info").lowercased()
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
+            throw ValidationFailure("oms.log.level must be trace, debug, info, notice, warning, error or critical")
+        }
+        let logFormat = config.string(forKey: "oms.log.format", default: "text").lowercased()
+        guard ["text", "json"].contains(logFormat) else { throw ValidationFailure("oms.log.format must be text or json") }
+        let databaseURL = config.string(forKey: "database.url", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
+        let embeddedPort = try integer("oms.embedded.postgres.port", default: 0, range: 0...65535)
+        return Settings(
+            databaseURL: databaseURL,
+            dataDirectory: config.string(forKey: "oms.data.dir", default: ".omnistock"),
+            embeddedPostgresPort: embeddedPort == 0 ? nil : embeddedPort,
+            host: config.string(forKey: "oms.http.host", default: "127.0.0.1"),
+            port: try integer("oms.http.port", default: 8080, range: 0...65535),
+            migrateOnStart: try boolean("oms.migrate", default: true),
+            poolSize: try integer("oms.db.pool.size", default: 16, range: 2...poolSizeMax),
+            idempotencyRetentionSeconds: Int64(try integer(
+                "oms.idempotency.retention.seconds", default: Int(Limits.idempotencyRetentionSecondsDefault),
+                range: Int(Limits.idempotencyRetentionSecondsMin)...Int(Limits.idempotencyRetentionSecondsMax))),
+            authCacheSeconds: Double(try integer("oms.auth.cache.seconds", default: 5, range: 0...Int(authCacheSecondsMax))),
+            logLevel: logLevel,
+            logFormat: logFormat,
+            demo: try boolean("oms.demo", default: false)
+        )
+    }
+}
+
+/// A setting that cannot be used; `oms` prints it and exits non-zero.
+struct ValidationFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import OmnistockStore
+import PostgresNIO
+
+/// Gives each test a database of its own, migrated, on one throwaway PostgreSQL server.
+///
+/// The server is the one in `DATABASE_URL` when set (its user must be allowed to create
+/// databases), else an embedded cluster started once per test process in `OMS_TEST_DATA_DIR`
+/// (or a new temporary folder) and stopped when the process exits. Each test's database is a
+/// copy of a template migrated once, so a test starts from the real schema in milliseconds.
+public actor TestCluster {
+    public static let shared = TestCluster()
+
+    // Tasks, not values: the actor is re-entered at every await, and concurrent first callers
+    // must share one server start and one template migration.
+    private var server: Task<DatabaseSettings, any Error>?
+    private var template: Task<String, any Error>?
+    private var counter = 0
+    private let logger = Logger(label: "oms.test")
+
+    /// The settings of a new, migrated, empty database.
+    public func freshDatabase() async throws -> DatabaseSettings {
+        let server = try await ensureServer()
+        let template = try await ensureTemplate(server)
+        counter += 1
+        let name = "oms_test_\(getpid())_\(counter)"
+        try await TestCluster.execute(on: server.with(database: "postgres"), "CREATE DATABASE \(name) TEMPLATE \(template)")
+        return server.with(database: name)
+    }
+
+    /// The server's settings (its maintenance database), for tests that need the cluster itself.
+    public func serverSettings() async throws -> DatabaseSettings {
+        try await ensureServer()
+    }
+
+    private func ensureServer() async throws -> DatabaseSettings {
+        if let server { return try await server.value }
+        let task = Task { try await Self.startServer() }
+        server = task
+        return try await task.value
+    }
+
+    private static func startServer() async throws -> DatabaseSettings {
+        let logger = Logger(label: "oms.test")
+        let settings: DatabaseSettings
+        if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
+            settings = try DatabaseSettings(url: url)
+        } else {
+            let folder =
+                ProcessInfo.processInfo.environment["OMS_TEST_DATA_DIR"]
+                ?? FileManager.default.temporaryDirectory.appendingPathComponent("oms-test-\(getpid())").path
+            let embedded = try EmbeddedPostgres.start(dataDirectory: folder, logger: logger)
+            TestCluster.embeddedAtExit = embedded
+            atexit {
+                TestCluster.embeddedAtExit?.stop()
+            }
+            settings = embedded.settings
+        }
+        return settings
+    }
+
+    private func ensureTemplate(_ server: DatabaseSettings) async throws -> String {
+        if let template { return try await template.value }
+        let task = Task { try await Self.makeTemplate(server) }
+        template = task
+        return try await task.value
+    }
+
+    private static func makeTemplate(_ server: DatabaseSettings) async throws -> String {
+        let logger = Logger(label: "oms.test")
+        let name = "oms_template_\(getpid())"
+        try await TestCluster.execute(on: server.with(database: "postgres"), "DROP DATABASE IF EXISTS \(name)")
+        try await TestCluster.execute(on: server.with(database: "postgres"), "CREATE DATABASE \(name)")
+        try await withDatabase(server.with(database: name)) { database in
+            try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(database)
+        }
+        return name
+    }
+
+    nonisolated(unsafe) static var embeddedAtExit: EmbeddedPostgres?
+
+    /// Runs one statement on a short-lived connection pool.
+    static func execute(on settings: DatabaseSettings, _ sql: String) async throws {
+        try await withDatabase(settings) { database in
+            try await database.withConnection { connection in
+                _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: database.logger)
+            }
+        }
+    }
+}
+
+/// Runs `body` with a running connection pool on `settings`, then shuts the pool down.
+public func withDatabase<R: Sendable>(
+    _ settings: DatabaseSettings, poolSize: Int = 8, _ body: @Sendable (Database) async throws -> R
+) async throws -> R {
+    let database = Database(settings: settings, poolSize: poolSize, logger: Logger(label: "oms.test"))
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await database.client.run() }
+        defer { group.cancelAll() }
+        return try await body(database)
+    }
+}
+
+/// Runs `body` with a fresh migrated database of its own.
+public func withFreshDatabase<R: Sendable>(
+    poolSize: Int = 8, _ body: @Sendable (Database) async throws -> R
+) async throws -> R {
+    let settings = try await TestCluster.shared.freshDatabase()
+    return try await withDatabase(settings, poolSize: poolSize, body)
+}
