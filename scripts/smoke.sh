@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# End-to-end check of the built `oms` binary as an operator uses it: `oms serve` on a fresh
+# embedded PostgreSQL cluster with the demo data, a key made with `oms api-key create` while the
+# server runs, the operations endpoints, a role refusal, graceful shutdown, and a second start.
+# Prints the start-up times and a closing "N passed, N failed" line. Loopback only; every wait
+# is bounded.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+oms=${OMS_BIN:-.build/debug/oms}
+work=$(mktemp -d /tmp/omnistock-smoke.XXXXXX)
+chmod 755 "$work"
+data="$work/data"
+passed=0
+failed=0
+server=""
+
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  bash scripts/stop-cluster.sh "$data/pgdata"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+check() {  # check NAME COMMAND...
+  local name=$1; shift
+  if "$@" >/dev/null 2>&1; then passed=$((passed + 1)); echo "smoke: ok   $name"
+  else failed=$((failed + 1)); echo "smoke: FAIL $name"; fi
+}
+status_of() {  # status_of METHOD URL KEY [BODY]
+  curl -s -o /dev/null -w '%{http_code}' -X "$1" "$2" -H "Authorization: Bearer $3" \
+       ${4:+-H 'Content-Type: application/json' --data "$4"}
+}
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now_ms() { date +%s%3N; }
+
+start_server() {  # start_server LOG -> sets server, port; returns 0 when /ready answers 200
+  port=$(free_port)
+  "$oms" serve --data-dir "$data" --port "$port" --demo >"$1" 2>&1 &
+  server=$!
+  for _ in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")" = 200 ] && return 0
+    kill -0 "$server" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+stop_server() {  # SIGTERM, then wait at most 15 s for a clean exit; returns its exit status
+  kill -TERM "$server"
+  for _ in $(seq 1 150); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+  wait "$server"; local rc=$?
+  server=""
+  return $rc
+}
+
+t0=$(now_ms)
+if ! start_server "$work/serve1.log"; then
+  echo "smoke: oms serve did not become ready; its output:"; cat "$work/serve1.log"
+  echo "smoke: 0 passed, 1 failed"; exit 1
+fi
+first_ms=$(( $(now_ms) - t0 ))
+base="http://127.0.0.1:$port"
+admin=$(cat "$data/demo-admin-key")
+
+check "serve prints the URL and the demo admin key" grep -q "Demo admin key: $admin" "$work/serve1.log"
+check "GET /health is 200" test "$(curl -s -o /dev/null -w '%{http_code}' "$base/health")" = 200
+check "GET /ready is 200" test "$(curl -s -o /dev/null -w '%{http_code}' "$base/ready")" = 200
+check "the demo locations are there" test "$(curl -s "$base/v1/locations" -H "Authorization: Bearer $admin" | grep -o '"id":"[A-Z]*-0[0-9]"' | wc -l)" = 5
+check "the admin key creates a location" test "$(status_of PUT "$base/v1/locations/PAR-05" "$admin" \
+  '{"name":"Paris Marais","kind":"store","latitude":48.857,"longitude":2.362,"capabilities":{"pickup":true,"ships":false},"dailyCapacity":60}')" = 201
+store=$("$oms" api-key create --role store --location PAR-02 --data-dir "$data" 2>"$work/cli.log")
+check "oms api-key create works while the server runs" test -n "$store"
+check "a store key of another location cannot change PAR-01 (403)" test "$(status_of PUT "$base/v1/locations/PAR-01" "$store" \
+  '{"name":"Hijack","kind":"store","latitude":48,"longitude":2,"capabilities":{"pickup":true,"ships":true},"dailyCapacity":1}')" = 403
+check "a store key cannot read the event feed (403)" test "$(status_of GET "$base/v1/events" "$store")" = 403
+check "an unknown key is 401" test "$(status_of GET "$base/v1/locations" "oms_nope")" = 401
+curl -s "$base/metrics" >"$work/metrics.txt"
+check "/metrics has per-route request figures" grep -q 'oms_http_requests_total{method="PUT",route="/v1/locations/{locationId}",status="201"' "$work/metrics.txt"
+check "/metrics has pool figures" grep -q '^oms_db_pool_connections_max' "$work/metrics.txt"
+curl -s "$base/openapi.yaml" >"$work/openapi.yaml"
+if python3 -c 'import yaml, openapi_spec_validator' 2>/dev/null; then
+  check "/openapi.yaml is a valid OpenAPI 3.1 document" python3 -c \
+    "import yaml, sys; from openapi_spec_validator import validate; validate(yaml.safe_load(open(sys.argv[1])))" "$work/openapi.yaml"
+elif python3 -c 'import yaml' 2>/dev/null; then
+  check "/openapi.yaml parses as YAML" python3 -c "import yaml, sys; yaml.safe_load(open(sys.argv[1]))" "$work/openapi.yaml"
+else
+  check "/openapi.yaml starts as an OpenAPI 3.1 document" grep -q '^openapi: 3.1.0' "$work/openapi.yaml"
+fi
+check "SIGTERM shuts down cleanly (exit 0)" stop_server
+check "the embedded PostgreSQL is stopped with it" test ! -f "$data/pgdata/postmaster.pid"
+
+t0=$(now_ms)
+if start_server "$work/serve2.log"; then
+  later_ms=$(( $(now_ms) - t0 ))
+  check "a later start keeps the data" test "$(status_of GET "http://127.0.0.1:$port/v1/locations/PAR-05" "$admin")" = 200
+  check "the second start stops cleanly" stop_server
+else
+  later_ms=-1
+  check "a later start becomes ready" false
+fi
+check "oms api-key create starts and stops the cluster itself when no server runs" \
+  bash -c "'$oms' api-key create --role checkout --data-dir '$data' >/dev/null 2>&1 && test ! -f '$data/pgdata/postmaster.pid'"
+check "oms serve with a bad setting exits non-zero and names it" \
+  bash -c "out=\$(OMS_HTTP_PORT=99999 '$oms' serve --data-dir '$data' 2>&1); [ \$? -ne 0 ] && grep -q oms.http.port <<<\"\$out\""
+check "oms serve on a port in use exits non-zero" \
+  bash -c "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",$port)); s.listen(); time.sleep(20)' & sleep 0.5; \
+           timeout 60 '$oms' serve --data-dir '$data' --port $port >/dev/null 2>&1; rc=\$?; kill %1; [ \$rc -ne 0 ] && [ \$rc -ne 124 ]"
+check "a failed start leaves no server running" test ! -f "$data/pgdata/postmaster.pid"
+
+echo "smoke: start-up to ready: first start (initdb + migrations) ${first_ms} ms, later start ${later_ms} ms"
+echo "smoke: $passed passed, $failed failed"
+[ "$failed" = 0 ]
