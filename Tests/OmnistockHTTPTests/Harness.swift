@@ -65,7 +65,7 @@ struct Harness: Sendable {
     /// Runs `body` against a new edge with PAR-01 and PAR-02 defined.
     static func run(_ body: @Sendable (Harness) async throws -> Void) async throws {
         try await withFreshDatabase { database in
-            let logger = Logger(label: "oms.test")
+            let logger = testLogger
             let events = EventStore(logger: logger)
             let services = EdgeServices(
                 database: database, events: events, locations: LocationStore(events: events, logger: logger),

@@ -6,8 +6,6 @@ import OmnistockTestSupport
 import PostgresNIO
 import Testing
 
-let testLogger = Logger(label: "oms.test")
-
 func location(_ id: String, name: String = "Store") -> Location {
     Location(
         id: id, name: name, kind: .store, latitude: 48.86, longitude: 2.34, capabilities: .init(pickup: true, ships: false),

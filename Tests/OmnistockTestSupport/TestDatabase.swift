@@ -17,7 +17,7 @@ public actor TestCluster {
     private var server: Task<DatabaseSettings, any Error>?
     private var template: Task<String, any Error>?
     private var counter = 0
-    private let logger = Logger(label: "oms.test")
+    private let logger = testLogger
 
     /// The settings of a new, migrated, empty database.
     public func freshDatabase() async throws -> DatabaseSettings {
@@ -42,7 +42,7 @@ public actor TestCluster {
     }
 
     private static func startServer() async throws -> DatabaseSettings {
-        let logger = Logger(label: "oms.test")
+        let logger = testLogger
         let settings: DatabaseSettings
         if let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty {
             settings = try DatabaseSettings(url: url)
@@ -68,7 +68,7 @@ public actor TestCluster {
     }
 
     private static func makeTemplate(_ server: DatabaseSettings) async throws -> String {
-        let logger = Logger(label: "oms.test")
+        let logger = testLogger
         let name = "oms_template_\(getpid())"
         try await TestCluster.execute(on: server.with(database: "postgres"), "DROP DATABASE IF EXISTS \(name)")
         try await TestCluster.execute(on: server.with(database: "postgres"), "CREATE DATABASE \(name)")
@@ -90,11 +90,18 @@ public actor TestCluster {
     }
 }
 
+/// The tests' logger: warnings and errors only, so the test output stays readable.
+public let testLogger: Logger = {
+    var logger = Logger(label: "oms.test")
+    logger.logLevel = .warning
+    return logger
+}()
+
 /// Runs `body` with a running connection pool on `settings`, then shuts the pool down.
 public func withDatabase<R: Sendable>(
     _ settings: DatabaseSettings, poolSize: Int = 8, _ body: @Sendable (Database) async throws -> R
 ) async throws -> R {
-    let database = Database(settings: settings, poolSize: poolSize, logger: Logger(label: "oms.test"))
+    let database = Database(settings: settings, poolSize: poolSize, logger: testLogger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await database.client.run() }
         defer { group.cancelAll() }
