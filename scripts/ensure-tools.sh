@@ -14,6 +14,7 @@ have_postgres() {
 missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
@@ -25,6 +26,10 @@ sudo=()
 [ "$(id -u)" = 0 ] || sudo=(sudo)
 echo "Installing ${missing[*]} with apt-get…" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Debian's package would create and start a system-wide "main" cluster on port 5432; Omnistock
+# runs its own clusters, so ask for none.
+"${sudo[@]}" mkdir -p /etc/postgresql-common
+echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 have_postgres || { echo "the PostgreSQL server programs are still missing after installing postgresql" >&2; exit 1; }

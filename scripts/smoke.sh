@@ -6,6 +6,8 @@
 # is bounded.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# The smoke test always runs on its own embedded cluster, never on a shared server.
+unset DATABASE_URL
 oms=${OMS_BIN:-.build/debug/oms}
 work=$(mktemp -d /tmp/omnistock-smoke.XXXXXX)
 chmod 755 "$work"
@@ -47,6 +49,8 @@ start_server() {  # start_server LOG -> sets server, port; returns 0 when /ready
 stop_server() {  # SIGTERM, then wait at most 15 s for a clean exit; returns its exit status
   kill -TERM "$server"
   for _ in $(seq 1 150); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+  # Past the bound it is a failure, and the server is killed so the wait below returns.
+  kill -0 "$server" 2>/dev/null && kill -KILL "$server"
   wait "$server"; local rc=$?
   server=""
   return $rc

@@ -15,6 +15,9 @@ public enum Limits {
     /// Days an uncollected pickup order waits before it expires and its stock is released.
     public static let pickupWindowDaysMin: Int64 = 1
     public static let pickupWindowDaysMax: Int64 = 60
+    /// What a location definition gets when it does not say.
+    public static let pickupWindowDaysDefault: Int64 = 7
+    public static let priorityDefault: Int64 = 100
     /// Coordinates in decimal degrees (WGS 84).
     public static let latitudeDegreesMax = 90.0
     public static let longitudeDegreesMax = 180.0

@@ -51,7 +51,7 @@ struct EdgeMiddleware: RouterMiddleware {
             return Problem.contentTooLarge().response(requestId: context.requestId)
         case let error as HTTPError where error.status == .notFound:
             let allowed = routes.methods(forPath: request.uri.path)
-            if !allowed.isEmpty {
+            if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
                 return Problem.methodNotAllowed(allowed: allowed).response(requestId: context.requestId)
             }
             return Problem.notFound("No route matches \(request.method.rawValue) \(request.uri.path).")
@@ -63,8 +63,8 @@ struct EdgeMiddleware: RouterMiddleware {
             return problem.response(requestId: context.requestId)
         default:
             if Self.isUnavailable(error) {
-                context.logger.warning("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
-                return Problem.unavailable("The database is not reachable; retry shortly.").response(requestId: context.requestId)
+                context.logger.warning("database unavailable or contended", metadata: ["error": "\(String(reflecting: error))"])
+                return Problem.unavailable("The database is unavailable or busy; retry shortly.").response(requestId: context.requestId)
             }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return Problem.internalError(requestId: context.requestId).response(requestId: context.requestId)
@@ -73,6 +73,7 @@ struct EdgeMiddleware: RouterMiddleware {
 
     /// Connection failures are the caller's to retry (503), not a bug (500).
     static func isUnavailable(_ error: any Error) -> Bool {
+        if isTransientDatabaseError(error) { return true }
         let text = String(reflecting: error)
         return text.contains("connectionError") || text.contains("poolClosed") || text.contains("serverClosedConnection")
             || text.contains("Connection refused") || text.contains("timeout")

@@ -105,6 +105,6 @@ extension EdgeServices {
 
     func metadata(_ principal: Principal, context: OmsContext, request: Request) -> EventMetadata {
         EventMetadata(
-            actor: principal.apiKeyId, idempotencyKey: request.headers[.idempotencyKey], correlationId: context.requestId)
+            actor: principal.apiKeyId, idempotencyKey: try? request.idempotencyKey(), correlationId: context.requestId)
     }
 }

@@ -19,7 +19,12 @@ struct OperationsRoutes {
             guard await services.database.ping() else {
                 throw Problem.unavailable("The database is not reachable.")
             }
-            let status = try await services.migrator.status(services.database)
+            let status: SchemaStatus
+            do {
+                status = try await services.migrator.status(services.database)
+            } catch let error as StoreError {
+                throw Problem.unavailable("The database schema cannot be used by this binary: \(error)")
+            }
             guard status.isCurrent else {
                 throw Problem.unavailable(
                     "The database schema is at migration \(status.applied), this binary expects \(status.known); run `oms migrate`.")

@@ -14,14 +14,11 @@ struct LocationBody: Codable, Sendable {
     var pickupWindowDays: Int64?
     var active: Bool?
 
-    static let priorityDefault: Int64 = 100
-    static let pickupWindowDaysDefault: Int64 = 7
-
     func location(id: String) -> Location {
         Location(
             id: id, name: name, kind: kind, latitude: latitude, longitude: longitude, capabilities: capabilities,
-            dailyCapacity: dailyCapacity, priority: priority ?? Self.priorityDefault,
-            pickupWindowDays: pickupWindowDays ?? Self.pickupWindowDaysDefault, active: active ?? true)
+            dailyCapacity: dailyCapacity, priority: priority ?? Limits.priorityDefault,
+            pickupWindowDays: pickupWindowDays ?? Limits.pickupWindowDaysDefault, active: active ?? true)
     }
 }
 

@@ -27,6 +27,9 @@ public final class ApiKeyStore: Sendable {
     let logger: Logger
     let cacheSeconds: Double
     private let cache = Mutex<[Data: (principal: Principal, until: ContinuousClock.Instant)]>([:])
+    /// Bumped by every revocation, so a lookup that read a key before it was revoked does not
+    /// put it back in the cache afterwards.
+    private let generation = Atomic<Int>(0)
 
     public init(cacheSeconds: Double, logger: Logger) {
         self.cacheSeconds = cacheSeconds
@@ -76,7 +79,10 @@ public final class ApiKeyStore: Sendable {
                 logger: logger
             ).collect().first.map(Self.record)
         }
-        cache.withLock { entries in entries = entries.filter { $0.value.principal.apiKeyId != id } }
+        cache.withLock { entries in
+            generation.add(1, ordering: .sequentiallyConsistent)
+            entries = entries.filter { $0.value.principal.apiKeyId != id }
+        }
         return record
     }
 
@@ -102,6 +108,7 @@ public final class ApiKeyStore: Sendable {
         if let hit = cache.withLock({ $0[hash] }), hit.until > now {
             return hit.principal
         }
+        let seen = generation.load(ordering: .sequentiallyConsistent)
         let principal = try await database.withConnection { connection in
             try await connection.query(
                 """
@@ -117,6 +124,7 @@ public final class ApiKeyStore: Sendable {
         }
         if let principal {
             cache.withLock { entries in
+                guard generation.load(ordering: .sequentiallyConsistent) == seen else { return }
                 if entries.count >= Self.cacheEntriesMax { entries.removeAll(keepingCapacity: true) }
                 entries[hash] = (principal, now.advanced(by: .milliseconds(Int64(cacheSeconds * 1000))))
             }

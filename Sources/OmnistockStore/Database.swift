@@ -164,6 +164,13 @@ public final class Database: Sendable {
     }
 }
 
+/// Whether PostgreSQL aborted the work for a reason that a retry can cure: a deadlock, a
+/// serialization failure, a lock timeout. The edge answers these with 503 and Retry-After.
+public func isTransientDatabaseError(_ error: any Error) -> Bool {
+    guard let state = error.sqlState else { return false }
+    return ["40P01", "40001", "55P03", "57014"].contains(state)
+}
+
 extension Error {
     /// The SQLSTATE of a PostgreSQL server error, when this is one.
     var sqlState: String? {

@@ -35,18 +35,32 @@ public final class EmbeddedPostgres: Sendable {
 
     /// Creates the cluster if needed and starts it, or attaches to the one already running there.
     public static func start(dataDirectory path: String, port requestedPort: Int? = nil, logger: Logger) throws(StoreError) -> EmbeddedPostgres {
-        let binaries = try findBinaries()
         let dataDirectory = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
         let cluster = dataDirectory.appendingPathComponent("pgdata")
+        // A cluster is started by the major version that made it (PG_VERSION), not the newest.
+        let clusterVersion = (try? String(contentsOf: cluster.appendingPathComponent("PG_VERSION"), encoding: .utf8))
+            .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let binaries = try findBinaries(preferring: clusterVersion)
         let passwordFile = dataDirectory.appendingPathComponent("postgres-password")
         let fileManager = FileManager.default
         let runAs = try serverUser()
         do {
-            try fileManager.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
-            // The server user must be able to reach its folder through this one.
-            try fileManager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dataDirectory.path)
+            if !fileManager.fileExists(atPath: dataDirectory.path) {
+                try fileManager.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
+                // The server user must be able to reach its cluster through this folder.
+                try fileManager.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dataDirectory.path)
+            }
         } catch {
             throw .embeddedServer("cannot create the data folder \(dataDirectory.path): \(error.localizedDescription)")
+        }
+        if let runAs {
+            // Every folder on the way must be enterable by the server user (a checkout under
+            // /root, mode 0700, is not).
+            let probe = capture(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", runAs, "--", "test", "-x", dataDirectory.path])
+            if probe.status != 0 {
+                throw .embeddedServer(
+                    "PostgreSQL runs as the user '\(runAs)', which cannot enter \(dataDirectory.path) (a parent folder is private); choose a data folder it can reach, e.g. --data-dir /var/lib/omnistock")
+            }
         }
 
         if !fileManager.fileExists(atPath: cluster.appendingPathComponent("PG_VERSION").path) {
@@ -56,9 +70,13 @@ public final class EmbeddedPostgres: Sendable {
             do {
                 try? fileManager.removeItem(at: cluster)
                 try fileManager.createDirectory(at: cluster, withIntermediateDirectories: true)
-                try Data(password.utf8).write(to: pwfile)
-                try Data(password.utf8).write(to: passwordFile)
-                try fileManager.setAttributes([.posixPermissions: 0o600], ofItemAtPath: passwordFile.path)
+                // Secrets are created private, never readable by others even for a moment.
+                for file in [pwfile, passwordFile] {
+                    try? fileManager.removeItem(at: file)
+                    guard fileManager.createFile(atPath: file.path, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]) else {
+                        throw StoreError.embeddedServer("cannot write \(file.path)")
+                    }
+                }
                 if let runAs {
                     try chown(cluster.path, runAs)
                     try chown(pwfile.path, runAs)
@@ -81,24 +99,38 @@ public final class EmbeddedPostgres: Sendable {
         if let running = runningPort(cluster: cluster) {
             logger.info("attaching to the embedded PostgreSQL already running", metadata: ["port": "\(running)"])
             let settings = DatabaseSettings(host: "127.0.0.1", port: running, username: superuser, password: password, database: databaseName)
-            return EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: false, binaries: binaries, logger: logger)
+            let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: false, binaries: binaries, logger: logger)
+            // A crash between start and createdb would otherwise leave a cluster without it.
+            try server.createDatabase(databaseName)
+            return server
         }
 
-        let port: Int
-        if let requestedPort { port = requestedPort } else { port = try freePort() }
         let logFile = dataDirectory.appendingPathComponent("postgres.log")
         if let runAs {
             if !fileManager.fileExists(atPath: logFile.path) { _ = fileManager.createFile(atPath: logFile.path, contents: nil) }
             try chown(logFile.path, runAs)
         }
-        let options = [
-            "-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''",
-            "-c max_connections=200", "-c shared_buffers=128MB",
-        ].joined(separator: " ")
-        try run(
-            binaries.appendingPathComponent("pg_ctl"),
-            ["-D", cluster.path, "-l", logFile.path, "-w", "-t", "60", "-o", options, "start"],
-            as: runAs, what: "pg_ctl start (see \(logFile.path))")
+        // A free port can be taken by someone else between our probe and the server's bind:
+        // when we chose it, try again with another.
+        var attempt = 1
+        var port: Int
+        while true {
+            if let requestedPort { port = requestedPort } else { port = try freePort() }
+            let options = [
+                "-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''",
+                "-c max_connections=200", "-c shared_buffers=128MB",
+            ].joined(separator: " ")
+            do {
+                try run(
+                    binaries.appendingPathComponent("pg_ctl"),
+                    ["-D", cluster.path, "-l", logFile.path, "-w", "-t", "60", "-o", options, "start"],
+                    as: runAs, what: "pg_ctl start (see \(logFile.path))")
+                break
+            } catch where requestedPort == nil && attempt < 3 {
+                logger.warning("the embedded PostgreSQL did not start; retrying on another port", metadata: ["error": "\(error)"])
+                attempt += 1
+            }
+        }
         let settings = DatabaseSettings(host: "127.0.0.1", port: port, username: superuser, password: password, database: databaseName)
         let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: true, binaries: binaries, logger: logger)
         try server.createDatabase(databaseName)
@@ -134,9 +166,11 @@ public final class EmbeddedPostgres: Sendable {
     // MARK: - Helpers
 
     /// The folder holding initdb, pg_ctl and postgres: PATH first, then the Debian layout.
-    static func findBinaries() throws(StoreError) -> URL {
+    static func findBinaries(preferring version: Int? = nil) throws(StoreError) -> URL {
         let fileManager = FileManager.default
-        var candidates: [String] = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
+        var candidates: [String] = []
+        if let version { candidates.append("/usr/lib/postgresql/\(version)/bin") }
+        candidates += (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
         if let versions = try? fileManager.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
             let sorted = versions.compactMap { Int($0) }.sorted(by: >)
             candidates += sorted.map { "/usr/lib/postgresql/\($0)/bin" }
@@ -185,9 +219,12 @@ public final class EmbeddedPostgres: Sendable {
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 4, let pid = Int32(lines[0]), let port = Int(lines[3]) else { return nil }
-        // A stale file after a crash names a dead process (or, rarely, a reused pid that is not
-        // a postmaster: the connection attempt then fails with a clear error).
+        // A stale file after a crash names a dead process, or a pid reused by another program
+        // (containers reuse small pids): only a live process named postgres counts.
         guard kill(pid, 0) == 0 || errno == EPERM else { return nil }
+        guard let name = try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8),
+            name.hasPrefix("postgres")
+        else { return nil }
         return port
     }
 
@@ -244,6 +281,15 @@ public final class EmbeddedPostgres: Sendable {
         defer { argv.forEach { free($0) } }
         let env = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { env.forEach { free($0) } }
+        // The postmaster that pg_ctl starts lives on, detached: it must not inherit our sockets
+        // or pipes. glibc's closefrom spawn action is not exported to Swift, so mark every open
+        // descriptor above stderr close-on-exec instead (this process never hands any down).
+        if let descriptors = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            for case let fd? in descriptors.map({ Int32($0) }) where fd > 2 {
+                let flags = fcntl(fd, F_GETFD)
+                if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+            }
+        }
         var pid = pid_t()
         let spawned = posix_spawn(&pid, shell, &actions, nil, argv, env)
         guard spawned == 0 else {

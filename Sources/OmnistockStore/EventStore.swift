@@ -59,6 +59,10 @@ public struct EventStore: Sendable {
 
     /// Appends events to their streams inside the caller's transaction.
     ///
+    /// Call it once per transaction, after every projection row the transaction will touch has
+    /// been locked: it takes the ledger head last, and taking other locks after the head could
+    /// deadlock with a concurrent appender.
+    ///
     /// Streams are locked in name order (so concurrent appenders cannot deadlock), checked against
     /// `expected`, and the ledger head is taken last, just before the insert, so the lock that
     /// serialises appends is held for as short a time as possible: from here to commit.
@@ -72,6 +76,7 @@ public struct EventStore: Sendable {
     ) async throws -> [Int64] {
         guard !events.isEmpty else { return [] }
         let streams = Array(Set(events.map(\.stream))).sorted()
+        precondition(expected.keys.allSatisfy(streams.contains), "an expectation names a stream this batch does not touch")
         var versions: [String: Int64] = [:]
         for try await (stream, version) in try await connection.query(
             "SELECT stream, version FROM ledger_streams WHERE stream = ANY(\(streams)) ORDER BY stream FOR UPDATE",

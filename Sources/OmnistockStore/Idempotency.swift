@@ -72,7 +72,8 @@ public struct IdempotencyStore: Sendable {
             if let request {
                 try await connection.query(
                     """
-                    UPDATE idempotency_keys SET status = \(stored.status), response_body = \(ByteBuffer(bytes: stored.body))
+                    UPDATE idempotency_keys SET status = \(stored.status), response_body = \(ByteBuffer(bytes: stored.body)),
+                           expires_at = clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
                      WHERE api_key_id = \(request.apiKeyId) AND key = \(request.key)
                     """,
                     logger: logger)
