@@ -52,6 +52,10 @@ public enum Operation: String, CaseIterable, Sendable {
     case defineLocation
     case readEvents
     case manageApiKeys
+    case readStock
+    case moveStock
+    case countStock
+    case setSafetyStock
 
     /// The verb phrase used in refusal messages ("The role 'checkout' may not …").
     public var summary: String {
@@ -60,6 +64,10 @@ public enum Operation: String, CaseIterable, Sendable {
         case .defineLocation: "create or change locations"
         case .readEvents: "read the event feed"
         case .manageApiKeys: "manage API keys"
+        case .readStock: "read stock"
+        case .moveStock: "record stock movements"
+        case .countStock: "record stock counts"
+        case .setSafetyStock: "set safety stock"
         }
     }
 
@@ -70,6 +78,9 @@ public enum Operation: String, CaseIterable, Sendable {
         case .defineLocation: [.admin, .integration]
         case .readEvents: [.admin, .integration]
         case .manageApiKeys: [.admin]
+        // Checkout reads availability; it never changes stock (rule 7).
+        case .readStock: [.admin, .checkout, .store, .integration]
+        case .moveStock, .countStock, .setSafetyStock: [.admin, .store, .integration]
         }
     }
 }

@@ -4,11 +4,30 @@
 /// that is `Codable` with the standard library alone; the store chooses the encoding.
 public enum LedgerEvent: Equatable, Sendable {
     case locationDefined(LocationDefined)
+    case stockMoved(StockMoved)
+    case stockCounted(StockCounted)
+    case safetyStockSet(SafetyStockSet)
+    case positionShort(PositionShort)
 
     /// The stable type name written to the ledger.
     public var type: String {
         switch self {
         case .locationDefined: LocationDefined.type
+        case .stockMoved: StockMoved.type
+        case .stockCounted: StockCounted.type
+        case .safetyStockSet: SafetyStockSet.type
+        case .positionShort: PositionShort.type
+        }
+    }
+
+    /// The stock position an event concerns, for the events of stock streams.
+    public var stockKey: StockKey? {
+        switch self {
+        case .locationDefined: nil
+        case .stockMoved(let event): StockKey(sku: event.sku, locationId: event.locationId)
+        case .stockCounted(let event): StockKey(sku: event.sku, locationId: event.locationId)
+        case .safetyStockSet(let event): StockKey(sku: event.sku, locationId: event.locationId)
+        case .positionShort(let event): StockKey(sku: event.sku, locationId: event.locationId)
         }
     }
 
@@ -16,6 +35,7 @@ public enum LedgerEvent: Equatable, Sendable {
     public var stream: String {
         switch self {
         case .locationDefined(let event): LocationStream.name(event.location.id)
+        default: stockKey!.stream
         }
     }
 
@@ -23,6 +43,7 @@ public enum LedgerEvent: Equatable, Sendable {
     public var locationIds: [String] {
         switch self {
         case .locationDefined(let event): [event.location.id]
+        default: [stockKey!.locationId]
         }
     }
 }

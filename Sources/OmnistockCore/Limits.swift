@@ -39,6 +39,22 @@ public enum Limits {
     /// Event types a feed request may filter on at once.
     public static let eventTypeFilterCountMax = 50
 
+    /// Stock quantities: one line, one position, one count.
+    public static let stockQuantityMax: Int64 = 1_000_000_000
+    /// Lines in one stock movements request (a warehouse's daily receipts, a POS day).
+    public static let movementLinesMax = 10_000
+    /// Lines in one count.
+    public static let countLinesMax = 10_000
+    /// Reason codes and external references on movements.
+    public static let referenceLengthMax = 128
+    /// How far a count's `countedAt` may lie ahead of the server clock (clock skew), and how far back.
+    public static let countFutureSkewMillisecondsMax: Int64 = 5 * 60 * 1000
+    public static let countAgeMillisecondsMax: Int64 = 90 * 86_400 * 1000
+    /// SKUs in one availability request.
+    public static let availabilitySkusMax = 500
+    /// Search radius around a point, in kilometres.
+    public static let radiusKilometresMax = 20_000.0
+
     /// The largest request body the edge reads, in bytes. Sized for 10,000 stock movement lines.
     public static let requestBodyBytesMax = 8 * 1024 * 1024
 }

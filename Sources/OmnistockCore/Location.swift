@@ -27,10 +27,13 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
     public var priority: Int64
     public var pickupWindowDays: Int64
     public var active: Bool
+    /// The safety stock of every position here that does not set its own.
+    public var safetyStockDefault: Int64
 
     public init(
         id: String, name: String, kind: Kind, latitude: Double, longitude: Double,
-        capabilities: Capabilities, dailyCapacity: Int64, priority: Int64, pickupWindowDays: Int64, active: Bool
+        capabilities: Capabilities, dailyCapacity: Int64, priority: Int64, pickupWindowDays: Int64, active: Bool,
+        safetyStockDefault: Int64 = 0
     ) {
         self.id = id
         self.name = name
@@ -42,6 +45,27 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
         self.priority = priority
         self.pickupWindowDays = pickupWindowDays
         self.active = active
+        self.safetyStockDefault = safetyStockDefault
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, kind, latitude, longitude, capabilities, dailyCapacity, priority, pickupWindowDays, active
+        case safetyStockDefault
+    }
+
+    /// Decodes a definition; events recorded before `safetyStockDefault` existed mean 0.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            id: try container.decode(String.self, forKey: .id), name: try container.decode(String.self, forKey: .name),
+            kind: try container.decode(Kind.self, forKey: .kind), latitude: try container.decode(Double.self, forKey: .latitude),
+            longitude: try container.decode(Double.self, forKey: .longitude),
+            capabilities: try container.decode(Capabilities.self, forKey: .capabilities),
+            dailyCapacity: try container.decode(Int64.self, forKey: .dailyCapacity),
+            priority: try container.decode(Int64.self, forKey: .priority),
+            pickupWindowDays: try container.decode(Int64.self, forKey: .pickupWindowDays),
+            active: try container.decode(Bool.self, forKey: .active),
+            safetyStockDefault: try container.decodeIfPresent(Int64.self, forKey: .safetyStockDefault) ?? 0)
     }
 
     /// Every fault of a proposed location at once; empty when it is valid.
@@ -60,6 +84,9 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
         }
         if !(Limits.priorityMin...Limits.priorityMax).contains(priority) {
             faults.append(.outOfRange(field: "priority", lower: "\(Limits.priorityMin)", upper: "\(Limits.priorityMax)"))
+        }
+        if !(0...Limits.stockQuantityMax).contains(safetyStockDefault) {
+            faults.append(.outOfRange(field: "safetyStockDefault", lower: "0", upper: "\(Limits.stockQuantityMax)"))
         }
         if !(Limits.pickupWindowDaysMin...Limits.pickupWindowDaysMax).contains(pickupWindowDays) {
             faults.append(.outOfRange(
@@ -90,6 +117,8 @@ public enum LocationStream {
         case .locationDefined(let defined):
             precondition(current == nil || current?.id == defined.location.id, "an event was applied to another location's stream")
             return defined.location
+        default:
+            preconditionFailure("a stock event was applied to a location stream")
         }
     }
 }

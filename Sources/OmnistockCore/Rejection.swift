@@ -21,6 +21,13 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
     /// A cursor or position the caller sent back is not one the service handed out.
     case invalidCursor(field: String)
 
+    /// A line of a bulk request failed; `path` names the line (`movements/3`).
+    indirect case inLine(path: String, Rejection)
+    /// A movement would take on-hand stock below zero: the ledger never holds negative stock.
+    case insufficientOnHand(sku: String, locationId: String, onHand: Int64, requested: Int64)
+    /// A count claims a time in the future, or too far in the past.
+    case countTimeOutOfRange(field: String)
+
     /// The referenced location does not exist.
     case unknownLocation(locationId: String)
     /// The referenced API key does not exist.
@@ -47,6 +54,9 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .duplicate: "duplicate"
         case .notAllowed: "not-allowed"
         case .invalidCursor: "invalid-cursor"
+        case .inLine(_, let inner): inner.code
+        case .insufficientOnHand: "insufficient-on-hand"
+        case .countTimeOutOfRange: "count-time-out-of-range"
         case .unknownLocation: "unknown-location"
         case .unknownApiKey: "unknown-api-key"
         case .roleForbidden: "role-forbidden"
@@ -63,6 +73,9 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
             .outOfRange(let field, _, _), .tooMany(let field, _), .duplicate(let field, _),
             .notAllowed(let field, _), .invalidCursor(let field):
             field
+        case .inLine(let path, let inner): inner.field.map { path.isEmpty ? $0 : path + "/" + $0 } ?? path
+        case .insufficientOnHand: "quantity"
+        case .countTimeOutOfRange(let field): field
         case .unknownLocation, .locationForbidden: "locationId"
         case .unknownApiKey: "apiKeyId"
         case .idempotencyKeyReused: "Idempotency-Key"
@@ -89,6 +102,12 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
             "The field '\(field)' is not allowed: \(reason)."
         case .invalidCursor(let field):
             "The field '\(field)' is not a cursor this service handed out."
+        case .inLine(let path, let inner):
+            path.isEmpty ? inner.detail : "\(path): \(inner.detail)"
+        case .insufficientOnHand(let sku, let locationId, let onHand, let requested):
+            "'\(sku)' at '\(locationId)' has \(onHand) on hand; taking \(requested) would make it negative. Record a count or a receipt first."
+        case .countTimeOutOfRange(let field):
+            "The field '\(field)' must not be in the future nor more than 90 days ago."
         case .unknownLocation(let locationId):
             "No location has the id '\(locationId)'."
         case .unknownApiKey(let apiKeyId):

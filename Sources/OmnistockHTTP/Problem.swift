@@ -48,7 +48,8 @@ public struct Problem: Error, Sendable, Equatable {
     static func fieldName(_ rejection: Rejection, inBody: Bool) -> String? {
         guard let field = rejection.field else { return nil }
         switch rejection {
-        case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed:
+        case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .inLine,
+            .countTimeOutOfRange:
             return inBody && !field.hasPrefix("/") ? "/" + field : field
         default:
             return field
@@ -65,8 +66,19 @@ public struct Problem: Error, Sendable, Equatable {
     /// in the path or query they are 400 (the request itself is malformed).
     static func classify(_ rejection: Rejection, inBody: Bool) -> (HTTPResponse.Status, String, String) {
         switch rejection {
+        case .inLine(_, let inner):
+            // A line of a body that names something unknown makes the body invalid (422), where
+            // the same name in a path is a missing resource (404).
+            switch inner {
+            case .unknownLocation, .unknownApiKey:
+                (.unprocessableContent, "validation-failed", "The request's values are not valid")
+            default:
+                classify(inner, inBody: inBody)
+            }
+        case .insufficientOnHand:
+            (.conflict, "insufficient-stock", "Not enough stock")
         case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed,
-            .invalidCursor:
+            .invalidCursor, .countTimeOutOfRange:
             inBody
                 ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
                 : (.badRequest, "invalid-parameter", "A path or query parameter is not valid")

@@ -15,6 +15,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     OperationsRoutes(services: services).register(on: router)
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))
     LocationRoutes(services: services).register(on: v1)
+    StockRoutes(services: services).register(on: v1)
     EventRoutes(services: services).register(on: v1)
     ApiKeyRoutes(services: services).register(on: v1)
 

@@ -6,6 +6,7 @@ public struct EdgeServices: Sendable {
     public var database: Database
     public var events: EventStore
     public var locations: LocationStore
+    public var stock: StockStore
     public var apiKeys: ApiKeyStore
     public var idempotency: IdempotencyStore
     public var migrator: Migrator
@@ -13,12 +14,13 @@ public struct EdgeServices: Sendable {
     public var logger: Logger
 
     public init(
-        database: Database, events: EventStore, locations: LocationStore, apiKeys: ApiKeyStore,
+        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, apiKeys: ApiKeyStore,
         idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
     ) {
         self.database = database
         self.events = events
         self.locations = locations
+        self.stock = stock
         self.apiKeys = apiKeys
         self.idempotency = idempotency
         self.migrator = migrator

@@ -13,12 +13,14 @@ struct LocationBody: Codable, Sendable {
     var priority: Int64?
     var pickupWindowDays: Int64?
     var active: Bool?
+    var safetyStockDefault: Int64?
 
     func location(id: String) -> Location {
         Location(
             id: id, name: name, kind: kind, latitude: latitude, longitude: longitude, capabilities: capabilities,
             dailyCapacity: dailyCapacity, priority: priority ?? Limits.priorityDefault,
-            pickupWindowDays: pickupWindowDays ?? Limits.pickupWindowDaysDefault, active: active ?? true)
+            pickupWindowDays: pickupWindowDays ?? Limits.pickupWindowDaysDefault, active: active ?? true,
+            safetyStockDefault: safetyStockDefault ?? 0)
     }
 }
 
@@ -33,6 +35,7 @@ struct LocationView: Codable, Sendable {
     var priority: Int64
     var pickupWindowDays: Int64
     var active: Bool
+    var safetyStockDefault: Int64
     var version: Int64
     var createdAt: Date
     var updatedAt: Date
@@ -49,6 +52,7 @@ struct LocationView: Codable, Sendable {
         self.priority = location.priority
         self.pickupWindowDays = location.pickupWindowDays
         self.active = location.active
+        self.safetyStockDefault = location.safetyStockDefault
         self.version = record.version
         self.createdAt = record.createdAt
         self.updatedAt = record.updatedAt

@@ -107,8 +107,12 @@ public final class Database: Sendable {
     private let waiting = Atomic<Int>(0)
 
     public init(settings: DatabaseSettings, poolSize: Int, logger: Logger) {
+        // The pool's own chatter (including a harmless warning when a query is queued a moment
+        // before `run()` starts) stays below errors.
+        var background = logger
+        background.logLevel = max(logger.logLevel, .error)
         self.client = PostgresClient(
-            configuration: settings.clientConfiguration(poolSize: poolSize), backgroundLogger: logger)
+            configuration: settings.clientConfiguration(poolSize: poolSize), backgroundLogger: background)
         self.logger = logger
         self.poolSize = poolSize
     }

@@ -40,6 +40,13 @@ public struct RecordedEvent: Sendable, Equatable {
     public var recordedAt: Date
 }
 
+/// Where an appended event landed.
+public struct AppendedEvent: Sendable, Equatable {
+    public var position: Int64
+    public var streamVersion: Int64
+    public var recordedAt: Date
+}
+
 /// One page of the feed and the cursor for the next.
 public struct EventPage: Sendable, Equatable {
     public var events: [RecordedEvent]
@@ -66,14 +73,14 @@ public struct EventStore: Sendable {
     /// Streams are locked in name order (so concurrent appenders cannot deadlock), checked against
     /// `expected`, and the ledger head is taken last, just before the insert, so the lock that
     /// serialises appends is held for as short a time as possible: from here to commit.
-    /// Returns the positions given to the events, in order.
+    /// Returns the position and recorded time given to each event, in order.
     @discardableResult
     public func append(
         _ events: [LedgerEvent],
         expected: [String: ExpectedVersion],
         metadata: EventMetadata,
         on connection: PostgresConnection
-    ) async throws -> [Int64] {
+    ) async throws -> [AppendedEvent] {
         guard !events.isEmpty else { return [] }
         let streams = Array(Set(events.map(\.stream))).sorted()
         precondition(expected.keys.allSatisfy(streams.contains), "an expectation names a stream this batch does not touch")
@@ -120,8 +127,10 @@ public struct EventStore: Sendable {
         }
         let first = last - count + 1
         let positions = Array(first...last)
+        var appended: [AppendedEvent] = []
+        appended.reserveCapacity(events.count)
         do {
-            try await connection.query(
+            let rows = try await connection.query(
                 """
                 INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
                 SELECT e.position, e.stream, e.version, e.type, e.payload::jsonb, \(metadataJSON)::jsonb,
@@ -129,8 +138,13 @@ public struct EventStore: Sendable {
                   FROM unnest(\(positions)::bigint[], \(streamColumn)::text[], \(versionColumn)::bigint[],
                               \(typeColumn)::text[], \(payloadColumn)::text[], \(locationsColumn)::text[])
                        AS e(position, stream, version, type, payload, locations)
+                RETURNING position, stream_version, recorded_at
                 """,
                 logger: logger)
+            for try await (position, version, recordedAt) in rows.decode((Int64, Int64, Date).self) {
+                appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
+            }
+            appended.sort { $0.position < $1.position }
             let touched = versions.filter { streams.contains($0.key) }
             try await connection.query(
                 """
@@ -143,7 +157,7 @@ public struct EventStore: Sendable {
             // Another transaction created one of these streams first (both saw no stream).
             throw Rejection.concurrentModification(stream: streams.joined(separator: ","))
         }
-        return positions
+        return appended
     }
 
     /// Reads committed events after `after`, in position order.
@@ -196,6 +210,10 @@ public enum EventCodec {
         let data: Data =
             switch event {
             case .locationDefined(let payload): try encoder.encode(payload)
+            case .stockMoved(let payload): try encoder.encode(payload)
+            case .stockCounted(let payload): try encoder.encode(payload)
+            case .safetyStockSet(let payload): try encoder.encode(payload)
+            case .positionShort(let payload): try encoder.encode(payload)
             }
         return String(decoding: data, as: UTF8.self)
     }
@@ -206,6 +224,10 @@ public enum EventCodec {
         let data = Data(payload.utf8)
         switch type {
         case LocationDefined.type: return .locationDefined(try decoder.decode(LocationDefined.self, from: data))
+        case StockMoved.type: return .stockMoved(try decoder.decode(StockMoved.self, from: data))
+        case StockCounted.type: return .stockCounted(try decoder.decode(StockCounted.self, from: data))
+        case SafetyStockSet.type: return .safetyStockSet(try decoder.decode(SafetyStockSet.self, from: data))
+        case PositionShort.type: return .positionShort(try decoder.decode(PositionShort.self, from: data))
         default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")
         }
     }

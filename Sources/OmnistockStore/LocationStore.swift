@@ -59,30 +59,19 @@ public struct LocationStore: Sendable {
         }
         if newEvents.isEmpty, let current { return (current, .unchanged) }
         let expected: ExpectedVersion = current.map { .exact($0.version) } ?? .noStream
-        try await events.append(
+        let appended = try await events.append(
             newEvents, expected: [LocationStream.name(proposed.id): expected], metadata: metadata, on: connection)
         var state = current?.location
         for event in newEvents { state = LocationStream.evolve(state, event) }
-        guard let location = state else { throw StoreError.corrupt("a location event produced no location") }
-        let version = (current?.version ?? 0) + Int64(newEvents.count)
-        let row = try await connection.query(
-            """
-            INSERT INTO locations (id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority,
-                                   pickup_window_days, active, version, created_at, updated_at)
-            VALUES (\(location.id), \(location.name), \(location.kind.rawValue), \(location.latitude), \(location.longitude),
-                    \(location.capabilities.pickup), \(location.capabilities.ships), \(location.dailyCapacity),
-                    \(location.priority), \(location.pickupWindowDays), \(location.active), \(version), now(), now())
-            ON CONFLICT (id) DO UPDATE SET
-                name = excluded.name, kind = excluded.kind, latitude = excluded.latitude, longitude = excluded.longitude,
-                pickup = excluded.pickup, ships = excluded.ships, daily_capacity = excluded.daily_capacity,
-                priority = excluded.priority, pickup_window_days = excluded.pickup_window_days,
-                active = excluded.active, version = excluded.version, updated_at = excluded.updated_at
-            RETURNING \(unescaped: Self.columns)
-            """,
-            logger: logger
-        ).collect()
-        guard let first = row.first else { throw StoreError.corrupt("the location upsert returned no row") }
-        return (try Self.record(first), current == nil ? .created : .changed)
+        guard let location = state, let last = appended.last else {
+            throw StoreError.corrupt("a location event produced no location")
+        }
+        // Times come from the ledger, so a replay rebuilds exactly these rows.
+        let record = LocationRecord(
+            location: location, version: last.streamVersion, createdAt: current?.createdAt ?? appended[0].recordedAt,
+            updatedAt: last.recordedAt)
+        try await ProjectionWriter.upsertLocations([record], on: connection, logger: logger)
+        return (record, current == nil ? .created : .changed)
     }
 
     /// One location, or nil.
@@ -115,17 +104,17 @@ public struct LocationStore: Sendable {
     }
 
     static let columns =
-        "id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority, pickup_window_days, active, version, created_at, updated_at"
+        "id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority, pickup_window_days, active, safety_stock_default, version, created_at, updated_at"
 
     static func record(_ row: PostgresRow) throws -> LocationRecord {
-        let (id, name, kind, latitude, longitude, pickup, ships, capacity, priority, window, active, version, createdAt, updatedAt) =
-            try row.decode((String, String, String, Double, Double, Bool, Bool, Int64, Int64, Int64, Bool, Int64, Date, Date).self)
+        let (id, name, kind, latitude, longitude, pickup, ships, capacity, priority, window, active, safetyDefault, version, createdAt, updatedAt) =
+            try row.decode((String, String, String, Double, Double, Bool, Bool, Int64, Int64, Int64, Bool, Int64, Int64, Date, Date).self)
         guard let kind = Location.Kind(rawValue: kind) else { throw StoreError.corrupt("location \(id) has kind '\(kind)'") }
         return LocationRecord(
             location: Location(
                 id: id, name: name, kind: kind, latitude: latitude, longitude: longitude,
                 capabilities: .init(pickup: pickup, ships: ships), dailyCapacity: capacity, priority: priority,
-                pickupWindowDays: window, active: active),
+                pickupWindowDays: window, active: active, safetyStockDefault: safetyDefault),
             version: version, createdAt: createdAt, updatedAt: updatedAt)
     }
 }

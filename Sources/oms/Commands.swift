@@ -36,7 +36,7 @@ struct Oms: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "oms",
         abstract: "Omnistock: real-time unified stock and order management.",
-        subcommands: [Serve.self, Migrate.self, ApiKey.self, Demo.self]
+        subcommands: [Serve.self, Migrate.self, Replay.self, Verify.self, Import.self, ApiKey.self, Demo.self]
     )
 
     /// Parses and runs the command; any failure becomes one readable message and a non-zero exit.
@@ -78,8 +78,13 @@ func say(_ line: String) {
 }
 
 /// Resolves settings and installs logging; every command starts here.
-func prepare(_ options: DatabaseOptions, extra: [String: String] = [:]) throws -> (Settings, Logger) {
-    let settings = try Settings.resolve(flags: options.flags.merging(extra) { $1 })
+func prepare(_ options: DatabaseOptions, extra: [String: String] = [:], quiet: Bool = true) throws -> (Settings, Logger) {
+    // One-shot commands print their result; their logs say only what went wrong unless asked.
+    var flags = options.flags.merging(extra) { $1 }
+    if quiet, flags["oms.log.level"] == nil, ProcessInfo.processInfo.environment["OMS_LOG_LEVEL"] == nil {
+        flags["oms.log.level"] = "warning"
+    }
+    let settings = try Settings.resolve(flags: flags)
     LoggingSetup.bootstrap(format: settings.logFormat, level: settings.logLevel)
     return (settings, Logger(label: "oms"))
 }
@@ -107,7 +112,7 @@ struct Serve: AsyncParsableCommand {
         extra["oms.http.port"] = port.map(String.init)
         if noMigrate { extra["oms.migrate"] = "false" }
         if demo { extra["oms.demo"] = "true" }
-        let (settings, logger) = try prepare(options, extra: extra)
+        let (settings, logger) = try prepare(options, extra: extra, quiet: false)
         let stores = try Stores(settings: settings, logger: logger)
         let handle = try DatabaseHandle.open(settings, logger: logger)
         defer { handle.embedded?.stop() }
@@ -150,6 +155,48 @@ struct Migrate: AsyncParsableCommand {
     }
 }
 
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild every projection (locations, stock positions) from the ledger alone.")
+    @OptionGroup var options: DatabaseOptions
+
+    func run() async throws {
+        let (settings, logger) = try prepare(options)
+        let stores = try Stores(settings: settings, logger: logger)
+        let handle = try DatabaseHandle.open(settings, logger: logger)
+        let started = ContinuousClock.now
+        let count = try await handle.run { database in
+            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
+            return try await Rebuilder(logger: logger).replay(on: database, progress: Progress.reporter("replayed", unit: "events"))
+        }
+        Progress.finish()
+        say("replayed \(count) events in \(ContinuousClock.now - started)")
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild the projections into scratch tables and compare them with the live ones; exit 1 on any difference.")
+    @OptionGroup var options: DatabaseOptions
+
+    func run() async throws {
+        let (settings, logger) = try prepare(options)
+        let stores = try Stores(settings: settings, logger: logger)
+        let handle = try DatabaseHandle.open(settings, logger: logger)
+        let differences = try await handle.run { database in
+            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
+            return try await Rebuilder(logger: logger).verify(on: database)
+        }
+        for difference in differences { say(difference.description) }
+        if differences.isEmpty {
+            say("verify: the projections equal a replay of the ledger")
+        } else {
+            say("verify: \(differences.count) difference(s)")
+            throw ExitCode.failure
+        }
+    }
+}
+
 struct ApiKey: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "api-key", abstract: "Create, list and revoke API keys.",
@@ -178,7 +225,7 @@ struct ApiKey: AsyncParsableCommand {
             let spec: ApiKeySpec
             switch ApiKeySpec.validate(name: name ?? "\(role.rawValue) key", role: role, locations: locations) {
             case .success(let valid): spec = valid
-            case .failure(let rejections): throw ValidationError(rejections.all.map(\.detail).joined(separator: " "))
+            case .failure(let rejections): throw ValidationFailure(rejections.all.map(\.detail).joined(separator: " "))
             }
             let handle = try DatabaseHandle.open(settings, logger: logger)
             let (record, token) = try await handle.run { database in
@@ -225,7 +272,7 @@ struct ApiKey: AsyncParsableCommand {
             let stores = try Stores(settings: settings, logger: logger)
             let handle = try DatabaseHandle.open(settings, logger: logger)
             let record = try await handle.run { database in try await stores.apiKeys.revoke(id: id, on: database) }
-            guard record != nil else { throw ValidationError("no API key has the id \(id)") }
+            guard record != nil else { throw ValidationFailure("no API key has the id \(id)") }
             say("revoked \(id)")
         }
     }

@@ -41,6 +41,7 @@ struct DatabaseHandle {
 struct Stores {
     let events: EventStore
     let locations: LocationStore
+    let stock: StockStore
     let apiKeys: ApiKeyStore
     let idempotency: IdempotencyStore
     let migrator: Migrator
@@ -48,6 +49,7 @@ struct Stores {
     init(settings: Settings, logger: Logger) throws {
         events = EventStore(logger: logger)
         locations = LocationStore(events: events, logger: logger)
+        stock = StockStore(events: events, logger: logger)
         apiKeys = ApiKeyStore(cacheSeconds: settings.authCacheSeconds, logger: logger)
         idempotency = IdempotencyStore(retentionSeconds: settings.idempotencyRetentionSeconds, logger: logger)
         migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
@@ -55,7 +57,7 @@ struct Stores {
 
     func edge(database: Database, logger: Logger) -> EdgeServices {
         EdgeServices(
-            database: database, events: events, locations: locations, apiKeys: apiKeys, idempotency: idempotency,
+            database: database, events: events, locations: locations, stock: stock, apiKeys: apiKeys, idempotency: idempotency,
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
     }
 

@@ -12,7 +12,7 @@ import Testing
     @Test func roleMatrix() {
         let principals = [Self.admin, Self.checkout, Self.store, Self.boundIntegration, Self.integration]
         // Expected outcome per operation, in the order of `principals`, for location PAR-01.
-        let expected: [Operation: [Rejection?]] = [
+        var expected: [Operation: [Rejection?]] = [
             .readLocations: [nil, nil, nil, nil, nil],
             .defineLocation: [
                 nil, .roleForbidden(role: .checkout, operation: .defineLocation),
@@ -29,6 +29,17 @@ import Testing
                 .roleForbidden(role: .integration, operation: .manageApiKeys),
             ],
         ]
+        // Stock: checkout only reads; store and bound integration keys act on their own locations.
+        let writesStock: [Rejection?] = [
+            nil, .roleForbidden(role: .checkout, operation: .moveStock), nil, .locationForbidden(locationId: "PAR-01"), nil,
+        ]
+        expected[.readStock] = [nil, nil, nil, .locationForbidden(locationId: "PAR-01"), nil]
+        for operation in [Operation.moveStock, .countStock, .setSafetyStock] {
+            expected[operation] = writesStock.map { (fault: Rejection?) -> Rejection? in
+                if case .roleForbidden(let role, _)? = fault { return Rejection.roleForbidden(role: role, operation: operation) }
+                return fault
+            }
+        }
         #expect(Set(expected.keys) == Set(Operation.allCases))
         for (operation, outcomes) in expected {
             for (principal, outcome) in zip(principals, outcomes) {

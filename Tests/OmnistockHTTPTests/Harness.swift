@@ -69,6 +69,7 @@ struct Harness: Sendable {
             let events = EventStore(logger: logger)
             let services = EdgeServices(
                 database: database, events: events, locations: LocationStore(events: events, logger: logger),
+                stock: StockStore(events: events, logger: logger),
                 apiKeys: ApiKeyStore(cacheSeconds: 5, logger: logger),
                 idempotency: IdempotencyStore(retentionSeconds: 3600, logger: logger),
                 migrator: Migrator(migrations: try Migration.bundled(), logger: logger),

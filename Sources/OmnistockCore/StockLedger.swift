@@ -1,0 +1,285 @@
+/// The pure rules of the inventory ledger: movements, counts and safety stock decided against
+/// the current positions, and the events that evolve them.
+public enum StockLedger {
+    /// Decides a movements request: every line is validated first, then applied in order to the
+    /// positions as they stand, so two lines for one position count together. All or nothing:
+    /// any fault refuses the whole request, with every faulty line named.
+    public static func decide(
+        movements lines: [MovementLine], positions: [StockKey: StockPosition], locations: Set<String>, nowMs: Int64
+    ) -> Result<[LedgerEvent], Rejections> {
+        let faults = validate(movements: lines, locations: locations)
+        if !faults.isEmpty { return .failure(Rejections(faults)) }
+        var lineFaults: [Rejection] = []
+        var working = positions
+        var events: [LedgerEvent] = []
+        for (index, line) in lines.enumerated() {
+            let key = line.key
+            var position = working[key] ?? .empty
+            let onHandAfter = position.onHand + line.delta
+            guard onHandAfter >= 0, onHandAfter <= Limits.stockQuantityMax else {
+                let fault: Rejection =
+                    onHandAfter < 0
+                    ? .insufficientOnHand(sku: line.sku, locationId: line.locationId, onHand: position.onHand, requested: -line.delta)
+                    : .outOfRange(field: "quantity", lower: "0", upper: "\(Limits.stockQuantityMax) on hand")
+                lineFaults.append(.inLine(path: "movements/\(index)", fault))
+                continue
+            }
+            let occurredAtMs = line.occurredAtMs ?? nowMs
+            let moved = LedgerEvent.stockMoved(StockMoved(
+                sku: line.sku, locationId: line.locationId, kind: line.kind, quantity: line.quantity,
+                onHandDelta: line.delta, onHandAfter: onHandAfter, reason: line.reason, reference: line.reference,
+                occurredAtMs: occurredAtMs))
+            let shortBefore = position.shortfall
+            position = evolve(position, moved)
+            events.append(moved)
+            // A sale or a loss may leave less on hand than is promised: accepted (the goods are
+            // gone), and said out loud so re-sourcing can start.
+            if position.shortfall > shortBefore {
+                events.append(short(key, position, occurredAtMs))
+            }
+            working[key] = position
+        }
+        if !lineFaults.isEmpty { return .failure(Rejections(lineFaults)) }
+        return .success(events)
+    }
+
+    /// The faults of a movements request that do not depend on the positions: checked before
+    /// any row is locked.
+    public static func validate(movements lines: [MovementLine], locations: Set<String>) -> [Rejection] {
+        guard !lines.isEmpty else { return [.missingField(field: "movements")] }
+        guard lines.count <= Limits.movementLinesMax else {
+            return [.tooMany(field: "movements", countMax: Limits.movementLinesMax)]
+        }
+        var faults: [Rejection] = []
+        for (index, line) in lines.enumerated() {
+            var lineFaults = line.faults()
+            if lineFaults.isEmpty, !locations.contains(line.locationId) {
+                lineFaults.append(.unknownLocation(locationId: line.locationId))
+            }
+            faults += lineFaults.map { .inLine(path: "movements/\(index)", $0) }
+        }
+        return faults
+    }
+
+    /// Decides a count against what the ledger held at the count's time, so movements recorded
+    /// after `countedAt` survive a count that arrives late.
+    ///
+    /// - Parameters:
+    ///   - onHandAtCount: on-hand per SKU as of `countedAtMs` (absent: zero).
+    ///   - positions: the location's current positions per SKU (for a full count, all of them).
+    public static func decide(
+        count: Count, onHandAtCount: [String: Int64], positions: [String: StockPosition], locationExists: Bool, nowMs: Int64
+    ) -> Result<[LedgerEvent], Rejections> {
+        let faults = validate(count: count, locationExists: locationExists, nowMs: nowMs)
+        if !faults.isEmpty { return .failure(Rejections(faults)) }
+        let seen = Set(count.lines.map(\.sku))
+        var counted = count.lines
+        if count.full {
+            // Everything the location holds or held and the count does not list was counted as zero.
+            let unlisted = Set(positions.keys).union(onHandAtCount.keys).subtracting(seen)
+            counted += unlisted.sorted().map { CountLine(sku: $0, quantity: 0) }
+        }
+        var events: [LedgerEvent] = []
+        for line in counted {
+            let key = StockKey(sku: line.sku, locationId: count.locationId)
+            var position = positions[line.sku] ?? .empty
+            let expected = onHandAtCount[line.sku] ?? 0
+            let implied = line.quantity - expected
+            // Movements after the count may have taken more than the count leaves: the ledger
+            // never goes negative, so the change applied stops at zero and says so.
+            let applied = max(implied, -position.onHand)
+            let event = LedgerEvent.stockCounted(StockCounted(
+                sku: line.sku, locationId: count.locationId, countedAtMs: count.countedAtMs, counted: line.quantity,
+                expected: expected, impliedDelta: implied, onHandDelta: applied, onHandAfter: position.onHand + applied,
+                occurredAtMs: count.countedAtMs))
+            let shortBefore = position.shortfall
+            position = evolve(position, event)
+            events.append(event)
+            if position.shortfall > shortBefore { events.append(short(key, position, count.countedAtMs)) }
+        }
+        return .success(events)
+    }
+
+    /// The faults of a count that do not depend on the positions: checked before any row is locked.
+    public static func validate(count: Count, locationExists: Bool, nowMs: Int64) -> [Rejection] {
+        var faults: [Rejection] = []
+        if let fault = Identifier.check(count.locationId, field: "locationId") {
+            faults.append(fault)
+        } else if !locationExists {
+            // Named in the body, so the body is at fault (the edge answers 422, not 404).
+            faults.append(.inLine(path: "", .unknownLocation(locationId: count.locationId)))
+        }
+        if count.countedAtMs > nowMs + Limits.countFutureSkewMillisecondsMax
+            || count.countedAtMs < nowMs - Limits.countAgeMillisecondsMax
+        {
+            faults.append(.countTimeOutOfRange(field: "countedAt"))
+        }
+        if count.lines.isEmpty && !count.full { faults.append(.missingField(field: "lines")) }
+        if count.lines.count > Limits.countLinesMax { faults.append(.tooMany(field: "lines", countMax: Limits.countLinesMax)) }
+        var seen = Set<String>()
+        for (index, line) in count.lines.enumerated() {
+            var lineFaults: [Rejection] = []
+            if let fault = Identifier.check(line.sku, field: "sku") { lineFaults.append(fault) }
+            if !(0...Limits.stockQuantityMax).contains(line.quantity) {
+                lineFaults.append(.outOfRange(field: "quantity", lower: "0", upper: "\(Limits.stockQuantityMax)"))
+            }
+            if !seen.insert(line.sku).inserted { lineFaults.append(.duplicate(field: "sku", value: line.sku)) }
+            faults += lineFaults.map { .inLine(path: "lines/\(index)", $0) }
+        }
+        return faults
+    }
+
+    /// Decides a safety stock change for one position; nil returns it to the location's default.
+    public static func decide(
+        safetyStock quantity: Int64?, key: StockKey, current: StockPosition?, locationExists: Bool, nowMs: Int64
+    ) -> Result<[LedgerEvent], Rejections> {
+        var faults: [Rejection] = []
+        if let fault = Identifier.check(key.sku, field: "sku") { faults.append(fault) }
+        if let fault = Identifier.check(key.locationId, field: "locationId") {
+            faults.append(fault)
+        } else if !locationExists {
+            faults.append(.unknownLocation(locationId: key.locationId))
+        }
+        if let quantity, !(0...Limits.stockQuantityMax).contains(quantity) {
+            faults.append(.outOfRange(field: "quantity", lower: "0", upper: "\(Limits.stockQuantityMax)"))
+        }
+        if !faults.isEmpty { return .failure(Rejections(faults)) }
+        if (current ?? .empty).safetyStock == quantity, current != nil { return .success([]) }
+        return .success([.safetyStockSet(SafetyStockSet(
+            sku: key.sku, locationId: key.locationId, quantity: quantity, occurredAtMs: nowMs))])
+    }
+
+    /// Applies one event of a stock stream to its position.
+    public static func evolve(_ position: StockPosition, _ event: LedgerEvent) -> StockPosition {
+        var next = position
+        switch event {
+        case .stockMoved(let moved):
+            next.onHand += moved.onHandDelta
+            precondition(next.onHand == moved.onHandAfter, "a stock.moved event disagrees with the position it applies to")
+        case .stockCounted(let counted):
+            next.onHand += counted.onHandDelta
+            precondition(next.onHand == counted.onHandAfter, "a stock.counted event disagrees with the position it applies to")
+        case .safetyStockSet(let set):
+            next.safetyStock = set.quantity
+        case .positionShort:
+            break
+        case .locationDefined:
+            preconditionFailure("a location event was applied to a stock position")
+        }
+        next.checkInvariants()
+        return next
+    }
+
+    /// Applies an event to a position read as of a past time. The events of a stream filtered by
+    /// when they occurred are not a prefix of it (a sale uploaded late occurred before earlier
+    /// records), so the balances they carry do not hold: only the changes are applied, unchecked.
+    public static func evolveAsOf(_ position: StockPosition, _ event: LedgerEvent) -> StockPosition {
+        var next = position
+        switch event {
+        case .stockMoved(let moved): next.onHand += moved.onHandDelta
+        case .stockCounted(let counted): next.onHand += counted.onHandDelta
+        case .safetyStockSet(let set): next.safetyStock = set.quantity
+        case .positionShort, .locationDefined: break
+        }
+        return next
+    }
+
+    static func short(_ key: StockKey, _ position: StockPosition, _ occurredAtMs: Int64) -> LedgerEvent {
+        .positionShort(PositionShort(
+            sku: key.sku, locationId: key.locationId, onHand: position.onHand, promised: position.held + position.allocated,
+            shortBy: position.shortfall, occurredAtMs: occurredAtMs))
+    }
+}
+
+/// Stock arrived, left, or was corrected at a location.
+public struct StockMoved: Equatable, Codable, Sendable {
+    public static let type = "stock.moved"
+    public var sku: String
+    public var locationId: String
+    public var kind: MovementKind
+    /// The quantity as reported (unsigned but for adjustments).
+    public var quantity: Int64
+    /// The signed change to on-hand stock.
+    public var onHandDelta: Int64
+    public var onHandAfter: Int64
+    public var reason: String?
+    public var reference: String?
+    public var occurredAtMs: Int64
+
+    public init(sku: String, locationId: String, kind: MovementKind, quantity: Int64, onHandDelta: Int64, onHandAfter: Int64, reason: String?, reference: String?, occurredAtMs: Int64) {
+        self.sku = sku
+        self.locationId = locationId
+        self.kind = kind
+        self.quantity = quantity
+        self.onHandDelta = onHandDelta
+        self.onHandAfter = onHandAfter
+        self.reason = reason
+        self.reference = reference
+        self.occurredAtMs = occurredAtMs
+    }
+}
+
+/// A count was reconciled against the ledger as it stood at `countedAtMs`.
+public struct StockCounted: Equatable, Codable, Sendable {
+    public static let type = "stock.counted"
+    public var sku: String
+    public var locationId: String
+    public var countedAtMs: Int64
+    public var counted: Int64
+    /// What the ledger held at `countedAtMs`.
+    public var expected: Int64
+    /// counted − expected.
+    public var impliedDelta: Int64
+    /// The change applied: the implied one, stopped at zero on hand.
+    public var onHandDelta: Int64
+    public var onHandAfter: Int64
+    public var occurredAtMs: Int64
+
+    public init(sku: String, locationId: String, countedAtMs: Int64, counted: Int64, expected: Int64, impliedDelta: Int64, onHandDelta: Int64, onHandAfter: Int64, occurredAtMs: Int64) {
+        self.sku = sku
+        self.locationId = locationId
+        self.countedAtMs = countedAtMs
+        self.counted = counted
+        self.expected = expected
+        self.impliedDelta = impliedDelta
+        self.onHandDelta = onHandDelta
+        self.onHandAfter = onHandAfter
+        self.occurredAtMs = occurredAtMs
+    }
+}
+
+/// A position's own safety stock was set (nil: back to the location's default).
+public struct SafetyStockSet: Equatable, Codable, Sendable {
+    public static let type = "stock.safety-stock-set"
+    public var sku: String
+    public var locationId: String
+    public var quantity: Int64?
+    public var occurredAtMs: Int64
+
+    public init(sku: String, locationId: String, quantity: Int64?, occurredAtMs: Int64) {
+        self.sku = sku
+        self.locationId = locationId
+        self.quantity = quantity
+        self.occurredAtMs = occurredAtMs
+    }
+}
+
+/// More is promised than is on hand: re-sourcing should start.
+public struct PositionShort: Equatable, Codable, Sendable {
+    public static let type = "stock.short"
+    public var sku: String
+    public var locationId: String
+    public var onHand: Int64
+    public var promised: Int64
+    public var shortBy: Int64
+    public var occurredAtMs: Int64
+
+    public init(sku: String, locationId: String, onHand: Int64, promised: Int64, shortBy: Int64, occurredAtMs: Int64) {
+        self.sku = sku
+        self.locationId = locationId
+        self.onHand = onHand
+        self.promised = promised
+        self.shortBy = shortBy
+        self.occurredAtMs = occurredAtMs
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import OmnistockCore
+import OmnistockStore
+
+/// The inventory ledger over HTTP: movements, counts, safety stock, positions, history and
+/// availability.
+struct StockRoutes {
+    let services: EdgeServices
+
+    func register(on group: RouterGroup<OmsContext>) {
+        group.post("stock/movements") { request, context in
+            let principal = try context.caller()
+            let body = try await JSON.decode(MovementsBody.self, from: request, context: context)
+            let lines = try body.value.lines()
+            let locations = Set(lines.map(\.locationId).filter(Identifier.isValid)).sorted()
+            _ = try context.authorize(.moveStock, locations: locations)
+            let metadata = services.metadata(principal, context: context, request: request)
+            return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
+                let result = try await services.stock.move(lines, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: transaction)
+                return try Self.answer(result, status: 201, defaults: try await services.stock.safetyDefaults(of: locations, in: transaction))
+            }
+        }
+        group.post("stock/counts") { request, context in
+            let principal = try context.caller()
+            let body = try await JSON.decode(CountBody.self, from: request, context: context)
+            let count = try body.value.count()
+            _ = try context.authorize(.countStock, locations: Identifier.isValid(count.locationId) ? [count.locationId] : [])
+            let metadata = services.metadata(principal, context: context, request: request)
+            return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
+                let result = try await services.stock.count(count, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: transaction)
+                return try Self.answer(
+                    result, status: 201, defaults: try await services.stock.safetyDefaults(of: [count.locationId], in: transaction))
+            }
+        }
+        group.put("stock/{locationId}/{sku}/safety-stock") { request, context in
+            let key = try Self.key(request, context)
+            let principal = try context.authorize(.setSafetyStock, locations: [key.locationId])
+            let body = try await JSON.decode(SafetyStockBody.self, from: request, context: context)
+            let metadata = services.metadata(principal, context: context, request: request)
+            let result = try await services.database.transaction { connection in
+                try await services.stock.setSafetyStock(
+                    body.value.quantity, key: key, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: Transaction(connection))
+            }
+            _ = result
+            guard let (record, safetyDefault) = try await services.stock.position(key, on: services.database) else {
+                throw Problem(Rejection.unknownLocation(locationId: key.locationId))
+            }
+            return try JSON.response(PositionView(key: key, position: record.position, safetyStockDefault: safetyDefault, version: record.version))
+        }
+        group.get("stock/{locationId}/{sku}") { request, context in
+            let key = try Self.key(request, context)
+            _ = try context.authorize(.readStock)
+            guard let location = try await services.locations.get(id: key.locationId, on: services.database) else {
+                throw Problem(Rejection.unknownLocation(locationId: key.locationId))
+            }
+            if let text = request.uri.queryParameters.get("asOf") {
+                guard let asOfMs = Timestamp.milliseconds(String(text)) else {
+                    throw Problem(.outOfRange(field: "asOf", lower: "an RFC 3339 time", upper: "now"), inBody: false)
+                }
+                let position = try await services.stock.position(key, asOfMs: asOfMs, on: services.database)
+                return try JSON.response(PositionView(
+                    key: key, position: position, safetyStockDefault: location.location.safetyStockDefault, version: nil,
+                    asOf: Timestamp.date(asOfMs)))
+            }
+            let current = try await services.stock.position(key, on: services.database)
+            return try JSON.response(PositionView(
+                key: key, position: current?.0.position ?? .empty, safetyStockDefault: location.location.safetyStockDefault,
+                version: current?.0.version ?? 0))
+        }
+        group.get("stock/{locationId}/{sku}/history") { request, context in
+            let key = try Self.key(request, context)
+            _ = try context.authorize(.readStock)
+            let limit = try request.pageSize()
+            let after = try request.integer("after", in: 0...Int64.max, default: 0)
+            guard let location = try await services.locations.get(id: key.locationId, on: services.database) else {
+                throw Problem(Rejection.unknownLocation(locationId: key.locationId))
+            }
+            let entries = try await services.stock.history(key, afterVersion: after, limit: limit + 1, on: services.database)
+            let page = entries.prefix(limit)
+            let view = HistoryView(
+                entries: try page.map { entry in
+                    HistoryView.Entry(
+                        position: entry.event.position, streamVersion: entry.event.streamVersion, type: entry.event.type,
+                        recordedAt: entry.event.recordedAt, data: try JSONValue.parse(entry.event.payload),
+                        metadata: try JSONValue.parse(entry.event.metadata),
+                        balance: PositionView(
+                            key: key, position: entry.balance, safetyStockDefault: location.location.safetyStockDefault,
+                            version: entry.event.streamVersion))
+                },
+                nextCursor: entries.count > limit ? page.last.map { String($0.event.streamVersion) } : nil)
+            return try JSON.response(view)
+        }
+        group.get("availability") { request, context in
+            _ = try context.authorize(.readStock)
+            let query = try AvailabilityQuery(request)
+            let rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
+            return try JSON.response(query.answer(rows))
+        }
+    }
+
+    static func key(_ request: Request, _ context: OmsContext) throws -> StockKey {
+        StockKey(sku: try request.identifier("sku", context: context), locationId: try request.identifier("locationId", context: context))
+    }
+
+    /// The answer to a stock write: counts, and the positions left short.
+    static func answer(_ result: StockWriteResult, status: Int, defaults: [String: Int64]) throws -> (response: StoredResponse, stored: StoredResponse) {
+        let short = result.positions.filter { $0.position.shortfall > 0 }.map {
+            PositionView(key: $0.key, position: $0.position, safetyStockDefault: defaults[$0.key.locationId] ?? 0, version: $0.version)
+        }
+        let differences: [CountDifference] = result.events.compactMap { event in
+            guard case .stockCounted(let counted) = event, counted.impliedDelta != 0 else { return nil }
+            return CountDifference(sku: counted.sku, expected: counted.expected, counted: counted.counted, applied: counted.onHandDelta)
+        }
+        let isCount = result.events.contains { if case .stockCounted = $0 { true } else { false } }
+        let view = StockWriteView(
+            events: result.events.count, positions: result.positions.count, short: short, differences: isCount ? differences : nil)
+        let answer = StoredResponse(status: status, body: Array(try JSON.encoder.encode(view)))
+        return (answer, answer)
+    }
+}
+
+/// `GET /v1/availability?sku=…&sku=…[&locationId=…][&near=lat,lon[&radiusKm=…]]`, parsed and answered.
+struct AvailabilityQuery {
+    var skus: [String]
+    var locationId: String?
+    var near: (latitude: Double, longitude: Double)?
+    var radiusKm: Double?
+
+    init(_ request: Request) throws {
+        let parameters = request.uri.queryParameters
+        var seen = Set<String>()
+        skus = parameters.getAll("sku").map { String($0) }.filter { seen.insert($0).inserted }
+        guard !skus.isEmpty else { throw Problem(.missingField(field: "sku"), inBody: false) }
+        guard skus.count <= Limits.availabilitySkusMax else {
+            throw Problem(.tooMany(field: "sku", countMax: Limits.availabilitySkusMax), inBody: false)
+        }
+        for sku in skus {
+            if let fault = Identifier.check(sku, field: "sku") { throw Problem(fault, inBody: false) }
+        }
+        if let id = parameters.get("locationId") {
+            if let fault = Identifier.check(String(id), field: "locationId") { throw Problem(fault, inBody: false) }
+            locationId = String(id)
+        }
+        if let text = parameters.get("near") {
+            let parts = text.split(separator: ",")
+            guard parts.count == 2, let latitude = Double(parts[0]), let longitude = Double(parts[1]),
+                abs(latitude) <= Limits.latitudeDegreesMax, abs(longitude) <= Limits.longitudeDegreesMax
+            else {
+                throw Problem(.outOfRange(field: "near", lower: "-90,-180", upper: "90,180"), inBody: false)
+            }
+            near = (latitude, longitude)
+        }
+        if let text = parameters.get("radiusKm") {
+            guard near != nil else { throw Problem(.notAllowed(field: "radiusKm", reason: "it needs near=lat,lon"), inBody: false) }
+            guard let radius = Double(text), radius > 0, radius <= Limits.radiusKilometresMax else {
+                throw Problem(.outOfRange(field: "radiusKm", lower: "0", upper: "\(Int(Limits.radiusKilometresMax))"), inBody: false)
+            }
+            radiusKm = radius
+        }
+    }
+
+    /// Sums the channels and orders the pickup points; SKUs nobody holds answer with zeros.
+    func answer(_ rows: [AvailabilityRow]) -> AvailabilityView {
+        let bySku = Dictionary(grouping: rows, by: \.key.sku)
+        return AvailabilityView(items: skus.map { sku in
+            var entries: [AvailabilityView.LocationEntry] = []
+            var pickup: [AvailabilityView.PickupPoint] = []
+            var total: Int64 = 0
+            var ship: Int64 = 0
+            for row in bySku[sku] ?? [] {
+                let available = row.position.available(locationDefault: row.safetyStockDefault)
+                let distance = near.map {
+                    (Geo.distanceKilometres(latitude1: $0.latitude, longitude1: $0.longitude, latitude2: row.latitude, longitude2: row.longitude) * 100).rounded() / 100
+                }
+                entries.append(.init(
+                    locationId: row.key.locationId, name: row.locationName, kind: row.kind, onHand: row.position.onHand,
+                    held: row.position.held, allocated: row.position.allocated,
+                    safetyStock: row.position.effectiveSafetyStock(locationDefault: row.safetyStockDefault),
+                    incoming: row.position.incoming, available: available, short: row.position.shortfall, distanceKm: distance))
+                total += available
+                if row.capabilities.ships { ship += available }
+                if row.capabilities.pickup, available > 0, radiusKm == nil || (distance ?? 0) <= radiusKm! {
+                    pickup.append(.init(locationId: row.key.locationId, name: row.locationName, available: available, distanceKm: distance))
+                }
+            }
+            if near != nil {
+                pickup.sort { ($0.distanceKm ?? 0, $0.locationId) < ($1.distanceKm ?? 0, $1.locationId) }
+            }
+            return .init(sku: sku, available: total, ship: ship, pickup: pickup, locations: entries)
+        })
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+
+/// One row of an availability answer: a position at an active location, with the location's
+/// facts the edge needs to sum channels and sort pickup points.
+public struct AvailabilityRow: Sendable, Equatable {
+    public var key: StockKey
+    public var position: StockPosition
+    public var safetyStockDefault: Int64
+    public var locationName: String
+    public var kind: Location.Kind
+    public var capabilities: Location.Capabilities
+    public var latitude: Double
+    public var longitude: Double
+}
+
+/// A ledger entry of one position with the balances right after it.
+public struct HistoryEntry: Sendable, Equatable {
+    public var event: RecordedEvent
+    public var balance: StockPosition
+}
+
+/// What a stock write did.
+public struct StockWriteResult: Sendable, Equatable {
+    /// Events appended (movements, counts, safety stock, shortfalls).
+    public var events: [LedgerEvent]
+    /// The positions touched, as they now are.
+    public var positions: [PositionRecord]
+}
+
+/// Stock movements, counts and safety stock: decided by the core against rows locked in
+/// (sku, location) order, appended to the ledger and projected in one transaction.
+public struct StockStore: Sendable {
+    let events: EventStore
+    let logger: Logger
+
+    public init(events: EventStore, logger: Logger) {
+        self.events = events
+        self.logger = logger
+    }
+
+    /// Applies a movements request atomically, or refuses it whole with every faulty line.
+    public func move(_ lines: [MovementLine], metadata: EventMetadata, nowMs: Int64, in transaction: Transaction) async throws -> StockWriteResult {
+        let connection = transaction.connection
+        let locations = try await existingLocations(Set(lines.map(\.locationId)), on: connection)
+        let faults = StockLedger.validate(movements: lines, locations: locations)
+        if !faults.isEmpty { throw Rejections(faults) }
+        let locked = try await lock(lines.map(\.key), on: connection)
+        let decided = StockLedger.decide(
+            movements: lines, positions: locked.mapValues(\.position), locations: locations, nowMs: nowMs)
+        return try await record(decided, locked: locked, metadata: metadata, on: connection)
+    }
+
+    /// Reconciles a count against the ledger as it stood at the count's time.
+    public func count(_ count: Count, metadata: EventMetadata, nowMs: Int64, in transaction: Transaction) async throws -> StockWriteResult {
+        let connection = transaction.connection
+        let exists = Identifier.isValid(count.locationId)
+            ? try await !existingLocations([count.locationId], on: connection).isEmpty : false
+        var keys = count.lines.filter { Identifier.isValid($0.sku) }.map { StockKey(sku: $0.sku, locationId: count.locationId) }
+        if count.full && exists {
+            // Every position of the location takes part in a full count.
+            for try await sku in try await connection.query(
+                "SELECT sku FROM stock_positions WHERE location_id = \(count.locationId)", logger: logger
+            ).decode(String.self) {
+                keys.append(StockKey(sku: sku, locationId: count.locationId))
+            }
+        }
+        // Validation that needs no rows first, so a refused count locks nothing.
+        let faults = StockLedger.validate(count: count, locationExists: exists, nowMs: nowMs)
+        if !faults.isEmpty { throw Rejections(faults) }
+        let locked = try await lock(keys, on: connection)
+        let onHandAtCount = try await onHand(of: Array(locked.keys), asOfMs: count.countedAtMs, on: connection)
+        let decided = StockLedger.decide(
+            count: count, onHandAtCount: Dictionary(uniqueKeysWithValues: onHandAtCount.map { ($0.key.sku, $0.value) }),
+            positions: Dictionary(uniqueKeysWithValues: locked.filter { $0.value.version > 0 }.map { ($0.key.sku, $0.value.position) }),
+            locationExists: exists, nowMs: nowMs)
+        return try await record(decided, locked: locked, metadata: metadata, on: connection)
+    }
+
+    /// Sets (or, with nil, clears) a position's own safety stock.
+    public func setSafetyStock(
+        _ quantity: Int64?, key: StockKey, metadata: EventMetadata, nowMs: Int64, in transaction: Transaction
+    ) async throws -> StockWriteResult {
+        let connection = transaction.connection
+        let exists = Identifier.isValid(key.locationId)
+            ? try await !existingLocations([key.locationId], on: connection).isEmpty : false
+        if case .failure(let rejections) = StockLedger.decide(safetyStock: quantity, key: key, current: nil, locationExists: exists, nowMs: nowMs) {
+            throw rejections
+        }
+        let locked = try await lock([key], on: connection)
+        let current = locked[key].flatMap { $0.version > 0 ? $0.position : nil }
+        let decided = StockLedger.decide(safetyStock: quantity, key: key, current: current, locationExists: exists, nowMs: nowMs)
+        return try await record(decided, locked: locked, metadata: metadata, on: connection)
+    }
+
+    /// Appends what the core decided and writes the positions it leaves.
+    private func record(
+        _ decided: Result<[LedgerEvent], Rejections>, locked: [StockKey: PositionRecord], metadata: EventMetadata,
+        on connection: PostgresConnection
+    ) async throws -> StockWriteResult {
+        let newEvents: [LedgerEvent]
+        switch decided {
+        case .failure(let rejections): throw rejections
+        case .success(let events): newEvents = events
+        }
+        var expected: [String: ExpectedVersion] = [:]
+        var touched: [StockKey: PositionRecord] = [:]
+        for event in newEvents {
+            let key = event.stockKey!
+            if touched[key] == nil {
+                let record = locked[key] ?? PositionRecord(key: key, position: .empty, version: 0)
+                expected[key.stream] = record.version == 0 ? .noStream : .exact(record.version)
+                touched[key] = record
+            }
+            touched[key]!.position = StockLedger.evolve(touched[key]!.position, event)
+            touched[key]!.version += 1
+        }
+        try await events.append(newEvents, expected: expected, metadata: metadata, on: connection)
+        let records = touched.values.sorted { $0.key < $1.key }
+        try await ProjectionWriter.upsertPositions(records, on: connection, logger: logger)
+        return StockWriteResult(events: newEvents, positions: records)
+    }
+
+    /// Locks the positions of `keys` in (sku, location) order, creating empty rows (version 0)
+    /// for new ones, in one statement: an upsert takes each row's lock in input order, whether it
+    /// inserts the row or finds it, so concurrent batches queue instead of deadlocking.
+    func lock(_ keys: [StockKey], on connection: PostgresConnection) async throws -> [StockKey: PositionRecord] {
+        let sorted = Array(Set(keys)).sorted()
+        guard !sorted.isEmpty else { return [:] }
+        var result: [StockKey: PositionRecord] = [:]
+        let rows = try await connection.query(
+            """
+            INSERT INTO stock_positions AS p (sku, location_id, on_hand, version)
+            SELECT k.sku, k.location_id, 0, 0
+              FROM unnest(\(sorted.map(\.sku))::text[], \(sorted.map(\.locationId))::text[]) WITH ORDINALITY AS k(sku, location_id, n)
+             ORDER BY k.n
+            ON CONFLICT (sku, location_id) DO UPDATE SET version = p.version
+            RETURNING \(unescaped: Self.columns)
+            """,
+            logger: logger)
+        for try await row in rows {
+            let record = try Self.record(row)
+            result[record.key] = record
+        }
+        return result
+    }
+
+    /// The default safety stock of each of these locations.
+    public func safetyDefaults(of ids: [String], in transaction: Transaction) async throws -> [String: Int64] {
+        var result: [String: Int64] = [:]
+        for try await (id, value) in try await transaction.connection.query(
+            "SELECT id, safety_stock_default FROM locations WHERE id = ANY(\(ids)::text[])", logger: logger
+        ).decode((String, Int64).self) {
+            result[id] = value
+        }
+        return result
+    }
+
+    /// The subset of `ids` that are defined locations.
+    func existingLocations(_ ids: Set<String>, on connection: PostgresConnection) async throws -> Set<String> {
+        var found = Set<String>()
+        for try await id in try await connection.query(
+            "SELECT id FROM locations WHERE id = ANY(\(Array(ids))::text[])", logger: logger
+        ).decode(String.self) {
+            found.insert(id)
+        }
+        return found
+    }
+
+    /// On-hand per position as of a time, summed from the ledger's on-hand changes that had
+    /// occurred by then.
+    func onHand(of keys: [StockKey], asOfMs: Int64, on connection: PostgresConnection) async throws -> [StockKey: Int64] {
+        guard !keys.isEmpty else { return [:] }
+        var result: [StockKey: Int64] = [:]
+        let streams = keys.map(\.stream)
+        let byStream = Dictionary(uniqueKeysWithValues: keys.map { ($0.stream, $0) })
+        for try await (stream, total) in try await connection.query(
+            """
+            SELECT stream, sum((payload->>'onHandDelta')::bigint)::bigint FROM ledger
+             WHERE stream = ANY(\(streams)::text[]) AND type IN ('stock.moved', 'stock.counted')
+               AND (payload->>'occurredAtMs')::bigint <= \(asOfMs)
+             GROUP BY stream
+            """,
+            logger: logger
+        ).decode((String, Int64).self) {
+            if let key = byStream[stream] { result[key] = total }
+        }
+        return result
+    }
+
+    // MARK: - Reads
+
+    /// The current position, or nil when the ledger has never mentioned it.
+    public func position(_ key: StockKey, on database: Database) async throws -> (PositionRecord, safetyStockDefault: Int64)? {
+        try await database.withConnection { connection in
+            try await connection.query(
+                """
+                SELECT \(unescaped: Self.columns.split(separator: ",").map { "p." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
+                       l.safety_stock_default
+                  FROM stock_positions p JOIN locations l ON l.id = p.location_id
+                 WHERE p.sku = \(key.sku) AND p.location_id = \(key.locationId) AND p.version > 0
+                """,
+                logger: logger
+            ).collect().first.map { row in
+                (try Self.record(row), try row.decode((String, String, Int64, Int64, Int64, Int64?, Int64, Int64, Int64).self).8)
+            }
+        }
+    }
+
+    /// The position as it was at `asOfMs`, replayed from its stream's events that had occurred by then.
+    public func position(_ key: StockKey, asOfMs: Int64, on database: Database) async throws -> StockPosition {
+        try await database.withConnection { connection in
+            var position = StockPosition.empty
+            for try await (type, payload) in try await connection.query(
+                """
+                SELECT type, payload::text FROM ledger
+                 WHERE stream = \(key.stream) AND (payload->>'occurredAtMs')::bigint <= \(asOfMs)
+                 ORDER BY stream_version
+                """,
+                logger: logger
+            ).decode((String, String).self) {
+                position = StockLedger.evolveAsOf(position, try EventCodec.decode(type: type, payload: payload))
+            }
+            return position
+        }
+    }
+
+    /// A page of a position's ledger entries after `afterVersion`, each with the balances after it.
+    public func history(_ key: StockKey, afterVersion: Int64, limit: Int, on database: Database) async throws -> [HistoryEntry] {
+        try await database.withConnection { connection in
+            var position = StockPosition.empty
+            var entries: [HistoryEntry] = []
+            // Balances need the whole prefix of the stream; the page is the tail of what is read.
+            for try await (pos, version, type, payload, metadata, locations, recordedAt) in try await connection.query(
+                """
+                SELECT position, stream_version, type, payload::text, metadata::text, location_ids, recorded_at FROM ledger
+                 WHERE stream = \(key.stream) AND stream_version <= \(afterVersion + Int64(limit))
+                 ORDER BY stream_version
+                """,
+                logger: logger
+            ).decode((Int64, Int64, String, String, String, [String], Date).self) {
+                let event = try EventCodec.decode(type: type, payload: payload)
+                position = StockLedger.evolve(position, event)
+                if version > afterVersion {
+                    entries.append(HistoryEntry(
+                        event: RecordedEvent(
+                            position: pos, stream: key.stream, streamVersion: version, type: type, payload: payload,
+                            metadata: metadata, locationIds: locations, recordedAt: recordedAt),
+                        balance: position))
+                }
+            }
+            return entries
+        }
+    }
+
+    /// Positions of these SKUs at active locations (optionally one), in one round trip.
+    public func availability(skus: [String], locationId: String?, on database: Database) async throws -> [AvailabilityRow] {
+        try await database.withConnection { connection in
+            var rows: [AvailabilityRow] = []
+            for try await row in try await connection.query(
+                """
+                SELECT p.sku, p.location_id, p.on_hand, p.held, p.allocated, p.safety_stock, p.incoming,
+                       l.safety_stock_default, l.name, l.kind, l.pickup, l.ships, l.latitude, l.longitude
+                  FROM stock_positions p JOIN locations l ON l.id = p.location_id
+                 WHERE p.sku = ANY(\(skus)::text[]) AND l.active AND p.version > 0
+                   AND (\(locationId)::text IS NULL OR p.location_id = \(locationId)::text)
+                 ORDER BY p.sku, p.location_id
+                """,
+                logger: logger
+            ) {
+                let (sku, locationId, onHand, held, allocated, safety, incoming, safetyDefault, name, kind, pickup, ships, latitude, longitude) =
+                    try row.decode((String, String, Int64, Int64, Int64, Int64?, Int64, Int64, String, String, Bool, Bool, Double, Double).self)
+                rows.append(AvailabilityRow(
+                    key: StockKey(sku: sku, locationId: locationId),
+                    position: StockPosition(onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming),
+                    safetyStockDefault: safetyDefault, locationName: name, kind: Location.Kind(rawValue: kind) ?? .store,
+                    capabilities: .init(pickup: pickup, ships: ships), latitude: latitude, longitude: longitude))
+            }
+            return rows
+        }
+    }
+
+    static let columns = "sku, location_id, on_hand, held, allocated, safety_stock, incoming, version"
+
+    static func record(_ row: PostgresRow) throws -> PositionRecord {
+        let (sku, locationId, onHand, held, allocated, safety, incoming, version) =
+            try row.decode((String, String, Int64, Int64, Int64, Int64?, Int64, Int64).self)
+        return PositionRecord(
+            key: StockKey(sku: sku, locationId: locationId),
+            position: StockPosition(onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming),
+            version: version)
+    }
+}
