@@ -56,6 +56,27 @@ import Testing
         Route(
             method: .put, uri: "/v1/locations/PAR-02", body: Harness.locationBody,
             expected: [.admin: .ok, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .forbidden, .integration: .ok]),
+        Route(method: .get, uri: "/v1/availability?sku=JACKET-M", expected: all(.ok)),
+        Route(method: .get, uri: "/v1/stock/PAR-02/JACKET-M", expected: all(.ok)),
+        Route(method: .get, uri: "/v1/stock/PAR-02/JACKET-M/history", expected: all(.ok)),
+        Route(
+            method: .post, uri: "/v1/stock/movements",
+            body: #"{"movements": [{"sku": "JACKET-M", "locationId": "PAR-01", "kind": "receipt", "quantity": 1}]}"#,
+            expected: [.admin: .created, .checkout: .forbidden, .store: .created, .boundIntegration: .created, .integration: .created]),
+        Route(
+            method: .post, uri: "/v1/stock/movements",
+            body: #"{"movements": [{"sku": "JACKET-M", "locationId": "PAR-02", "kind": "receipt", "quantity": 1}]}"#,
+            expected: [.admin: .created, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .forbidden, .integration: .created]),
+        Route(
+            method: .post, uri: "/v1/stock/counts",
+            body: #"{"locationId": "PAR-01", "countedAt": "\#(Date().formatted(.iso8601))", "lines": [{"sku": "JACKET-M", "quantity": 3}]}"#,
+            expected: [.admin: .created, .checkout: .forbidden, .store: .created, .boundIntegration: .created, .integration: .created]),
+        Route(
+            method: .put, uri: "/v1/stock/PAR-01/JACKET-M/safety-stock", body: #"{"quantity": 1}"#,
+            expected: [.admin: .ok, .checkout: .forbidden, .store: .ok, .boundIntegration: .ok, .integration: .ok]),
+        Route(
+            method: .put, uri: "/v1/stock/PAR-02/JACKET-M/safety-stock", body: #"{"quantity": 1}"#,
+            expected: [.admin: .ok, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .forbidden, .integration: .ok]),
         Route(
             method: .get, uri: "/v1/events",
             expected: [.admin: .ok, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .ok, .integration: .ok]),
