@@ -1,7 +1,7 @@
 # Omnistock: two commands do everything on a fresh Debian machine with the Swift toolchain.
 #   make run   installs what is missing, builds, and serves on an embedded PostgreSQL with demo data
 #   make test  runs the whole test suite on its own throwaway PostgreSQL cluster
-.PHONY: run test build release tools smoke clean
+.PHONY: run test build release tools smoke bench clean
 
 # Settings for `make run`, overridable: make run PORT=9090 DATA_DIR=/var/lib/omnistock
 PORT ?= 8080
@@ -22,6 +22,13 @@ release:
 
 tools:
 	bash scripts/ensure-tools.sh
+
+# Figures, not tests: release build, ingest, availability under wrk, replay of 1,000,000 events,
+# and the raw PostgreSQL limit measured in the same run (see bench/bench.py).
+bench: tools
+	bash scripts/ensure-tools.sh --bench
+	swift build -c release --product oms
+	python3 bench/bench.py
 
 smoke: build
 	bash scripts/smoke.sh

@@ -82,8 +82,9 @@ public struct EventStore: Sendable {
         on connection: PostgresConnection
     ) async throws -> [AppendedEvent] {
         guard !events.isEmpty else { return [] }
-        let streams = Array(Set(events.map(\.stream))).sorted()
-        precondition(expected.keys.allSatisfy(streams.contains), "an expectation names a stream this batch does not touch")
+        let streamSet = Set(events.map(\.stream))
+        let streams = streamSet.sorted()
+        precondition(expected.keys.allSatisfy(streamSet.contains), "an expectation names a stream this batch does not touch")
         var versions: [String: Int64] = [:]
         for try await (stream, version) in try await connection.query(
             "SELECT stream, version FROM ledger_streams WHERE stream = ANY(\(streams)) ORDER BY stream FOR UPDATE",
@@ -145,7 +146,7 @@ public struct EventStore: Sendable {
                 appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
             }
             appended.sort { $0.position < $1.position }
-            let touched = versions.filter { streams.contains($0.key) }
+            let touched = versions
             try await connection.query(
                 """
                 INSERT INTO ledger_streams (stream, version)

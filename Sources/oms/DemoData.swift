@@ -23,12 +23,33 @@ enum DemoData {
             capabilities: .init(pickup: false, ships: true), dailyCapacity: 5000, priority: 0, pickupWindowDays: 7, active: true),
     ]
 
+    /// Opening stock: a few SKUs spread over the estate, so availability has something to show.
+    static let openingStock: [MovementLine] = {
+        let skus = ["JACKET-M", "JACKET-L", "BOOT-42", "BOOT-43", "TEE-WHITE-S", "CAP-NAVY"]
+        let quantities: [String: [Int64]] = [
+            "PAR-01": [6, 4, 2, 0, 12, 5], "PAR-02": [3, 3, 0, 1, 8, 0], "PAR-03": [0, 2, 1, 1, 6, 3],
+            "PAR-04": [2, 0, 0, 2, 10, 4], "WH-01": [40, 35, 24, 30, 200, 60],
+        ]
+        return quantities.keys.sorted().flatMap { location in
+            zip(skus, quantities[location]!).filter { $0.1 > 0 }.map { sku, quantity in
+                MovementLine(sku: sku, locationId: location, kind: .receipt, quantity: quantity, reason: "opening", reference: "demo")
+            }
+        }
+    }()
+
     /// Defines the demo locations (a no-op when they are already so) and returns a demo admin
     /// key, reusing the one saved in the data folder while it still works.
     static func load(stores: Stores, database: Database, dataDirectory: String, logger: Logger) async throws -> String {
         let metadata = EventMetadata(actor: "demo")
         for location in locations {
             _ = try await stores.locations.define(location, metadata: metadata, on: database)
+        }
+        // Opening stock once: a later start finds it and adds nothing.
+        if try await stores.stock.position(StockKey(sku: "JACKET-M", locationId: "WH-01"), on: database) == nil {
+            let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+            _ = try await database.transaction { connection in
+                try await stores.stock.move(openingStock, metadata: metadata, nowMs: nowMs, in: Transaction(connection))
+            }
         }
         let keyFile = URL(fileURLWithPath: dataDirectory).appendingPathComponent("demo-admin-key")
         if let saved = try? String(contentsOf: keyFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
