@@ -96,7 +96,7 @@ struct StockRoutes {
             _ = try context.authorize(.readStock)
             let query = try AvailabilityQuery(request)
             let rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
-            return try JSON.response(query.answer(rows))
+            return JSON.response(bytes: query.answer(rows).json(), status: .ok)
         }
     }
 
