@@ -28,11 +28,19 @@ enum JSON {
             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
-    /// A decoded body and its canonical form (sorted keys, no insignificant whitespace), whose
-    /// hash identifies the request for idempotency.
-    struct Decoded<T> {
+    /// A decoded body. Its canonical form (sorted keys, no insignificant whitespace), whose hash
+    /// identifies the request for idempotency, is made only when a request carries a key.
+    struct Decoded<T: Encodable> {
         var value: T
-        var canonical: Data
+        func canonical() throws -> Data { try encoder.encode(value) }
+    }
+
+    /// Decodes with unknown keys refused (see StrictDecoder).
+    private struct Strict<T: Decodable>: Decodable {
+        let value: T
+        init(from decoder: any Decoder) throws {
+            value = try T(from: StrictDecoder(inner: decoder))
+        }
     }
 
     /// Reads and decodes a JSON body strictly.
@@ -57,7 +65,10 @@ enum JSON {
         guard !data.isEmpty else { throw Problem.badRequest("The request has no body; send a JSON object.") }
         let value: T
         do {
-            value = try JSONDecoder().decode(T.self, from: data)
+            value = try JSONDecoder().decode(Strict<T>.self, from: data).value
+        } catch let unknown as UnknownField {
+            let field = pointer(unknown.path)
+            throw Problem.badRequest("The field '\(field)' is not part of this request.", field: field, code: "unknown-field")
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
                 let field = unrepresentableNumber(in: data, as: T.self)
@@ -68,20 +79,7 @@ enum JSON {
             }
             throw problem(for: error)
         }
-        // Unknown fields: re-encode what was understood and compare the key sets.
-        let canonical = try encoder.encode(value)
-        let original: Any
-        let understood: Any
-        do {
-            original = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-            understood = try JSONSerialization.jsonObject(with: canonical, options: [.fragmentsAllowed])
-        } catch {
-            throw Problem.badRequest("The body is not valid JSON.", code: "malformed-json")
-        }
-        if let unknown = firstUnknownKey(original, understood, path: "") {
-            throw Problem.badRequest("The field '\(unknown)' is not part of this request.", field: unknown, code: "unknown-field")
-        }
-        return Decoded(value: value, canonical: canonical)
+        return Decoded(value: value)
     }
 
     /// Foundation reports a number that does not fit its field (2.5 for an integer, 1e30) as
@@ -132,24 +130,6 @@ enum JSON {
 
     static func pointer(_ path: [Any]) -> String {
         path.map { "/\($0)" }.joined()
-    }
-
-    /// The path of a key present in `original` but not in `understood`, ignoring explicit nulls.
-    static func firstUnknownKey(_ original: Any, _ understood: Any, path: String) -> String? {
-        if let object = original as? [String: Any] {
-            let known = understood as? [String: Any] ?? [:]
-            for key in object.keys.sorted() {
-                let value = object[key]!
-                if value is NSNull { continue }
-                guard let knownValue = known[key] else { return path + "/" + key }
-                if let found = firstUnknownKey(value, knownValue, path: path + "/" + key) { return found }
-            }
-        } else if let array = original as? [Any], let knownArray = understood as? [Any] {
-            for (index, element) in array.enumerated() where index < knownArray.count {
-                if let found = firstUnknownKey(element, knownArray[index], path: path + "/\(index)") { return found }
-            }
-        }
-        return nil
     }
 
     static func pointer(_ path: [any CodingKey]) -> String {

@@ -82,14 +82,14 @@ extension EdgeServices {
     ///
     /// `stored` is what a replay gets; it differs from `response` only where a secret is shown once.
     func idempotent(
-        _ request: Request, context: OmsContext, principal: Principal, body: Data,
+        _ request: Request, context: OmsContext, principal: Principal, body canonical: () throws -> Data,
         _ effect: (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
     ) async throws -> Response {
         let key = try request.idempotencyKey()
-        let identity = key.map { key in
+        let identity = try key.map { key in
             IdempotencyRequest(
                 apiKeyId: principal.apiKeyId, key: key,
-                requestHash: JSON.sha256([Data(request.method.rawValue.utf8), Data(request.uri.path.utf8), body]))
+                requestHash: JSON.sha256([Data(request.method.rawValue.utf8), Data(request.uri.path.utf8), try canonical()]))
         }
         let outcome = try await idempotency.perform(identity, on: database) { transaction in
             try await effect(transaction)

@@ -43,11 +43,15 @@ struct StockRoutes {
                 try await services.stock.setSafetyStock(
                     body.value.quantity, key: key, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: Transaction(connection))
             }
-            _ = result
-            guard let (record, safetyDefault) = try await services.stock.position(key, on: services.database) else {
+            // The write refused an unknown location, so the location is there; an unchanged
+            // safety stock wrote nothing, and the position is read as it stands.
+            guard let location = try await services.locations.get(id: key.locationId, on: services.database),
+                let record = try await result.positions.first.asyncOr({ try await services.stock.position(key, on: services.database) })
+            else {
                 throw Problem(Rejection.unknownLocation(locationId: key.locationId))
             }
-            return try JSON.response(PositionView(key: key, position: record.position, safetyStockDefault: safetyDefault, version: record.version))
+            return try JSON.response(PositionView(
+                key: key, position: record.position, safetyStockDefault: location.location.safetyStockDefault, version: record.version))
         }
         group.get("stock/{locationId}/{sku}") { request, context in
             let key = try Self.key(request, context)
@@ -66,8 +70,8 @@ struct StockRoutes {
             }
             let current = try await services.stock.position(key, on: services.database)
             return try JSON.response(PositionView(
-                key: key, position: current?.0.position ?? .empty, safetyStockDefault: location.location.safetyStockDefault,
-                version: current?.0.version ?? 0))
+                key: key, position: current?.position ?? .empty, safetyStockDefault: location.location.safetyStockDefault,
+                version: current?.version ?? 0))
         }
         group.get("stock/{locationId}/{sku}/history") { request, context in
             let key = try Self.key(request, context)
@@ -118,6 +122,14 @@ struct StockRoutes {
             events: result.events.count, positions: result.positions.count, short: short, differences: isCount ? differences : nil)
         let answer = StoredResponse(status: status, body: Array(try JSON.encoder.encode(view)))
         return (answer, answer)
+    }
+}
+
+extension Optional {
+    /// The wrapped value, or what `fallback` finds when there is none.
+    func asyncOr(_ fallback: () async throws -> Wrapped?) async rethrows -> Wrapped? {
+        if let self { return self }
+        return try await fallback()
     }
 }
 

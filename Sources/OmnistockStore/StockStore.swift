@@ -193,19 +193,15 @@ public struct StockStore: Sendable {
     // MARK: - Reads
 
     /// The current position, or nil when the ledger has never mentioned it.
-    public func position(_ key: StockKey, on database: Database) async throws -> (PositionRecord, safetyStockDefault: Int64)? {
+    public func position(_ key: StockKey, on database: Database) async throws -> PositionRecord? {
         try await database.withConnection { connection in
             try await connection.query(
                 """
-                SELECT \(unescaped: Self.columns.split(separator: ",").map { "p." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")),
-                       l.safety_stock_default
-                  FROM stock_positions p JOIN locations l ON l.id = p.location_id
-                 WHERE p.sku = \(key.sku) AND p.location_id = \(key.locationId) AND p.version > 0
+                SELECT \(unescaped: Self.columns) FROM stock_positions
+                 WHERE sku = \(key.sku) AND location_id = \(key.locationId) AND version > 0
                 """,
                 logger: logger
-            ).collect().first.map { row in
-                (try Self.record(row), try row.decode((String, String, Int64, Int64, Int64, Int64?, Int64, Int64, Int64).self).8)
-            }
+            ).collect().first.map(Self.record)
         }
     }
 

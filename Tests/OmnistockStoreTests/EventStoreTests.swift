@@ -190,3 +190,23 @@ final class Flag: Sendable {
     var isSet: Bool { value.withLock { $0 } }
 }
 import Synchronization
+
+@Suite struct EventCodecTests {
+    /// The hand-written stock.moved payload is the document JSONEncoder writes, and decodes back.
+    @Test(arguments: [
+        StockMoved(sku: "A", locationId: "L", kind: .sale, quantity: 3, onHandDelta: -3, onHandAfter: 7, reason: nil, reference: nil, occurredAtMs: 1),
+        StockMoved(
+            sku: "JACKET-M", locationId: "PAR-01", kind: .returnToVendor, quantity: 1_000_000_000, onHandDelta: -1_000_000_000,
+            onHandAfter: 0, reason: "rtv", reference: "Ref \"quoted\" \\ é ☃ \n\t\u{1}", occurredAtMs: 1_800_000_000_000),
+    ])
+    func stockMovedIsWrittenAsTheEncoderWouldAndReadsBack(_ moved: StockMoved) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let fast = EventCodec.fastJSON(moved)
+        let standard = try encoder.encode(moved)
+        let fastObject = try JSONSerialization.jsonObject(with: Data(fast.utf8)) as? NSDictionary
+        let standardObject = try JSONSerialization.jsonObject(with: standard) as? NSDictionary
+        #expect(fastObject != nil && fastObject == standardObject)
+        #expect(try EventCodec.decode(type: StockMoved.type, payload: fast) == .stockMoved(moved))
+    }
+}

@@ -48,7 +48,7 @@ struct StockFixture: Sendable {
     }
 
     func onHand(_ sku: String, _ locationId: String) async throws -> Int64 {
-        try await stock.position(StockKey(sku: sku, locationId: locationId), on: database)?.0.position.onHand ?? 0
+        try await stock.position(StockKey(sku: sku, locationId: locationId), on: database)?.position.onHand ?? 0
     }
 
     func verifyClean() async throws {

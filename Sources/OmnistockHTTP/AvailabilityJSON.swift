@@ -1,0 +1,50 @@
+import OmnistockStore
+
+extension AvailabilityView {
+    /// The same document JSONEncoder writes for this view (sorted keys, absent nils).
+    func json() -> [UInt8] {
+        var writer = JSONWriter(capacity: 256 + items.count * 64 + items.reduce(0) { $0 + $1.locations.count } * 200)
+        writer.beginObject()
+        writer.key("items")
+        writer.beginArray()
+        for item in items {
+            writer.beginObject()
+            writer.key("available"); writer.integer(item.available)
+            writer.key("locations")
+            writer.beginArray()
+            for entry in item.locations {
+                writer.beginObject()
+                writer.key("allocated"); writer.integer(entry.allocated)
+                writer.key("available"); writer.integer(entry.available)
+                if let distance = entry.distanceKm { writer.key("distanceKm"); writer.number(distance) }
+                writer.key("held"); writer.integer(entry.held)
+                writer.key("incoming"); writer.integer(entry.incoming)
+                writer.key("kind"); writer.string(entry.kind.rawValue)
+                writer.key("locationId"); writer.string(entry.locationId)
+                writer.key("name"); writer.string(entry.name)
+                writer.key("onHand"); writer.integer(entry.onHand)
+                writer.key("safetyStock"); writer.integer(entry.safetyStock)
+                writer.key("short"); writer.integer(entry.short)
+                writer.endObject()
+            }
+            writer.endArray()
+            writer.key("pickup")
+            writer.beginArray()
+            for point in item.pickup {
+                writer.beginObject()
+                writer.key("available"); writer.integer(point.available)
+                if let distance = point.distanceKm { writer.key("distanceKm"); writer.number(distance) }
+                writer.key("locationId"); writer.string(point.locationId)
+                writer.key("name"); writer.string(point.name)
+                writer.endObject()
+            }
+            writer.endArray()
+            writer.key("ship"); writer.integer(item.ship)
+            writer.key("sku"); writer.string(item.sku)
+            writer.endObject()
+        }
+        writer.endArray()
+        writer.endObject()
+        return writer.bytes
+    }
+}
