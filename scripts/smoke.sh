@@ -93,6 +93,11 @@ check "the demo stock shows in availability" bash -c "curl -s '$base/v1/availabi
 printf 'sku,locationId,kind,quantity,reason,reference\nSCARF-1,PAR-03,receipt,4,asn,ASN-1\n"SCARF-1",WH-01,receipt,10,asn,"ASN-1, part 2"\n' >"$work/movements.csv"
 check "oms import movements loads a CSV" bash -c "'$oms' import movements '$work/movements.csv' --data-dir '$data' | grep -q '1 applied'"
 check "importing the same file twice changes nothing" bash -c "'$oms' import movements '$work/movements.csv' --data-dir '$data' | grep -q '1 already imported'"
+printf 'sku,locationId,kind,quantity\nSCARF-1,PAR-03,receipt,1\nSCARF-1,NOWHERE,receipt,2\n' >"$work/bad.csv"
+check "a faulty CSV is refused with its line number and applies nothing" \
+  bash -c "out=\$('$oms' import movements '$work/bad.csv' --data-dir '$data' 2>&1); [ \$? -ne 0 ] && grep -q 'line 3: No location' <<<\"\$out\""
+printf 'locationId,countedAt,sku,quantity\nPAR-03,%s,SCARF-1,3\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/counts.csv"
+check "oms import counts reconciles a count" bash -c "'$oms' import counts '$work/counts.csv' --data-dir '$data' | grep -q '1 applied'"
 check "oms verify is clean after the demo data and the import" bash -c "'$oms' verify --data-dir '$data' | grep -q 'equal a replay'"
 check "SIGTERM shuts down cleanly (exit 0)" stop_server
 check "the embedded PostgreSQL is stopped with it" test ! -f "$data/pgdata/postmaster.pid"

@@ -147,11 +147,10 @@ struct Migrate: AsyncParsableCommand {
     @OptionGroup var options: DatabaseOptions
 
     func run() async throws {
-        let (settings, logger) = try prepare(options)
-        let stores = try Stores(settings: settings, logger: logger)
-        let handle = try DatabaseHandle.open(settings, logger: logger)
-        let applied = try await handle.run { database in try await stores.migrator.migrate(database) }
-        say("applied \(applied) migration(s); the schema is at \(stores.migrator.migrations.count)")
+        let (applied, known) = try await withDatabase(options, checkSchema: false) { context in
+            (try await context.stores.migrator.migrate(context.database), context.stores.migrator.migrations.count)
+        }
+        say("applied \(applied) migration(s); the schema is at \(known)")
     }
 }
 
@@ -161,13 +160,10 @@ struct Replay: AsyncParsableCommand {
     @OptionGroup var options: DatabaseOptions
 
     func run() async throws {
-        let (settings, logger) = try prepare(options)
-        let stores = try Stores(settings: settings, logger: logger)
-        let handle = try DatabaseHandle.open(settings, logger: logger)
         let started = ContinuousClock.now
-        let count = try await handle.run { database in
-            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
-            return try await Rebuilder(logger: logger).replay(on: database, progress: Progress.reporter("replayed", unit: "events"))
+        let count = try await withDatabase(options) { context in
+            try await Rebuilder(logger: context.logger).replay(
+                on: context.database, progress: Progress.reporter("replayed", unit: "events"))
         }
         Progress.finish()
         say("replayed \(count) events in \(ContinuousClock.now - started)")
@@ -180,12 +176,8 @@ struct Verify: AsyncParsableCommand {
     @OptionGroup var options: DatabaseOptions
 
     func run() async throws {
-        let (settings, logger) = try prepare(options)
-        let stores = try Stores(settings: settings, logger: logger)
-        let handle = try DatabaseHandle.open(settings, logger: logger)
-        let differences = try await handle.run { database in
-            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
-            return try await Rebuilder(logger: logger).verify(on: database)
+        let differences = try await withDatabase(options) { context in
+            try await Rebuilder(logger: context.logger).verify(on: context.database)
         }
         for difference in differences { say(difference.description) }
         if differences.isEmpty {
@@ -220,17 +212,13 @@ struct ApiKey: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let (settings, logger) = try prepare(options)
-            let stores = try Stores(settings: settings, logger: logger)
             let spec: ApiKeySpec
             switch ApiKeySpec.validate(name: name ?? "\(role.rawValue) key", role: role, locations: locations) {
             case .success(let valid): spec = valid
             case .failure(let rejections): throw ValidationFailure(rejections.all.map(\.detail).joined(separator: " "))
             }
-            let handle = try DatabaseHandle.open(settings, logger: logger)
-            let (record, token) = try await handle.run { database in
-                try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
-                return try await stores.apiKeys.create(spec, createdBy: "cli", on: database)
+            let (record, token) = try await withDatabase(options) { context in
+                try await context.stores.apiKeys.create(spec, createdBy: "cli", on: context.database)
             }
             if json {
                 let object: [String: Any] = [
@@ -250,10 +238,9 @@ struct ApiKey: AsyncParsableCommand {
         @OptionGroup var options: DatabaseOptions
 
         func run() async throws {
-            let (settings, logger) = try prepare(options)
-            let stores = try Stores(settings: settings, logger: logger)
-            let handle = try DatabaseHandle.open(settings, logger: logger)
-            let records = try await handle.run { database in try await stores.apiKeys.list(on: database) }
+            let records = try await withDatabase(options) { context in
+                try await context.stores.apiKeys.list(on: context.database)
+            }
             for record in records {
                 let scope = record.scope.sortedIds?.joined(separator: ",") ?? "all locations"
                 let state = record.revokedAt == nil ? "active" : "revoked"
@@ -268,10 +255,9 @@ struct ApiKey: AsyncParsableCommand {
         @Argument(help: "The key id (key_…).") var id: String
 
         func run() async throws {
-            let (settings, logger) = try prepare(options)
-            let stores = try Stores(settings: settings, logger: logger)
-            let handle = try DatabaseHandle.open(settings, logger: logger)
-            let record = try await handle.run { database in try await stores.apiKeys.revoke(id: id, on: database) }
+            let record = try await withDatabase(options) { context in
+                try await context.stores.apiKeys.revoke(id: id, on: context.database)
+            }
             guard record != nil else { throw ValidationFailure("no API key has the id \(id)") }
             say("revoked \(id)")
         }
@@ -284,12 +270,10 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var options: DatabaseOptions
 
     func run() async throws {
-        let (settings, logger) = try prepare(options)
-        let stores = try Stores(settings: settings, logger: logger)
-        let handle = try DatabaseHandle.open(settings, logger: logger)
-        let key = try await handle.run { database in
-            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
-            return try await DemoData.load(stores: stores, database: database, dataDirectory: settings.dataDirectory, logger: logger)
+        let key = try await withDatabase(options) { context in
+            try await DemoData.load(
+                stores: context.stores, database: context.database, dataDirectory: context.settings.dataDirectory,
+                logger: context.logger)
         }
         say(key)
     }

@@ -8,8 +8,8 @@ import OmnistockStore
 /// `oms import movements|counts FILE.csv`: bulk loads from warehouse, ERP or POS exports.
 ///
 /// Movements go in transactions of up to 10,000 lines; a count is one transaction. Each batch is
-/// recorded under an idempotency key made from the file's hash and the batch's place in it, so
-/// running the same file twice changes nothing the second time.
+/// claimed in the import log (the file's hash and the batch's place in it) in the transaction
+/// that applies it, so running the same file twice changes nothing the second time, ever.
 struct Import: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Import stock movements or counts from a CSV file (idempotent per file).",
@@ -29,8 +29,6 @@ struct Import: AsyncParsableCommand {
     @Argument(help: "The CSV file, with a header row.") var file: String
 
     func run() async throws {
-        let (settings, logger) = try prepare(options)
-        let stores = try Stores(settings: settings, logger: logger)
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationFailure("cannot read \(file)") }
         let table = try CSV.parse(String(decoding: data, as: UTF8.self))
         let fileHash = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
@@ -39,35 +37,39 @@ struct Import: AsyncParsableCommand {
             case .movements: try ImportBatch.movements(table)
             case .counts: try ImportBatch.counts(table)
             }
-        let handle = try DatabaseHandle.open(settings, logger: logger)
         let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         let report = Progress.reporter("imported", unit: "lines", total: Int64(table.rows.count))
-        let (applied, replayed) = try await handle.run { database in
-            try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
+        let kind = self.kind
+        let (applied, replayed) = try await withDatabase(options) { context in
             var applied = 0
             var replayed = 0
             var done: Int64 = 0
+            let log = ImportLog(logger: context.logger)
             for (index, batch) in batches.enumerated() {
-                let request = IdempotencyRequest(
-                    apiKeyId: "cli:import", key: "\(kind.rawValue):\(fileHash):\(index)", requestHash: Array(SHA256.hash(data: Data(fileHash.utf8))))
-                let metadata = EventMetadata(actor: "cli:import", idempotencyKey: request.key)
-                let outcome: IdempotentOutcome
+                let metadata = EventMetadata(actor: "cli:import", idempotencyKey: "import:\(kind.rawValue):\(fileHash):\(index)")
+                let fresh: Bool
                 do {
-                    outcome = try await stores.idempotency.perform(request, on: database) { transaction in
+                    fresh = try await context.database.transaction { connection in
+                        let transaction = Transaction(connection)
+                        guard try await log.claim(fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction) else {
+                            return false
+                        }
                         let result =
                             switch batch.work {
-                            case .movements(let lines): try await stores.stock.move(lines, metadata: metadata, nowMs: nowMs, in: transaction)
-                            case .count(let count): try await stores.stock.count(count, metadata: metadata, nowMs: nowMs, in: transaction)
+                            case .movements(let lines):
+                                try await context.stores.stock.move(lines, metadata: metadata, nowMs: nowMs, in: transaction)
+                            case .count(let count):
+                                try await context.stores.stock.count(count, metadata: metadata, nowMs: nowMs, in: transaction)
                             }
-                        let answer = StoredResponse(status: 201, body: Array("\(result.events.count)".utf8))
-                        return (answer, answer)
+                        try await log.record(events: result.events.count, fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction)
+                        return true
                     }
                 } catch let rejections as Rejections {
                     throw ValidationFailure(batch.explain(rejections))
                 } catch let rejection as Rejection {
                     throw ValidationFailure(batch.explain(Rejections(rejection)))
                 }
-                if case .replayed = outcome { replayed += 1 } else { applied += 1 }
+                if fresh { applied += 1 } else { replayed += 1 }
                 done += Int64(batch.lineNumbers.count)
                 report(done)
             }

@@ -74,3 +74,25 @@ struct Stores {
         }
     }
 }
+
+/// What a one-shot command works with.
+struct CommandContext: Sendable {
+    let settings: Settings
+    let stores: Stores
+    let database: Database
+    let logger: Logger
+}
+
+/// Runs a one-shot command's body on the database (DATABASE_URL or the embedded cluster),
+/// after checking the schema (or migrating it, when allowed), then shuts everything down.
+func withDatabase<R: Sendable>(
+    _ options: DatabaseOptions, checkSchema: Bool = true, _ body: @Sendable (CommandContext) async throws -> R
+) async throws -> R {
+    let (settings, logger) = try prepare(options)
+    let stores = try Stores(settings: settings, logger: logger)
+    let handle = try DatabaseHandle.open(settings, logger: logger)
+    return try await handle.run { database in
+        if checkSchema { try await stores.prepareSchema(database, migrate: settings.migrateOnStart) }
+        return try await body(CommandContext(settings: settings, stores: stores, database: database, logger: logger))
+    }
+}
