@@ -19,7 +19,7 @@ struct StockRoutes {
             let metadata = services.metadata(principal, context: context, request: request)
             return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
                 let result = try await services.stock.move(lines, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: transaction)
-                return try Self.answer(result, status: 201, defaults: try await services.stock.safetyDefaults(of: locations, in: transaction))
+                return try await Self.answer(result, status: 201, services: services, in: transaction)
             }
         }
         group.post("stock/counts") { request, context in
@@ -30,8 +30,7 @@ struct StockRoutes {
             let metadata = services.metadata(principal, context: context, request: request)
             return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
                 let result = try await services.stock.count(count, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: transaction)
-                return try Self.answer(
-                    result, status: 201, defaults: try await services.stock.safetyDefaults(of: [count.locationId], in: transaction))
+                return try await Self.answer(result, status: 201, services: services, in: transaction)
             }
         }
         group.put("stock/{locationId}/{sku}/safety-stock") { request, context in
@@ -109,8 +108,14 @@ struct StockRoutes {
     }
 
     /// The answer to a stock write: counts, and the positions left short.
-    static func answer(_ result: StockWriteResult, status: Int, defaults: [String: Int64]) throws -> (response: StoredResponse, stored: StoredResponse) {
-        let short = result.positions.filter { $0.position.shortfall > 0 }.map {
+    static func answer(
+        _ result: StockWriteResult, status: Int, services: EdgeServices, in transaction: Transaction
+    ) async throws -> (response: StoredResponse, stored: StoredResponse) {
+        let shortRecords = result.positions.filter { $0.position.shortfall > 0 }
+        // Safety defaults are read only when a short position has to be shown.
+        let defaults = shortRecords.isEmpty
+            ? [:] : try await services.stock.safetyDefaults(of: Array(Set(shortRecords.map(\.key.locationId))), in: transaction)
+        let short = shortRecords.map {
             PositionView(key: $0.key, position: $0.position, safetyStockDefault: defaults[$0.key.locationId] ?? 0, version: $0.version)
         }
         let differences: [CountDifference] = result.events.compactMap { event in
@@ -173,34 +178,25 @@ struct AvailabilityQuery {
         }
     }
 
-    /// Sums the channels and orders the pickup points; SKUs nobody holds answer with zeros.
+    /// The core's figures per SKU asked, in the order asked; SKUs nobody holds answer with zeros.
     func answer(_ rows: [AvailabilityRow]) -> AvailabilityView {
-        let bySku = Dictionary(grouping: rows, by: \.key.sku)
+        let bySku = Dictionary(grouping: rows, by: \.sku)
         return AvailabilityView(items: skus.map { sku in
-            var entries: [AvailabilityView.LocationEntry] = []
-            var pickup: [AvailabilityView.PickupPoint] = []
-            var total: Int64 = 0
-            var ship: Int64 = 0
-            for row in bySku[sku] ?? [] {
-                let available = row.position.available(locationDefault: row.safetyStockDefault)
-                let distance = near.map {
-                    (Geo.distanceKilometres(latitude1: $0.latitude, longitude1: $0.longitude, latitude2: row.latitude, longitude2: row.longitude) * 100).rounded() / 100
-                }
-                entries.append(.init(
-                    locationId: row.key.locationId, name: row.locationName, kind: row.kind, onHand: row.position.onHand,
-                    held: row.position.held, allocated: row.position.allocated,
-                    safetyStock: row.position.effectiveSafetyStock(locationDefault: row.safetyStockDefault),
-                    incoming: row.position.incoming, available: available, short: row.position.shortfall, distanceKm: distance))
-                total += available
-                if row.capabilities.ships { ship += available }
-                if row.capabilities.pickup, available > 0, radiusKm == nil || (distance ?? 0) <= radiusKm! {
-                    pickup.append(.init(locationId: row.key.locationId, name: row.locationName, available: available, distanceKm: distance))
-                }
-            }
-            if near != nil {
-                pickup.sort { ($0.distanceKm ?? 0, $0.locationId) < ($1.distanceKm ?? 0, $1.locationId) }
-            }
-            return .init(sku: sku, available: total, ship: ship, pickup: pickup, locations: entries)
+            let summary = SkuAvailability.summarize(
+                sku: sku, positions: (bySku[sku] ?? []).map { ($0.location, $0.position) }, near: near, radiusKilometres: radiusKm)
+            return .init(
+                sku: sku, available: summary.available, ship: summary.ship,
+                pickup: summary.pickup.map {
+                    .init(locationId: $0.location.id, name: $0.location.name, available: $0.available, distanceKm: $0.distanceKilometres)
+                },
+                locations: summary.locations.map { entry in
+                    .init(
+                        locationId: entry.location.id, name: entry.location.name, kind: entry.location.kind,
+                        onHand: entry.position.onHand, held: entry.position.held, allocated: entry.position.allocated,
+                        safetyStock: entry.position.effectiveSafetyStock(locationDefault: entry.location.safetyStockDefault),
+                        incoming: entry.position.incoming, available: entry.available, short: entry.position.shortfall,
+                        distanceKm: entry.distanceKilometres)
+                })
         })
     }
 }

@@ -4,16 +4,11 @@ import OmnistockCore
 import PostgresNIO
 
 /// One row of an availability answer: a position at an active location, with the location's
-/// facts the edge needs to sum channels and sort pickup points.
+/// facts the core needs to sum channels and sort pickup points.
 public struct AvailabilityRow: Sendable, Equatable {
-    public var key: StockKey
+    public var sku: String
+    public var location: Location
     public var position: StockPosition
-    public var safetyStockDefault: Int64
-    public var locationName: String
-    public var kind: Location.Kind
-    public var capabilities: Location.Capabilities
-    public var latitude: Double
-    public var longitude: Double
 }
 
 /// A ledger entry of one position with the balances right after it.
@@ -293,12 +288,10 @@ public struct StockStore: Sendable {
                         throw StoreError.corrupt("an availability row of \(sku) could not be read")
                     }
                     rows.append(AvailabilityRow(
-                        key: StockKey(sku: sku, locationId: location.id),
+                        sku: sku, location: location,
                         position: StockPosition(
                             onHand: onHand, held: held, allocated: allocated, safetyStock: safety < 0 ? nil : safety,
-                            incoming: incoming),
-                        safetyStockDefault: location.safetyStockDefault, locationName: location.name, kind: location.kind,
-                        capabilities: location.capabilities, latitude: location.latitude, longitude: location.longitude))
+                            incoming: incoming)))
                 }
             }
             return rows

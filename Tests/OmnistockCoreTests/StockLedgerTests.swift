@@ -178,3 +178,35 @@ import Testing
         #expect(Geo.distanceKilometres(latitude1: 10, longitude1: 10, latitude2: 10, longitude2: 10) == 0)
     }
 }
+
+@Suite struct AvailabilityTests {
+    func location(_ id: String, _ latitude: Double, pickup: Bool, ships: Bool, active: Bool = true, safety: Int64 = 0) -> Location {
+        Location(
+            id: id, name: id, kind: .store, latitude: latitude, longitude: 2.35, capabilities: .init(pickup: pickup, ships: ships),
+            dailyCapacity: 10, priority: 1, pickupWindowDays: 7, active: active, safetyStockDefault: safety)
+    }
+
+    func stock(_ onHand: Int64, held: Int64 = 0) -> StockPosition {
+        StockPosition(onHand: onHand, held: held, allocated: 0, safetyStock: nil, incoming: 0)
+    }
+
+    @Test func channelsPickupOrderAndRadius() {
+        let positions = [
+            (location("FAR", 50.0, pickup: true, ships: false), stock(3)),
+            (location("NEAR", 48.86, pickup: true, ships: true, safety: 1), stock(4, held: 1)),
+            (location("EMPTY", 48.87, pickup: true, ships: true), stock(1, held: 1)),
+            (location("WH", 48.9, pickup: false, ships: true), stock(10)),
+            (location("CLOSED", 48.86, pickup: true, ships: true, active: false), stock(50)),
+        ]
+        let all = SkuAvailability.summarize(sku: "A", positions: positions, near: (48.85, 2.35), radiusKilometres: nil)
+        #expect(all.available == 3 + 2 + 0 + 10, "inactive locations never count")
+        #expect(all.ship == 2 + 0 + 10)
+        #expect(all.pickup.map(\.location.id) == ["NEAR", "FAR"], "nearest first, only points that have the SKU")
+        #expect(all.locations.count == 4)
+        let close = SkuAvailability.summarize(sku: "A", positions: positions, near: (48.85, 2.35), radiusKilometres: 10)
+        #expect(close.pickup.map(\.location.id) == ["NEAR"])
+        #expect(close.pickup[0].distanceKilometres == 1.11)
+        let anywhere = SkuAvailability.summarize(sku: "A", positions: positions, near: nil, radiusKilometres: nil)
+        #expect(anywhere.pickup.allSatisfy { $0.distanceKilometres == nil })
+    }
+}
