@@ -84,10 +84,8 @@ struct StockRoutes {
             let page = entries.prefix(limit)
             let view = HistoryView(
                 entries: try page.map { entry in
-                    HistoryView.Entry(
-                        position: entry.event.position, streamVersion: entry.event.streamVersion, type: entry.event.type,
-                        recordedAt: entry.event.recordedAt, data: try JSONValue.parse(entry.event.payload),
-                        metadata: try JSONValue.parse(entry.event.metadata),
+                    try EventView(
+                        entry.event,
                         balance: PositionView(
                             key: key, position: entry.balance, safetyStockDefault: location.location.safetyStockDefault,
                             version: entry.event.streamVersion))

@@ -127,18 +127,9 @@ struct CountDifference: Codable, Sendable {
     var applied: Int64
 }
 
+/// A page of a position's history: ledger events, each with the balances right after it.
 struct HistoryView: Codable, Sendable {
-    struct Entry: Codable, Sendable {
-        var position: Int64
-        var streamVersion: Int64
-        var type: String
-        var recordedAt: Date
-        var data: JSONValue
-        var metadata: JSONValue
-        /// The position's buckets right after this entry.
-        var balance: PositionView
-    }
-    var entries: [Entry]
+    var entries: [EventView]
     var nextCursor: String?
 }
 

@@ -105,8 +105,10 @@ struct EventView: Codable, Sendable {
     var locationIds: [String]
     var data: JSONValue
     var metadata: JSONValue
+    /// In a position's history only: its buckets right after this event.
+    var balance: PositionView?
 
-    init(_ event: RecordedEvent) throws {
+    init(_ event: RecordedEvent, balance: PositionView? = nil) throws {
         self.position = event.position
         self.stream = event.stream
         self.streamVersion = event.streamVersion
@@ -115,6 +117,7 @@ struct EventView: Codable, Sendable {
         self.locationIds = event.locationIds
         self.data = try JSONValue.parse(event.payload)
         self.metadata = try JSONValue.parse(event.metadata)
+        self.balance = balance
     }
 }
 
