@@ -96,6 +96,13 @@ check "importing the same file twice changes nothing" bash -c "'$oms' import mov
 printf 'sku,locationId,kind,quantity\nSCARF-1,PAR-03,receipt,1\nSCARF-1,NOWHERE,receipt,2\n' >"$work/bad.csv"
 check "a faulty CSV is refused with its line number and applies nothing" \
   bash -c "out=\$('$oms' import movements '$work/bad.csv' --data-dir '$data' 2>&1); [ \$? -ne 0 ] && grep -q 'line 3: No location' <<<\"\$out\""
+python3 -c "
+import sys
+rows = ['sku,locationId,kind,quantity'] + ['BULK-%05d,WH-01,receipt,1' % n for n in range(10000)] + ['BULK-00000,PAR-01,sale,5']
+open(sys.argv[1], 'w').write('\n'.join(rows) + '\n')" "$work/two-batches.csv"
+check "a file whose second batch fails applies neither batch" \
+  bash -c "out=\$('$oms' import movements '$work/two-batches.csv' --data-dir '$data' 2>&1); [ \$? -ne 0 ] && grep -q 'line 10002' <<<\"\$out\" && grep -q 'nothing was imported' <<<\"\$out\" \
+           && curl -s '$base/v1/stock/WH-01/BULK-00000' -H 'Authorization: Bearer $admin' | grep -q '\"version\":0'"
 printf 'locationId,countedAt,sku,quantity\nPAR-03,%s,SCARF-1,3\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$work/counts.csv"
 check "oms import counts reconciles a count" bash -c "'$oms' import counts '$work/counts.csv' --data-dir '$data' | grep -q '1 applied'"
 check "oms verify is clean after the demo data and the import" bash -c "'$oms' verify --data-dir '$data' | grep -q 'equal a replay'"

@@ -107,7 +107,7 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .insufficientOnHand(let sku, let locationId, let onHand, let requested):
             "'\(sku)' at '\(locationId)' has \(onHand) on hand; taking \(requested) would make it negative. Record a count or a receipt first."
         case .countTimeOutOfRange(let field):
-            "The field '\(field)' must not be in the future nor more than 90 days ago."
+            "The field '\(field)' must not be in the future (beyond 5 minutes of clock skew) nor more than 90 days ago."
         case .unknownLocation(let locationId):
             "No location has the id '\(locationId)'."
         case .unknownApiKey(let apiKeyId):

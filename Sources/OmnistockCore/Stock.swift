@@ -123,7 +123,8 @@ public struct MovementLine: Equatable, Sendable {
         if let fault = Identifier.check(locationId, field: "locationId") { faults.append(fault) }
         let bound = Limits.stockQuantityMax
         if kind.isSigned {
-            if quantity == 0 || abs(quantity) > bound {
+            // `magnitude`, not `abs`: abs(Int64.min) does not exist and would trap.
+            if quantity == 0 || quantity.magnitude > UInt64(bound) {
                 faults.append(.outOfRange(field: "quantity", lower: "-\(bound) (not 0)", upper: "\(bound)"))
             }
         } else if !(1...bound).contains(quantity) {
@@ -133,8 +134,17 @@ public struct MovementLine: Equatable, Sendable {
         if let reference, let fault = Text.check(reference, field: "reference", lengthMax: Limits.referenceLengthMax) {
             faults.append(fault)
         }
-        if let occurredAtMs, occurredAtMs < 0 { faults.append(.outOfRange(field: "occurredAt", lower: "1970", upper: "now")) }
         return faults
+    }
+
+    /// Faults of `occurredAt` against the clock: not in the future (beyond clock skew), not
+    /// older than counts may be, so every movement can be reconciled by a count.
+    public func timeFaults(nowMs: Int64) -> [Rejection] {
+        guard let occurredAtMs else { return [] }
+        if occurredAtMs > nowMs + Limits.countFutureSkewMillisecondsMax || occurredAtMs < nowMs - Limits.countAgeMillisecondsMax {
+            return [.countTimeOutOfRange(field: "occurredAt")]
+        }
+        return []
     }
 }
 

@@ -7,7 +7,7 @@ public enum StockLedger {
     public static func decide(
         movements lines: [MovementLine], positions: [StockKey: StockPosition], locations: Set<String>, nowMs: Int64
     ) -> Result<[LedgerEvent], Rejections> {
-        let faults = validate(movements: lines, locations: locations)
+        let faults = validate(movements: lines, locations: locations, nowMs: nowMs)
         if !faults.isEmpty { return .failure(Rejections(faults)) }
         var lineFaults: [Rejection] = []
         var working = positions
@@ -45,14 +45,14 @@ public enum StockLedger {
 
     /// The faults of a movements request that do not depend on the positions: checked before
     /// any row is locked.
-    public static func validate(movements lines: [MovementLine], locations: Set<String>) -> [Rejection] {
+    public static func validate(movements lines: [MovementLine], locations: Set<String>, nowMs: Int64) -> [Rejection] {
         guard !lines.isEmpty else { return [.missingField(field: "movements")] }
         guard lines.count <= Limits.movementLinesMax else {
             return [.tooMany(field: "movements", countMax: Limits.movementLinesMax)]
         }
         var faults: [Rejection] = []
         for (index, line) in lines.enumerated() {
-            var lineFaults = line.faults()
+            var lineFaults = line.faults() + line.timeFaults(nowMs: nowMs)
             if lineFaults.isEmpty, !locations.contains(line.locationId) {
                 lineFaults.append(.unknownLocation(locationId: line.locationId))
             }

@@ -76,7 +76,8 @@ struct StockRoutes {
             let key = try Self.key(request, context)
             _ = try context.authorize(.readStock)
             let limit = try request.pageSize()
-            let after = try request.integer("after", in: 0...Int64.max, default: 0)
+            // Stream versions are far below this bound; it keeps `after + limit` from overflowing.
+            let after = try request.integer("after", in: 0...(Int64.max / 2), default: 0)
             guard let location = try await services.locations.get(id: key.locationId, on: services.database) else {
                 throw Problem(Rejection.unknownLocation(locationId: key.locationId))
             }

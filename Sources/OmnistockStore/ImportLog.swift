@@ -22,6 +22,19 @@ public struct ImportLog: Sendable {
         return !rows.isEmpty
     }
 
+    /// The batches of a file applied before (a re-run after a failure goes on from there).
+    public func claimed(fileSHA256: String, kind: String, on database: Database) async throws -> Set<Int> {
+        try await database.withConnection { connection in
+            var batches = Set<Int>()
+            for try await batch in try await connection.query(
+                "SELECT batch FROM import_batches WHERE file_sha256 = \(fileSHA256) AND kind = \(kind)", logger: logger
+            ).decode(Int.self) {
+                batches.insert(batch)
+            }
+            return batches
+        }
+    }
+
     /// Records how many events a claimed batch wrote.
     public func record(events: Int, fileSHA256: String, kind: String, batch: Int, in transaction: Transaction) async throws {
         try await transaction.connection.query(

@@ -32,7 +32,10 @@ public struct Rebuilder: Sendable {
     @discardableResult
     public func replay(on database: Database, progress: (@Sendable (Int64) -> Void)? = nil) async throws -> Int64 {
         try await database.transaction { connection in
-            // Appends update ledger_head; this lock makes them wait until the rebuild commits.
+            // Take the projections first, as writers do (their rows, then the ledger head), so a
+            // writer caught mid-way finishes instead of deadlocking; then the head, so no append
+            // lands while the rebuild runs. Readers and writers wait until it commits.
+            try await connection.query("LOCK TABLE stock_positions, locations IN ACCESS EXCLUSIVE MODE", logger: logger)
             try await connection.query("LOCK TABLE ledger_head IN SHARE MODE", logger: logger)
             let (projector, count) = try await fold(on: connection, progress: progress)
             try await connection.query("TRUNCATE stock_positions, locations", logger: logger)

@@ -40,12 +40,48 @@ public struct StockStore: Sendable {
     public func move(_ lines: [MovementLine], metadata: EventMetadata, nowMs: Int64, in transaction: Transaction) async throws -> StockWriteResult {
         let connection = transaction.connection
         let locations = try await existingLocations(Set(lines.map(\.locationId)), on: connection)
-        let faults = StockLedger.validate(movements: lines, locations: locations)
+        let faults = StockLedger.validate(movements: lines, locations: locations, nowMs: nowMs)
         if !faults.isEmpty { throw Rejections(faults) }
         let locked = try await lock(lines.map(\.key), on: connection)
         let decided = StockLedger.decide(
             movements: lines, positions: locked.mapValues(\.position), locations: locations, nowMs: nowMs)
         return try await record(decided, locked: locked, metadata: metadata, on: connection)
+    }
+
+    /// Runs movement batches through the core against the positions as they stand, in memory,
+    /// locking and writing nothing: the pre-flight of a bulk import, so a file with a faulty
+    /// line applies none of its batches. Returns the first refused batch, or nil.
+    public func simulate(movementBatches: [[MovementLine]], nowMs: Int64, on database: Database) async throws -> (batch: Int, Rejections)? {
+        let lines = movementBatches.flatMap { $0 }
+        let keys = Array(Set(lines.map(\.key)))
+        return try await database.withConnection { connection in
+            let locations = try await existingLocations(Set(lines.map(\.locationId)), on: connection)
+            var working: [StockKey: StockPosition] = [:]
+            for start in stride(from: 0, to: keys.count, by: 10_000) {
+                let chunk = keys[start..<min(start + 10_000, keys.count)]
+                for try await row in try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.columns) FROM stock_positions
+                     WHERE (sku, location_id) IN (SELECT * FROM unnest(\(chunk.map(\.sku))::text[], \(chunk.map(\.locationId))::text[]))
+                    """,
+                    logger: logger
+                ) {
+                    let record = try Self.record(row)
+                    working[record.key] = record.position
+                }
+            }
+            for (index, batch) in movementBatches.enumerated() {
+                switch StockLedger.decide(movements: batch, positions: working, locations: locations, nowMs: nowMs) {
+                case .failure(let rejections): return (index, rejections)
+                case .success(let events):
+                    for event in events {
+                        let key = event.stockKey!
+                        working[key] = StockLedger.evolve(working[key] ?? .empty, event)
+                    }
+                }
+            }
+            return nil
+        }
     }
 
     /// Reconciles a count against the ledger as it stood at the count's time.
@@ -140,6 +176,11 @@ public struct StockStore: Sendable {
             result[record.key] = record
         }
         return result
+    }
+
+    /// The subset of `ids` that are defined locations.
+    public func knownLocations(_ ids: Set<String>, on database: Database) async throws -> Set<String> {
+        try await database.withConnection { connection in try await existingLocations(ids, on: connection) }
     }
 
     /// The default safety stock of each of these locations.

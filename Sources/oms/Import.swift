@@ -30,7 +30,9 @@ struct Import: AsyncParsableCommand {
 
     func run() async throws {
         guard let data = FileManager.default.contents(atPath: file) else { throw ValidationFailure("cannot read \(file)") }
-        let table = try CSV.parse(String(decoding: data, as: UTF8.self))
+        // A spreadsheet's UTF-8 byte order mark is not part of the first column's name.
+        let text = String(decoding: data, as: UTF8.self)
+        let table = try CSV.parse(text.hasPrefix("\u{FEFF}") ? String(text.dropFirst()) : text)
         let fileHash = SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
         let batches: [ImportBatch] =
             switch kind {
@@ -45,6 +47,31 @@ struct Import: AsyncParsableCommand {
             var replayed = 0
             var done: Int64 = 0
             let log = ImportLog(logger: context.logger)
+            // Pre-flight: the batches not applied before are run through the core against the
+            // current stock, writing nothing, so a faulty line refuses the whole file.
+            let claimed = try await log.claimed(fileSHA256: fileHash, kind: kind.rawValue, on: context.database)
+            let pending = batches.enumerated().filter { !claimed.contains($0.offset) }
+            switch kind {
+            case .movements:
+                let work = pending.map { entry -> [MovementLine] in
+                    if case .movements(let lines) = entry.element.work { return lines }
+                    preconditionFailure("a movements import holds movement batches")
+                }
+                if let (index, rejections) = try await context.stores.stock.simulate(movementBatches: work, nowMs: nowMs, on: context.database) {
+                    throw ValidationFailure(pending[index].element.explain(rejections) + "\nnothing was imported")
+                }
+            case .counts:
+                let locations = try await context.stores.stock.knownLocations(
+                    Set(pending.compactMap { entry -> String? in
+                        if case .count(let count) = entry.element.work { return count.locationId }
+                        return nil
+                    }), on: context.database)
+                for (_, batch) in pending {
+                    guard case .count(let count) = batch.work else { continue }
+                    let faults = StockLedger.validate(count: count, locationExists: locations.contains(count.locationId), nowMs: nowMs)
+                    if !faults.isEmpty { throw ValidationFailure(batch.explain(Rejections(faults)) + "\nnothing was imported") }
+                }
+            }
             for (index, batch) in batches.enumerated() {
                 let metadata = EventMetadata(actor: "cli:import", idempotencyKey: "import:\(kind.rawValue):\(fileHash):\(index)")
                 let fresh: Bool
@@ -122,7 +149,7 @@ struct ImportBatch {
             }
             var occurred: Int64?
             if let occurredAt, !row[occurredAt].isEmpty {
-                guard let date = try? Date(row[occurredAt], strategy: .iso8601) else {
+                guard let date = CSV.date(row[occurredAt]) else {
                     errors.append("line \(number): occurredAt must be an RFC 3339 time")
                     continue
                 }
@@ -149,7 +176,7 @@ struct ImportBatch {
         var errors: [String] = []
         for (index, row) in table.rows.enumerated() {
             let number = table.lines[index]
-            guard let date = try? Date(row[countedAt], strategy: .iso8601) else {
+            guard let date = CSV.date(row[countedAt]) else {
                 errors.append("line \(number): countedAt must be an RFC 3339 time")
                 continue
             }
@@ -189,6 +216,16 @@ enum CSV {
         }
 
         func optionalColumn(_ name: String) -> Int? { header.firstIndex(of: name) }
+    }
+
+    /// An RFC 3339 time, with or without fractional seconds (as the HTTP API takes it).
+    static func date(_ text: String) -> Date? {
+        for strategy in [
+            Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle(includingFractionalSeconds: false),
+        ] {
+            if let date = try? Date(text, strategy: strategy) { return date }
+        }
+        return nil
     }
 
     static func parse(_ text: String) throws -> Table {

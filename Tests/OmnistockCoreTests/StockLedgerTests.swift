@@ -42,7 +42,8 @@ import Testing
 
     @Test(arguments: [
         (MovementKind.receipt, Int64(0)), (.receipt, -5), (.sale, 0), (.damage, -1), (.adjustment, 0),
-        (.receipt, Limits.stockQuantityMax + 1), (.adjustment, -(Limits.stockQuantityMax + 1)),
+        (.receipt, Limits.stockQuantityMax + 1), (.adjustment, -(Limits.stockQuantityMax + 1)), (.adjustment, Int64.min),
+        (.receipt, Int64.max),
     ])
     func quantitiesOutOfBoundsAreRefused(_ kind: MovementKind, _ quantity: Int64) {
         let faults = refusal(StockLedger.decide(movements: [line(kind, quantity)], positions: given(10), locations: Self.locations, nowMs: Self.now))
@@ -60,6 +61,15 @@ import Testing
         let faults = refusal(StockLedger.decide(movements: lines, positions: [:], locations: Self.locations, nowMs: Self.now))
         #expect(faults.map(\.field) == ["movements/1/sku", "movements/2/locationId", "movements/3/reason", "movements/3/reference"])
         #expect(faults.map(\.code) == ["invalid-identifier", "unknown-location", "invalid-identifier", "invalid-text"])
+    }
+
+    @Test func movementsFromTheFutureOrLongAgoAreRefused() {
+        for occurred in [Self.now + Limits.countFutureSkewMillisecondsMax + 1, Self.now - Limits.countAgeMillisecondsMax - 1] {
+            var late = line(.receipt, 1)
+            late.occurredAtMs = occurred
+            let faults = refusal(StockLedger.decide(movements: [late], positions: [:], locations: Self.locations, nowMs: Self.now))
+            #expect(faults.map(\.field) == ["movements/0/occurredAt"])
+        }
     }
 
     @Test func emptyAndOversizedRequestsAreRefused() {

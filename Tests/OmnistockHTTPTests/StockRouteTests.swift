@@ -157,6 +157,10 @@ extension Harness {
             #expect(empty.status == .ok && empty.json["onHand"] as? Int == 0 && empty.json["version"] as? Int == 0)
             let badTime = try await h.call(.get, "/v1/stock/PAR-01/TEE?asOf=tomorrow", key: h.keys.checkout)
             #expect(badTime.status == .badRequest && badTime.fields == ["asOf"])
+            let huge = try await h.call(.get, "/v1/stock/PAR-01/TEE/history?after=9223372036854775807", key: h.keys.checkout)
+            #expect(huge.status == .badRequest && huge.fields == ["after"])
+            let far = try await h.call(.get, "/v1/stock/PAR-01/TEE/history?after=4611686018427387903", key: h.keys.checkout)
+            #expect(far.status == .ok && (far.json["entries"] as? [Any])?.isEmpty == true)
             let nowhere = try await h.call(.get, "/v1/stock/PAR-77/TEE/history", key: h.keys.checkout)
             #expect(nowhere.status == .notFound)
         }
