@@ -6,6 +6,7 @@ public enum LedgerEvent: Equatable, Sendable {
     case locationDefined(LocationDefined)
     case stockMoved(StockMoved)
     case stockCounted(StockCounted)
+    case countCorrected(CountCorrected)
     case safetyStockSet(SafetyStockSet)
     case positionShort(PositionShort)
 
@@ -15,6 +16,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .locationDefined: LocationDefined.type
         case .stockMoved: StockMoved.type
         case .stockCounted: StockCounted.type
+        case .countCorrected: CountCorrected.type
         case .safetyStockSet: SafetyStockSet.type
         case .positionShort: PositionShort.type
         }
@@ -26,6 +28,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .locationDefined: nil
         case .stockMoved(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .stockCounted(let event): StockKey(sku: event.sku, locationId: event.locationId)
+        case .countCorrected(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .safetyStockSet(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .positionShort(let event): StockKey(sku: event.sku, locationId: event.locationId)
         }

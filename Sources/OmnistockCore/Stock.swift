@@ -13,15 +13,19 @@ public struct StockPosition: Equatable, Hashable, Codable, Sendable {
     public var safetyStock: Int64?
     /// Units on their way here by transfer.
     public var incoming: Int64
+    /// When the latest count of this position was taken (ms since 1970): a movement that
+    /// occurred before it was already seen by that count.
+    public var lastCountedAtMs: Int64?
 
     public static let empty = StockPosition(onHand: 0, held: 0, allocated: 0, safetyStock: nil, incoming: 0)
 
-    public init(onHand: Int64, held: Int64, allocated: Int64, safetyStock: Int64?, incoming: Int64) {
+    public init(onHand: Int64, held: Int64, allocated: Int64, safetyStock: Int64?, incoming: Int64, lastCountedAtMs: Int64? = nil) {
         self.onHand = onHand
         self.held = held
         self.allocated = allocated
         self.safetyStock = safetyStock
         self.incoming = incoming
+        self.lastCountedAtMs = lastCountedAtMs
     }
 
     /// The safety stock in force, given the location's default.

@@ -15,6 +15,32 @@ public enum StockLedger {
         for (index, line) in lines.enumerated() {
             let key = line.key
             var position = working[key] ?? .empty
+            let occurredAtMs = line.occurredAtMs ?? nowMs
+            if let countedAtMs = position.lastCountedAtMs, occurredAtMs < countedAtMs {
+                // A movement that occurred before the latest count but arrives after it (a POS
+                // upload running late) was already seen by that count: it is recorded, and a
+                // correction dated at the count takes it back out, so on-hand now is unchanged
+                // and the position as of any time stays right. The positive change goes first,
+                // so no intermediate balance is negative.
+                let moved = StockMoved(
+                    sku: line.sku, locationId: line.locationId, kind: line.kind, quantity: line.quantity,
+                    onHandDelta: line.delta, onHandAfter: 0, reason: line.reason, reference: line.reference,
+                    occurredAtMs: occurredAtMs)
+                let correction = CountCorrected(
+                    sku: line.sku, locationId: line.locationId, countedAtMs: countedAtMs, movementOccurredAtMs: occurredAtMs,
+                    onHandDelta: -line.delta, onHandAfter: 0, occurredAtMs: countedAtMs)
+                for event in line.delta > 0 ? [LedgerEvent.stockMoved(moved), .countCorrected(correction)] : [.countCorrected(correction), .stockMoved(moved)] {
+                    let stamped = event.withOnHandAfter(position.onHand + event.onHandDelta)
+                    guard stamped.onHandDelta + position.onHand <= Limits.stockQuantityMax else {
+                        lineFaults.append(.inLine(path: "movements/\(index)", .outOfRange(field: "quantity", lower: "0", upper: "\(Limits.stockQuantityMax) on hand")))
+                        break
+                    }
+                    position = evolve(position, stamped)
+                    events.append(stamped)
+                }
+                working[key] = position
+                continue
+            }
             let onHandAfter = position.onHand + line.delta
             guard onHandAfter >= 0, onHandAfter <= Limits.stockQuantityMax else {
                 let fault: Rejection =
@@ -24,7 +50,6 @@ public enum StockLedger {
                 lineFaults.append(.inLine(path: "movements/\(index)", fault))
                 continue
             }
-            let occurredAtMs = line.occurredAtMs ?? nowMs
             let moved = LedgerEvent.stockMoved(StockMoved(
                 sku: line.sku, locationId: line.locationId, kind: line.kind, quantity: line.quantity,
                 onHandDelta: line.delta, onHandAfter: onHandAfter, reason: line.reason, reference: line.reference,
@@ -159,6 +184,10 @@ public enum StockLedger {
         case .stockCounted(let counted):
             next.onHand += counted.onHandDelta
             precondition(next.onHand == counted.onHandAfter, "a stock.counted event disagrees with the position it applies to")
+            next.lastCountedAtMs = max(next.lastCountedAtMs ?? counted.countedAtMs, counted.countedAtMs)
+        case .countCorrected(let corrected):
+            next.onHand += corrected.onHandDelta
+            precondition(next.onHand == corrected.onHandAfter, "a stock.count-corrected event disagrees with the position it applies to")
         case .safetyStockSet(let set):
             next.safetyStock = set.quantity
         case .positionShort:
@@ -178,6 +207,7 @@ public enum StockLedger {
         switch event {
         case .stockMoved(let moved): next.onHand += moved.onHandDelta
         case .stockCounted(let counted): next.onHand += counted.onHandDelta
+        case .countCorrected(let corrected): next.onHand += corrected.onHandDelta
         case .safetyStockSet(let set): next.safetyStock = set.quantity
         case .positionShort, .locationDefined: break
         }
@@ -245,6 +275,59 @@ public struct StockCounted: Equatable, Codable, Sendable {
         self.onHandDelta = onHandDelta
         self.onHandAfter = onHandAfter
         self.occurredAtMs = occurredAtMs
+    }
+}
+
+/// A movement that occurred before the latest count arrived after it; the count had already
+/// seen it, so this takes its change back out, dated at the count.
+public struct CountCorrected: Equatable, Codable, Sendable {
+    public static let type = "stock.count-corrected"
+    public var sku: String
+    public var locationId: String
+    public var countedAtMs: Int64
+    /// When the movement this corrects occurred.
+    public var movementOccurredAtMs: Int64
+    public var onHandDelta: Int64
+    public var onHandAfter: Int64
+    public var occurredAtMs: Int64
+
+    public init(
+        sku: String, locationId: String, countedAtMs: Int64, movementOccurredAtMs: Int64, onHandDelta: Int64, onHandAfter: Int64,
+        occurredAtMs: Int64
+    ) {
+        self.sku = sku
+        self.locationId = locationId
+        self.countedAtMs = countedAtMs
+        self.movementOccurredAtMs = movementOccurredAtMs
+        self.onHandDelta = onHandDelta
+        self.onHandAfter = onHandAfter
+        self.occurredAtMs = occurredAtMs
+    }
+}
+
+extension LedgerEvent {
+    /// The change to on-hand stock of a stock event (0 for the others).
+    public var onHandDelta: Int64 {
+        switch self {
+        case .stockMoved(let event): event.onHandDelta
+        case .stockCounted(let event): event.onHandDelta
+        case .countCorrected(let event): event.onHandDelta
+        default: 0
+        }
+    }
+
+    /// The same event with its recorded balance set (for events built before the balance is known).
+    func withOnHandAfter(_ value: Int64) -> LedgerEvent {
+        switch self {
+        case .stockMoved(var event):
+            event.onHandAfter = value
+            return .stockMoved(event)
+        case .countCorrected(var event):
+            event.onHandAfter = value
+            return .countCorrected(event)
+        default:
+            return self
+        }
     }
 }
 

@@ -218,6 +218,7 @@ public enum EventCodec {
             case .locationDefined(let payload): try encoder.encode(payload)
             case .stockMoved(let payload): try encoder.encode(payload)
             case .stockCounted(let payload): try encoder.encode(payload)
+            case .countCorrected(let payload): try encoder.encode(payload)
             case .safetyStockSet(let payload): try encoder.encode(payload)
             case .positionShort(let payload): try encoder.encode(payload)
             }
@@ -249,6 +250,7 @@ public enum EventCodec {
         case LocationDefined.type: return .locationDefined(try decoder.decode(LocationDefined.self, from: data))
         case StockMoved.type: return .stockMoved(try decoder.decode(StockMoved.self, from: data))
         case StockCounted.type: return .stockCounted(try decoder.decode(StockCounted.self, from: data))
+        case CountCorrected.type: return .countCorrected(try decoder.decode(CountCorrected.self, from: data))
         case SafetyStockSet.type: return .safetyStockSet(try decoder.decode(SafetyStockSet.self, from: data))
         case PositionShort.type: return .positionShort(try decoder.decode(PositionShort.self, from: data))
         default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")

@@ -52,18 +52,20 @@ public enum ProjectionWriter {
         guard !records.isEmpty else { return }
         // Arrays of optionals do not bind; -1 stands for "no own safety stock" (quantities are >= 0).
         let safety = records.map { $0.position.safetyStock ?? -1 }
+        let counted = records.map { $0.position.lastCountedAtMs ?? -1 }
         try await connection.query(
             """
-            INSERT INTO \(unescaped: table) (sku, location_id, on_hand, held, allocated, safety_stock, incoming, version)
-            SELECT sku, location_id, on_hand, held, allocated, nullif(safety_stock, -1), incoming, version
+            INSERT INTO \(unescaped: table) (sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version)
+            SELECT sku, location_id, on_hand, held, allocated, nullif(safety_stock, -1), incoming, nullif(counted, -1), version
               FROM unnest(\(records.map(\.key.sku))::text[], \(records.map(\.key.locationId))::text[],
                           \(records.map(\.position.onHand))::bigint[], \(records.map(\.position.held))::bigint[],
                           \(records.map(\.position.allocated))::bigint[], \(safety)::bigint[],
-                          \(records.map(\.position.incoming))::bigint[], \(records.map(\.version))::bigint[])
-                   AS r(sku, location_id, on_hand, held, allocated, safety_stock, incoming, version)
+                          \(records.map(\.position.incoming))::bigint[], \(counted)::bigint[], \(records.map(\.version))::bigint[])
+                   AS r(sku, location_id, on_hand, held, allocated, safety_stock, incoming, counted, version)
             ON CONFLICT (sku, location_id) DO UPDATE SET
                 on_hand = excluded.on_hand, held = excluded.held, allocated = excluded.allocated,
-                safety_stock = excluded.safety_stock, incoming = excluded.incoming, version = excluded.version
+                safety_stock = excluded.safety_stock, incoming = excluded.incoming,
+                last_counted_at_ms = excluded.last_counted_at_ms, version = excluded.version
             """,
             logger: logger)
     }

@@ -215,7 +215,7 @@ public struct StockStore: Sendable {
         for try await (stream, total) in try await connection.query(
             """
             SELECT stream, sum((payload->>'onHandDelta')::bigint)::bigint FROM ledger
-             WHERE stream = ANY(\(streams)::text[]) AND type IN ('stock.moved', 'stock.counted')
+             WHERE stream = ANY(\(streams)::text[]) AND type IN ('stock.moved', 'stock.counted', 'stock.count-corrected')
                AND (payload->>'occurredAtMs')::bigint <= \(asOfMs)
              GROUP BY stream
             """,
@@ -382,14 +382,16 @@ public struct StockStore: Sendable {
         return negative ? -value : value
     }
 
-    static let columns = "sku, location_id, on_hand, held, allocated, safety_stock, incoming, version"
+    static let columns = "sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version"
 
     static func record(_ row: PostgresRow) throws -> PositionRecord {
-        let (sku, locationId, onHand, held, allocated, safety, incoming, version) =
-            try row.decode((String, String, Int64, Int64, Int64, Int64?, Int64, Int64).self)
+        let (sku, locationId, onHand, held, allocated, safety, incoming, lastCountedAtMs, version) =
+            try row.decode((String, String, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self)
         return PositionRecord(
             key: StockKey(sku: sku, locationId: locationId),
-            position: StockPosition(onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming),
+            position: StockPosition(
+                onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming,
+                lastCountedAtMs: lastCountedAtMs),
             version: version)
     }
 }

@@ -126,6 +126,26 @@ import Testing
         #expect(counted.expected == 10 && counted.impliedDelta == -2 && counted.onHandDelta == -2 && counted.onHandAfter == 5)
     }
 
+    /// A sale that occurred before the latest count arrives after it: the count saw the goods
+    /// gone, so on-hand stays; the sale and a correction dated at the count are both recorded.
+    @Test(arguments: [(MovementKind.sale, Int64(3)), (.receipt, 5)])
+    func aMovementTheLatestCountAlreadySawChangesNothingNow(_ kind: MovementKind, _ quantity: Int64) throws {
+        let countedAt = Self.now - 60_000
+        var counted = StockPosition(onHand: 5, held: 0, allocated: 0, safetyStock: nil, incoming: 0)
+        counted.lastCountedAtMs = countedAt
+        var late = line(kind, quantity)
+        late.occurredAtMs = countedAt - 1_000
+        let events = try StockLedger.decide(movements: [late], positions: [Self.jacket: counted], locations: Self.locations, nowMs: Self.now).get()
+        #expect(events.map(\.type).sorted() == ["stock.count-corrected", "stock.moved"])
+        var position = counted
+        for event in events { position = StockLedger.evolve(position, event) }
+        #expect(position.onHand == 5)
+        // After the count, the same movement counts as usual.
+        late.occurredAtMs = countedAt + 1_000
+        let normal = try StockLedger.decide(movements: [late], positions: [Self.jacket: counted], locations: Self.locations, nowMs: Self.now).get()
+        #expect(normal.map(\.type) == ["stock.moved"] && normal[0].onHandDelta == late.delta)
+    }
+
     @Test func aCountNeverTakesStockBelowZero() throws {
         let events = try StockLedger.decide(
             count: count([("JACKET-M", 0)]), onHandAtCount: ["JACKET-M": 10], positions: ["JACKET-M": given(3)[Self.jacket]!],

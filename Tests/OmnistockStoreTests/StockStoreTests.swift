@@ -97,6 +97,28 @@ func line(_ sku: String, _ location: String, _ kind: MovementKind, _ quantity: I
         }
     }
 
+    /// The reverse trap: a sale that occurred before a count but is uploaded after it must not
+    /// be taken twice.
+    @Test func aLateSaleTheCountAlreadySawIsNotTakenTwice() async throws {
+        try await withFreshDatabase { database in
+            let f = StockFixture(database: database)
+            try await f.define(["PAR-01"])
+            let now = StockFixture.nowMs()
+            try await f.move([line("A", "PAR-01", .receipt, 10, at: now - 300_000)])
+            // The till sold 3 at now-200s; the count at now-100s found 7; the sale arrives last.
+            try await f.count(Count(locationId: "PAR-01", countedAtMs: now - 100_000, full: false, lines: [CountLine(sku: "A", quantity: 7)]))
+            let afterCount = try await f.onHand("A", "PAR-01")
+            try await f.move([line("A", "PAR-01", .sale, 3, at: now - 200_000)])
+            let afterSale = try await f.onHand("A", "PAR-01")
+            #expect(afterCount == 7 && afterSale == 7)
+            let key = StockKey(sku: "A", locationId: "PAR-01")
+            let beforeCount = try await f.stock.position(key, asOfMs: now - 150_000, on: database)
+            let sinceCount = try await f.stock.position(key, asOfMs: now - 50_000, on: database)
+            #expect(beforeCount.onHand == 7 && sinceCount.onHand == 7, "10 received, 3 sold before the count; the count found 7")
+            try await f.verifyClean()
+        }
+    }
+
     @Test func aFullCountZeroesUnlistedPositions() async throws {
         try await withFreshDatabase { database in
             let f = StockFixture(database: database)
