@@ -196,7 +196,21 @@ struct ImportBatch {
             if let full, ["true", "1", "yes"].contains(row[full].lowercased()) { groups[group]!.count.full = true }
         }
         if !errors.isEmpty { throw ValidationFailure(errors.prefix(50).joined(separator: "\n")) }
-        return order.map { ImportBatch(work: .count(groups[$0]!.count), lineNumbers: groups[$0]!.lines) }
+        // A partial count is per SKU, so a large one splits into counts of the same time without
+        // changing its meaning; a full count (unlisted SKUs are zero) must stay whole.
+        return try order.flatMap { group -> [ImportBatch] in
+            let (count, lines) = groups[group]!
+            if count.full && count.lines.count > Limits.countLinesMax {
+                throw ValidationFailure(
+                    "line \(lines[0]): a full count may list at most \(Limits.countLinesMax) SKUs; import it as partial counts (full=false) instead")
+            }
+            return stride(from: 0, to: count.lines.count, by: Limits.countLinesMax).map { start in
+                let end = min(start + Limits.countLinesMax, count.lines.count)
+                var part = count
+                part.lines = Array(count.lines[start..<end])
+                return ImportBatch(work: .count(part), lineNumbers: Array(lines[start..<end]))
+            }
+        }
     }
 }
 
