@@ -204,13 +204,8 @@ public enum StockLedger {
     /// records), so the balances they carry do not hold: only the changes are applied, unchecked.
     public static func evolveAsOf(_ position: StockPosition, _ event: LedgerEvent) -> StockPosition {
         var next = position
-        switch event {
-        case .stockMoved(let moved): next.onHand += moved.onHandDelta
-        case .stockCounted(let counted): next.onHand += counted.onHandDelta
-        case .countCorrected(let corrected): next.onHand += corrected.onHandDelta
-        case .safetyStockSet(let set): next.safetyStock = set.quantity
-        case .positionShort, .locationDefined: break
-        }
+        next.onHand += event.onHandDelta
+        if case .safetyStockSet(let set) = event { next.safetyStock = set.quantity }
         return next
     }
 
@@ -306,6 +301,9 @@ public struct CountCorrected: Equatable, Codable, Sendable {
 }
 
 extension LedgerEvent {
+    /// The event types that change on-hand stock: what a count reconciles against.
+    public static let onHandChangingTypes = [StockMoved.type, StockCounted.type, CountCorrected.type]
+
     /// The change to on-hand stock of a stock event (0 for the others).
     public var onHandDelta: Int64 {
         switch self {

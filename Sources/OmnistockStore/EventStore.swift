@@ -146,11 +146,10 @@ public struct EventStore: Sendable {
                 appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
             }
             appended.sort { $0.position < $1.position }
-            let touched = versions
             try await connection.query(
                 """
                 INSERT INTO ledger_streams (stream, version)
-                SELECT * FROM unnest(\(Array(touched.keys))::text[], \(Array(touched.values))::bigint[])
+                SELECT * FROM unnest(\(Array(versions.keys))::text[], \(Array(versions.values))::bigint[])
                 ON CONFLICT (stream) DO UPDATE SET version = excluded.version
                 """,
                 logger: logger)

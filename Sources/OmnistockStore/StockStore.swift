@@ -225,7 +225,7 @@ public struct StockStore: Sendable {
         for try await (stream, total) in try await connection.query(
             """
             SELECT stream, sum((payload->>'onHandDelta')::bigint)::bigint FROM ledger
-             WHERE stream = ANY(\(streams)::text[]) AND type IN ('stock.moved', 'stock.counted', 'stock.count-corrected')
+             WHERE stream = ANY(\(streams)::text[]) AND type = ANY(\(LedgerEvent.onHandChangingTypes)::text[])
                AND (payload->>'occurredAtMs')::bigint <= \(asOfMs)
              GROUP BY stream
             """,
