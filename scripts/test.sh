@@ -18,6 +18,8 @@ swift build --build-tests
 
 status=0
 bash scripts/smoke.sh || status=1
+# Never oversell, proven across two `oms serve` processes on one database (counts units).
+python3 scripts/flash-sale.py || status=1
 
 # Swift Testing only: the XCTest runner would print a misleading "Executed 0 tests".
 OMS_TEST_DATA_DIR="$work/cluster" swift test --skip-build --disable-xctest || status=1

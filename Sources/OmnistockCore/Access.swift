@@ -56,6 +56,7 @@ public enum Operation: String, CaseIterable, Sendable {
     case moveStock
     case countStock
     case setSafetyStock
+    case holdStock
 
     /// The verb phrase used in refusal messages ("The role 'checkout' may not …").
     public var summary: String {
@@ -68,6 +69,7 @@ public enum Operation: String, CaseIterable, Sendable {
         case .moveStock: "record stock movements"
         case .countStock: "record stock counts"
         case .setSafetyStock: "set safety stock"
+        case .holdStock: "place, read, extend or release holds"
         }
     }
 
@@ -81,6 +83,9 @@ public enum Operation: String, CaseIterable, Sendable {
         // Checkout reads availability; it never changes stock (rule 7).
         case .readStock: [.admin, .checkout, .store, .integration]
         case .moveStock, .countStock, .setSafetyStock: [.admin, .store, .integration]
+        // Checkouts hold for shoppers; stores hold for customers at their own counters;
+        // bound keys only at their locations (checked apart).
+        case .holdStock: [.admin, .checkout, .store, .integration]
         }
     }
 }

@@ -9,6 +9,10 @@ public enum LedgerEvent: Equatable, Sendable {
     case countCorrected(CountCorrected)
     case safetyStockSet(SafetyStockSet)
     case positionShort(PositionShort)
+    case holdPlaced(HoldPlaced)
+    case holdExtended(HoldExtended)
+    case holdReleased(HoldReleased)
+    case holdExpired(HoldExpired)
 
     /// The stable type name written to the ledger.
     public var type: String {
@@ -19,6 +23,18 @@ public enum LedgerEvent: Equatable, Sendable {
         case .countCorrected: CountCorrected.type
         case .safetyStockSet: SafetyStockSet.type
         case .positionShort: PositionShort.type
+        case .holdPlaced: HoldPlaced.type
+        case .holdExtended: HoldExtended.type
+        case .holdReleased: HoldReleased.type
+        case .holdExpired: HoldExpired.type
+        }
+    }
+
+    /// Whether the event belongs to a hold's stream.
+    public var isHoldEvent: Bool {
+        switch self {
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired: true
+        default: false
         }
     }
 
@@ -31,6 +47,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .countCorrected(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .safetyStockSet(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .positionShort(let event): StockKey(sku: event.sku, locationId: event.locationId)
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired: nil
         }
     }
 
@@ -38,6 +55,10 @@ public enum LedgerEvent: Equatable, Sendable {
     public var stream: String {
         switch self {
         case .locationDefined(let event): LocationStream.name(event.location.id)
+        case .holdPlaced(let event): Hold.stream(event.holdId)
+        case .holdExtended(let event): Hold.stream(event.holdId)
+        case .holdReleased(let event): Hold.stream(event.holdId)
+        case .holdExpired(let event): Hold.stream(event.holdId)
         default: stockKey!.stream
         }
     }
@@ -46,6 +67,11 @@ public enum LedgerEvent: Equatable, Sendable {
     public var locationIds: [String] {
         switch self {
         case .locationDefined(let event): [event.location.id]
+        case .holdPlaced(let event): Array(Set(event.lines.map(\.locationId))).sorted()
+        case .holdReleased(let event): Array(Set(event.lines.map(\.locationId))).sorted()
+        case .holdExpired(let event): Array(Set(event.lines.map(\.locationId))).sorted()
+        // An extension changes no stock; the feed scopes it to no location.
+        case .holdExtended: []
         default: [stockKey!.locationId]
         }
     }

@@ -57,4 +57,23 @@ public enum Limits {
 
     /// The largest request body the edge reads, in bytes. Sized for 10,000 stock movement lines.
     public static let requestBodyBytesMax = 8 * 1024 * 1024
+
+    /// Holds: how long one lasts unless extended (15 minutes), and the bounds of a request's TTL.
+    public static let holdTTLSecondsDefault: Int64 = 900
+    public static let holdTTLSecondsMin: Int64 = 1
+    public static let holdTTLSecondsMax: Int64 = 86_400
+    /// How long after it was placed a hold may last in all, extensions included: a hold
+    /// extended for ever would lock stock for ever.
+    public static let holdLifetimeSecondsMax: Int64 = 86_400
+    /// Lines in one hold (a large basket), and units on one line.
+    public static let holdLinesMax = 100
+    public static let holdLineQuantityMax: Int64 = 1_000_000
+    /// Hold requests waiting for the writer of one instance; past it the edge answers 503 with
+    /// Retry-After rather than grow memory without bound.
+    public static let holdQueueDepthMax = 20_000
+    /// Hold requests decided in one database transaction (group commit).
+    public static let holdBatchRequestsMax = 512
+    /// Holds expired by one sweeper transaction, and how often the sweeper looks for them.
+    public static let holdExpiryBatchMax = 500
+    public static let holdSweepIntervalMilliseconds: Int64 = 1_000
 }

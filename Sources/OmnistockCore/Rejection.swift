@@ -25,11 +25,23 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
     indirect case inLine(path: String, Rejection)
     /// A movement would take on-hand stock below zero: the ledger never holds negative stock.
     case insufficientOnHand(sku: String, locationId: String, onHand: Int64, requested: Int64)
+    /// Not enough is available for a hold: what the request asks of the position (its lines
+    /// for one position summed) and what was available. `locationId` is nil when the engine
+    /// sourced the line (the figure is then across every candidate).
+    case insufficientStock(sku: String, locationId: String?, requested: Int64, available: Int64)
     /// A count claims a time in the future, or too far in the past.
     case countTimeOutOfRange(field: String)
 
     /// The referenced location does not exist.
     case unknownLocation(locationId: String)
+    /// The location exists but is not active.
+    case locationInactive(locationId: String)
+    /// The location cannot do what is asked (be a pickup point, ship).
+    case locationLacksCapability(locationId: String, capability: String)
+    /// The referenced hold does not exist.
+    case unknownHold(holdId: String)
+    /// The hold has ended (released, expired, converted) and cannot do what is asked.
+    case holdNotActive(holdId: String, status: HoldStatus)
     /// The referenced API key does not exist.
     case unknownApiKey(apiKeyId: String)
 
@@ -57,6 +69,11 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .inLine(_, let inner): inner.code
         case .insufficientOnHand: "insufficient-on-hand"
         case .countTimeOutOfRange: "count-time-out-of-range"
+        case .insufficientStock: "insufficient-stock"
+        case .locationInactive: "location-inactive"
+        case .locationLacksCapability: "location-lacks-capability"
+        case .unknownHold: "unknown-hold"
+        case .holdNotActive: "hold-not-active"
         case .unknownLocation: "unknown-location"
         case .unknownApiKey: "unknown-api-key"
         case .roleForbidden: "role-forbidden"
@@ -74,7 +91,10 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
             .notAllowed(let field, _), .invalidCursor(let field):
             field
         case .inLine(let path, let inner): inner.field.map { path.isEmpty ? $0 : path + "/" + $0 } ?? path
-        case .insufficientOnHand: "quantity"
+        case .insufficientOnHand, .insufficientStock: "quantity"
+        case .locationInactive, .locationLacksCapability: "locationId"
+        case .unknownHold: "holdId"
+        case .holdNotActive: nil
         case .countTimeOutOfRange(let field): field
         case .unknownLocation, .locationForbidden: "locationId"
         case .unknownApiKey: "apiKeyId"
@@ -106,6 +126,20 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
             path.isEmpty ? inner.detail : "\(path): \(inner.detail)"
         case .insufficientOnHand(let sku, let locationId, let onHand, let requested):
             "'\(sku)' at '\(locationId)' has \(onHand) on hand; taking \(requested) would make it negative. Record a count or a receipt first."
+        case .insufficientStock(let sku, let locationId, let requested, let available):
+            if let locationId {
+                "'\(sku)' at '\(locationId)': \(requested) asked, \(available) available."
+            } else {
+                "'\(sku)': \(requested) asked, \(available) available at the locations that can serve it."
+            }
+        case .locationInactive(let locationId):
+            "The location '\(locationId)' is not active."
+        case .locationLacksCapability(let locationId, let capability):
+            "The location '\(locationId)' is not able to \(capability)."
+        case .unknownHold(let holdId):
+            "No hold has the id '\(holdId)'."
+        case .holdNotActive(let holdId, let status):
+            "The hold '\(holdId)' is \(status.rawValue); only an active hold can do this."
         case .countTimeOutOfRange(let field):
             "The field '\(field)' must not be in the future (beyond 5 minutes of clock skew) nor more than 90 days ago."
         case .unknownLocation(let locationId):

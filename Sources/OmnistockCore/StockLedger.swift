@@ -192,8 +192,8 @@ public enum StockLedger {
             next.safetyStock = set.quantity
         case .positionShort:
             break
-        case .locationDefined:
-            preconditionFailure("a location event was applied to a stock position")
+        case .locationDefined, .holdPlaced, .holdExtended, .holdReleased, .holdExpired:
+            preconditionFailure("an event of another stream was applied to a stock position's stream")
         }
         next.checkInvariants()
         return next

@@ -19,12 +19,23 @@ public final class EdgeMetrics: Sendable {
     let poolLeased: Gauge
     let poolWaiting: Gauge
     let poolSize: Gauge
+    let holdQueued: Gauge
+    let holdBatches: Gauge
+    let holdRequests: Gauge
+    let holdRetries: Gauge
+    let holdBatchSeconds: Gauge
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         self.poolLeased = registry.makeGauge(name: "oms_db_pool_connections_leased", help: "Database connections lent out now.")
         self.poolWaiting = registry.makeGauge(name: "oms_db_pool_requests_waiting", help: "Requests waiting for a database connection.")
         self.poolSize = registry.makeGauge(name: "oms_db_pool_connections_max", help: "The pool's connection limit.")
+        // Totals since start, read from the writer at scrape time (hence gauges, not counters).
+        self.holdQueued = registry.makeGauge(name: "oms_hold_writer_queued", help: "Hold requests waiting for the writer now.")
+        self.holdBatches = registry.makeGauge(name: "oms_hold_writer_batches", help: "Hold transactions committed since start.")
+        self.holdRequests = registry.makeGauge(name: "oms_hold_writer_requests", help: "Hold requests answered by committed batches since start.")
+        self.holdRetries = registry.makeGauge(name: "oms_hold_writer_retries", help: "Hold batches retried after a transient failure since start.")
+        self.holdBatchSeconds = registry.makeGauge(name: "oms_hold_writer_batch_seconds", help: "Time spent in hold transactions since start.")
     }
 
     func record(method: String, route: String, status: Int, duration: Duration) {
@@ -52,7 +63,13 @@ public final class EdgeMetrics: Sendable {
     }
 
     /// The exposition text, with the pool figures read at scrape time.
-    func exposition(database: Database) -> String {
+    func exposition(database: Database, holdWriter: HoldWriter) -> String {
+        let writer = holdWriter.statistics
+        holdQueued.set(Double(writer.queued))
+        holdBatches.set(Double(writer.batches))
+        holdRequests.set(Double(writer.requests))
+        holdRetries.set(Double(writer.retries))
+        holdBatchSeconds.set(writer.batchSeconds)
         let (leased, waiting) = database.poolStatistics
         poolLeased.set(Double(leased))
         poolWaiting.set(Double(waiting))

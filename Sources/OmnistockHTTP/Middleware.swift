@@ -47,6 +47,8 @@ struct EdgeMiddleware: RouterMiddleware {
             return Problem(rejections).response(requestId: context.requestId)
         case let rejection as Rejection:
             return Problem(rejection).response(requestId: context.requestId)
+        case HoldWriterError.overloaded(let queueDepthMax):
+            return Problem.overloaded(queueDepthMax: queueDepthMax).response(requestId: context.requestId)
         case is NIOTooManyBytesError:
             return Problem.contentTooLarge().response(requestId: context.requestId)
         case let error as HTTPError where error.status == .notFound:

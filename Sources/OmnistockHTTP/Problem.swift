@@ -13,6 +13,36 @@ public struct Problem: Error, Sendable, Equatable {
         public var field: String?
         public var code: String
         public var detail: String
+        /// For stock refusals: what was asked and what there was, so a client can offer less.
+        public var sku: String?
+        public var locationId: String?
+        public var requested: Int64?
+        public var available: Int64?
+
+        public init(
+            field: String?, code: String, detail: String, sku: String? = nil, locationId: String? = nil, requested: Int64? = nil,
+            available: Int64? = nil
+        ) {
+            self.field = field
+            self.code = code
+            self.detail = detail
+            self.sku = sku
+            self.locationId = locationId
+            self.requested = requested
+            self.available = available
+        }
+
+        init(_ rejection: Rejection, field: String?) {
+            self.init(field: field, code: rejection.code, detail: rejection.detail)
+            var inner = rejection
+            while case .inLine(_, let nested) = inner { inner = nested }
+            if case .insufficientStock(let sku, let locationId, let requested, let available) = inner {
+                self.sku = sku
+                self.locationId = locationId
+                self.requested = requested
+                self.available = available
+            }
+        }
     }
 
     public var status: HTTPResponse.Status
@@ -39,7 +69,7 @@ public struct Problem: Error, Sendable, Equatable {
             status: status, kind: kind, title: title,
             detail: rejections.all.count == 1 ? first.detail : "The request has \(rejections.all.count) faults; see errors.",
             errors: rejections.all.map { rejection in
-                FieldError(field: Self.fieldName(rejection, inBody: inBody), code: rejection.code, detail: rejection.detail)
+                FieldError(rejection, field: Self.fieldName(rejection, inBody: inBody))
             })
     }
 
@@ -49,7 +79,7 @@ public struct Problem: Error, Sendable, Equatable {
         guard let field = rejection.field else { return nil }
         switch rejection {
         case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .inLine,
-            .countTimeOutOfRange:
+            .countTimeOutOfRange, .insufficientStock:
             return inBody && !field.hasPrefix("/") ? "/" + field : field
         default:
             return field
@@ -70,19 +100,25 @@ public struct Problem: Error, Sendable, Equatable {
             // A line of a body that names something unknown makes the body invalid (422), where
             // the same name in a path is a missing resource (404).
             switch inner {
-            case .unknownLocation, .unknownApiKey:
+            case .unknownLocation, .unknownApiKey, .unknownHold, .locationInactive, .locationLacksCapability:
                 (.unprocessableContent, "validation-failed", "The request's values are not valid")
             default:
                 classify(inner, inBody: inBody)
             }
-        case .insufficientOnHand:
+        case .insufficientOnHand, .insufficientStock:
             (.conflict, "insufficient-stock", "Not enough stock")
+        case .holdNotActive:
+            (.conflict, "hold-not-active", "The hold is not active")
+        case .locationInactive, .locationLacksCapability:
+            inBody
+                ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
+                : (.conflict, "location-unusable", "The location cannot do this")
         case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed,
             .invalidCursor, .countTimeOutOfRange:
             inBody
                 ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
                 : (.badRequest, "invalid-parameter", "A path or query parameter is not valid")
-        case .unknownLocation, .unknownApiKey:
+        case .unknownLocation, .unknownApiKey, .unknownHold:
             (.notFound, "not-found", "Not found")
         case .roleForbidden, .locationForbidden:
             (.forbidden, "forbidden", "Forbidden")
@@ -129,6 +165,14 @@ public struct Problem: Error, Sendable, Equatable {
         Problem(
             status: .contentTooLarge, kind: "content-too-large", title: "Content too large",
             detail: "The body is larger than \(Limits.requestBodyBytesMax) bytes.")
+    }
+
+    static func overloaded(queueDepthMax: Int) -> Problem {
+        var problem = Problem(
+            status: .serviceUnavailable, kind: "overloaded", title: "Too many requests waiting",
+            detail: "\(queueDepthMax) hold requests are already waiting on this instance; retry after the Retry-After delay.")
+        problem.headers[.retryAfter] = "1"
+        return problem
     }
 
     static func unavailable(_ detail: String) -> Problem {

@@ -16,6 +16,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))
     LocationRoutes(services: services).register(on: v1)
     StockRoutes(services: services).register(on: v1)
+    HoldRoutes(services: services).register(on: v1)
     EventRoutes(services: services).register(on: v1)
     ApiKeyRoutes(services: services).register(on: v1)
 
@@ -85,12 +86,7 @@ extension EdgeServices {
         _ request: Request, context: OmsContext, principal: Principal, body canonical: () throws -> Data,
         _ effect: (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
     ) async throws -> Response {
-        let key = try request.idempotencyKey()
-        let identity = try key.map { key in
-            IdempotencyRequest(
-                apiKeyId: principal.apiKeyId, key: key,
-                requestHash: JSON.sha256([Data(request.method.rawValue.utf8), Data(request.uri.path.utf8), try canonical()]))
-        }
+        let identity = try idempotencyRequest(request, principal: principal, body: canonical)
         let outcome = try await idempotency.perform(identity, on: database) { transaction in
             try await effect(transaction)
         }
@@ -101,6 +97,15 @@ extension EdgeServices {
             var response = JSON.response(bytes: stored.body, status: .init(code: stored.status))
             response.headers[.idempotentReplayed] = "true"
             return response
+        }
+    }
+
+    /// The identity of an idempotent request, or nil when it carries no Idempotency-Key.
+    func idempotencyRequest(_ request: Request, principal: Principal, body canonical: () throws -> Data) throws -> IdempotencyRequest? {
+        try request.idempotencyKey().map { key in
+            IdempotencyRequest(
+                apiKeyId: principal.apiKeyId, key: key,
+                requestHash: JSON.sha256([Data(request.method.rawValue.utf8), Data(request.uri.path.utf8), try canonical()]))
         }
     }
 

@@ -7,6 +7,9 @@ public struct EdgeServices: Sendable {
     public var events: EventStore
     public var locations: LocationStore
     public var stock: StockStore
+    public var holds: HoldStore
+    /// The instance's single hold writer (group commit).
+    public var holdWriter: HoldWriter
     public var apiKeys: ApiKeyStore
     public var idempotency: IdempotencyStore
     public var migrator: Migrator
@@ -14,13 +17,15 @@ public struct EdgeServices: Sendable {
     public var logger: Logger
 
     public init(
-        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, apiKeys: ApiKeyStore,
+        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, apiKeys: ApiKeyStore,
         idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
     ) {
         self.database = database
         self.events = events
         self.locations = locations
         self.stock = stock
+        self.holds = holds
+        self.holdWriter = holdWriter
         self.apiKeys = apiKeys
         self.idempotency = idempotency
         self.migrator = migrator

@@ -81,6 +81,19 @@ public struct EventStore: Sendable {
         metadata: EventMetadata,
         on connection: PostgresConnection
     ) async throws -> [AppendedEvent] {
+        try await append(events, metadata: Array(repeating: metadata, count: events.count), expected: expected, on: connection)
+    }
+
+    /// Appends events that each carry their own metadata: a batch of requests from different
+    /// callers written in one transaction (the hold writer's group commit).
+    @discardableResult
+    public func append(
+        _ events: [LedgerEvent],
+        metadata: [EventMetadata],
+        expected: [String: ExpectedVersion],
+        on connection: PostgresConnection
+    ) async throws -> [AppendedEvent] {
+        precondition(metadata.count == events.count, "one metadata per event")
         guard !events.isEmpty else { return [] }
         let streamSet = Set(events.map(\.stream))
         let streams = streamSet.sorted()
@@ -102,20 +115,36 @@ public struct EventStore: Sendable {
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let metadataJSON = String(decoding: try encoder.encode(metadata), as: UTF8.self)
         var streamColumn: [String] = []
         var versionColumn: [Int64] = []
         var typeColumn: [String] = []
         var payloadColumn: [String] = []
+        var metadataColumn: [String] = []
         var locationsColumn: [String] = []
-        for event in events {
+        streamColumn.reserveCapacity(events.count)
+        versionColumn.reserveCapacity(events.count)
+        typeColumn.reserveCapacity(events.count)
+        payloadColumn.reserveCapacity(events.count)
+        metadataColumn.reserveCapacity(events.count)
+        locationsColumn.reserveCapacity(events.count)
+        var previousMetadata: (EventMetadata, String)?
+        for (event, eventMetadata) in zip(events, metadata) {
             let version = (versions[event.stream] ?? 0) + 1
             versions[event.stream] = version
             streamColumn.append(event.stream)
             versionColumn.append(version)
             typeColumn.append(event.type)
             payloadColumn.append(try EventCodec.encode(event, with: encoder))
-            locationsColumn.append(String(decoding: try encoder.encode(event.locationIds), as: UTF8.self))
+            // Consecutive events of one request share their metadata; it is written once.
+            if let previousMetadata, previousMetadata.0 == eventMetadata {
+                metadataColumn.append(previousMetadata.1)
+            } else {
+                let json = EventCodec.json(eventMetadata)
+                metadataColumn.append(json)
+                previousMetadata = (eventMetadata, json)
+            }
+            // Identifiers never contain ';', so the list travels as one text.
+            locationsColumn.append(event.locationIds.joined(separator: ";"))
         }
 
         let count = Int64(events.count)
@@ -134,11 +163,11 @@ public struct EventStore: Sendable {
             let rows = try await connection.query(
                 """
                 INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
-                SELECT e.position, e.stream, e.version, e.type, e.payload::jsonb, \(metadataJSON)::jsonb,
-                       ARRAY(SELECT jsonb_array_elements_text(e.locations::jsonb)), clock_timestamp()
+                SELECT e.position, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
+                       string_to_array(e.locations, ';'), clock_timestamp()
                   FROM unnest(\(positions)::bigint[], \(streamColumn)::text[], \(versionColumn)::bigint[],
-                              \(typeColumn)::text[], \(payloadColumn)::text[], \(locationsColumn)::text[])
-                       AS e(position, stream, version, type, payload, locations)
+                              \(typeColumn)::text[], \(payloadColumn)::text[], \(metadataColumn)::text[], \(locationsColumn)::text[])
+                       AS e(position, stream, version, type, payload, metadata, locations)
                 RETURNING position, stream_version, recorded_at
                 """,
                 logger: logger)
@@ -207,10 +236,20 @@ public struct EventStore: Sendable {
 /// Encoding of ledger event payloads as JSON, and back.
 public enum EventCodec {
     public static func encode(_ event: LedgerEvent, with encoder: JSONEncoder) throws -> String {
-        if case .stockMoved(let payload) = event {
-            // The most frequent event, written by hand: JSONEncoder's per-call cost dominated
-            // large movement batches. Same document as the encoder (a test compares them).
+        switch event {
+        case .stockMoved(let payload):
+            // The most frequent events, written by hand: JSONEncoder's per-call cost dominated
+            // large movement batches and hold batches. Same documents as the encoder (tests
+            // compare them).
             return fastJSON(payload)
+        case .holdPlaced(let payload) where payload.fulfilment == nil && payload.unfilled.isEmpty:
+            return fastJSON(payload)
+        case .holdReleased(let payload):
+            return fastJSON(type: "released", holdId: payload.holdId, lines: payload.lines, occurredAtMs: payload.occurredAtMs, recordedAtMs: nil)
+        case .holdExpired(let payload):
+            return fastJSON(type: "expired", holdId: payload.holdId, lines: payload.lines, occurredAtMs: payload.occurredAtMs, recordedAtMs: payload.recordedAtMs)
+        default:
+            break
         }
         let data: Data =
             switch event {
@@ -220,6 +259,10 @@ public enum EventCodec {
             case .countCorrected(let payload): try encoder.encode(payload)
             case .safetyStockSet(let payload): try encoder.encode(payload)
             case .positionShort(let payload): try encoder.encode(payload)
+            case .holdPlaced(let payload): try encoder.encode(payload)
+            case .holdExtended(let payload): try encoder.encode(payload)
+            case .holdReleased(let payload): try encoder.encode(payload)
+            case .holdExpired(let payload): try encoder.encode(payload)
             }
         return String(decoding: data, as: UTF8.self)
     }
@@ -241,6 +284,58 @@ public enum EventCodec {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
+    /// `HoldPlaced` without fulfilment or unfilled lines (the hot path), as the encoder writes it.
+    public static func fastJSON(_ placed: HoldPlaced) -> String {
+        precondition(placed.fulfilment == nil && placed.unfilled.isEmpty, "only the plain shape is written by hand")
+        var writer = JSONWriter(capacity: 160 + 80 * placed.lines.count)
+        writer.beginObject()
+        writer.key("allowPartial"); writer.bool(placed.allowPartial)
+        writer.key("expiresAtMs"); writer.integer(placed.expiresAtMs)
+        writer.key("holdId"); writer.string(placed.holdId)
+        writer.key("lines"); lines(placed.lines, into: &writer)
+        writer.key("occurredAtMs"); writer.integer(placed.occurredAtMs)
+        if let reference = placed.reference { writer.key("reference"); writer.string(reference) }
+        writer.key("unfilled"); writer.beginArray(); writer.endArray()
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// Event metadata as the encoder writes it (sorted keys, absent values left out).
+    public static func json(_ metadata: EventMetadata) -> String {
+        var writer = JSONWriter(capacity: 160)
+        writer.beginObject()
+        writer.key("actor"); writer.string(metadata.actor)
+        if let correlationId = metadata.correlationId { writer.key("correlationId"); writer.string(correlationId) }
+        if let idempotencyKey = metadata.idempotencyKey { writer.key("idempotencyKey"); writer.string(idempotencyKey) }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// `HoldReleased` and `HoldExpired`, as the encoder writes them.
+    static func fastJSON(type: StaticString, holdId: String, lines held: [HoldLine], occurredAtMs: Int64, recordedAtMs: Int64?) -> String {
+        var writer = JSONWriter(capacity: 120 + 80 * held.count)
+        writer.beginObject()
+        writer.key("holdId"); writer.string(holdId)
+        writer.key("lines"); lines(held, into: &writer)
+        writer.key("occurredAtMs"); writer.integer(occurredAtMs)
+        if let recordedAtMs { writer.key("recordedAtMs"); writer.integer(recordedAtMs) }
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    private static func lines(_ lines: [HoldLine], into writer: inout JSONWriter) {
+        writer.beginArray()
+        for line in lines {
+            writer.beginObject()
+            writer.key("id"); writer.string(line.id)
+            writer.key("locationId"); writer.string(line.locationId)
+            writer.key("quantity"); writer.integer(line.quantity)
+            writer.key("sku"); writer.string(line.sku)
+            writer.endObject()
+        }
+        writer.endArray()
+    }
+
     /// Decodes a stored event; throws when the type is unknown or the payload does not fit.
     public static func decode(type: String, payload: String) throws -> LedgerEvent {
         let decoder = JSONDecoder()
@@ -252,6 +347,10 @@ public enum EventCodec {
         case CountCorrected.type: return .countCorrected(try decoder.decode(CountCorrected.self, from: data))
         case SafetyStockSet.type: return .safetyStockSet(try decoder.decode(SafetyStockSet.self, from: data))
         case PositionShort.type: return .positionShort(try decoder.decode(PositionShort.self, from: data))
+        case HoldPlaced.type: return .holdPlaced(try decoder.decode(HoldPlaced.self, from: data))
+        case HoldExtended.type: return .holdExtended(try decoder.decode(HoldExtended.self, from: data))
+        case HoldReleased.type: return .holdReleased(try decoder.decode(HoldReleased.self, from: data))
+        case HoldExpired.type: return .holdExpired(try decoder.decode(HoldExpired.self, from: data))
         default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")
         }
     }

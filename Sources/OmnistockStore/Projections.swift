@@ -17,6 +17,22 @@ public struct PositionRecord: Sendable, Equatable {
     }
 }
 
+/// A hold as the projection holds it.
+public struct HoldRecord: Sendable, Equatable {
+    public var hold: Hold
+    /// The version of the hold's ledger stream.
+    public var version: Int64
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(hold: Hold, version: Int64, createdAt: Date, updatedAt: Date) {
+        self.hold = hold
+        self.version = version
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+}
+
 /// Writes projection rows. The live write path and `replay`/`verify` use these same functions,
 /// into the live tables or into scratch copies, so a rebuilt projection is written exactly as a
 /// live one.
@@ -71,10 +87,96 @@ public enum ProjectionWriter {
     }
 }
 
+extension ProjectionWriter {
+    /// The JSON text stored for a hold's fulfilment and unfilled lines (deterministic: sorted keys).
+    static func holdTexts(_ hold: Hold) -> (fulfilment: String?, unfilled: String) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let fulfilment = hold.fulfilment.map { String(decoding: (try? encoder.encode($0)) ?? Data(), as: UTF8.self) }
+        let unfilled = hold.unfilled.isEmpty ? "[]" : String(decoding: (try? encoder.encode(hold.unfilled)) ?? Data("[]".utf8), as: UTF8.self)
+        return (fulfilment, unfilled)
+    }
+
+    /// Inserts or replaces hold rows in `table`. Lines travel as `;`-joined text (identifiers
+    /// never contain `;`) because arrays of arrays do not bind.
+    static func upsertHolds(_ records: [HoldRecord], table: String = "holds", on connection: PostgresConnection, logger: Logger) async throws {
+        guard !records.isEmpty else { return }
+        var fulfilments: [String] = []
+        var unfilled: [String] = []
+        for record in records {
+            let texts = holdTexts(record.hold)
+            // Arrays of optionals do not bind; "" stands for none (a fulfilment is never empty).
+            fulfilments.append(texts.fulfilment ?? "")
+            unfilled.append(texts.unfilled)
+        }
+        let holds = records.map(\.hold)
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: table) (id, status, reference, fulfilment, allow_partial, line_skus, line_locations, line_quantities,
+                                   unfilled, placed_at_ms, expires_at_ms, ended_at_ms, version, created_at, updated_at)
+            SELECT id, status, nullif(reference, ''), nullif(fulfilment, ''), allow_partial, string_to_array(skus, ';'),
+                   string_to_array(locations, ';'), string_to_array(quantities, ';')::bigint[], unfilled, placed, expires,
+                   nullif(ended, -1), version, created, updated
+              FROM unnest(\(holds.map(\.id))::text[], \(holds.map(\.recordedStatus.rawValue))::text[],
+                          \(holds.map { $0.reference ?? "" })::text[], \(fulfilments)::text[], \(holds.map(\.allowPartial))::bool[],
+                          \(holds.map { $0.lines.map(\.sku).joined(separator: ";") })::text[],
+                          \(holds.map { $0.lines.map(\.locationId).joined(separator: ";") })::text[],
+                          \(holds.map { $0.lines.map { String($0.quantity) }.joined(separator: ";") })::text[],
+                          \(unfilled)::text[], \(holds.map(\.placedAtMs))::bigint[], \(holds.map(\.expiresAtMs))::bigint[],
+                          \(holds.map { $0.endedAtMs ?? -1 })::bigint[], \(records.map(\.version))::bigint[],
+                          \(records.map(\.createdAt))::timestamptz[], \(records.map(\.updatedAt))::timestamptz[])
+                   AS h(id, status, reference, fulfilment, allow_partial, skus, locations, quantities, unfilled, placed, expires,
+                        ended, version, created, updated)
+            ON CONFLICT (id) DO UPDATE SET
+                status = excluded.status, reference = excluded.reference, fulfilment = excluded.fulfilment,
+                allow_partial = excluded.allow_partial, line_skus = excluded.line_skus, line_locations = excluded.line_locations,
+                line_quantities = excluded.line_quantities, unfilled = excluded.unfilled, placed_at_ms = excluded.placed_at_ms,
+                expires_at_ms = excluded.expires_at_ms, ended_at_ms = excluded.ended_at_ms, version = excluded.version,
+                created_at = excluded.created_at, updated_at = excluded.updated_at
+            """,
+            logger: logger)
+    }
+
+    /// Makes `active_hold_lines` hold exactly the lines of these holds that are active: lines of
+    /// holds that existed before (`replacing`) are removed first, then active ones inserted.
+    static func writeActiveLines(
+        _ holds: [Hold], replacing existing: [String], table: String = "active_hold_lines", on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        if !existing.isEmpty {
+            try await connection.query("DELETE FROM \(unescaped: table) WHERE hold_id = ANY(\(existing)::text[])", logger: logger)
+        }
+        var ids: [String] = []
+        var numbers: [Int32] = []
+        var skus: [String] = []
+        var locations: [String] = []
+        var quantities: [Int64] = []
+        var expiries: [Int64] = []
+        for hold in holds where hold.recordedStatus == .active {
+            for (index, line) in hold.lines.enumerated() {
+                ids.append(hold.id)
+                numbers.append(Int32(index + 1))
+                skus.append(line.sku)
+                locations.append(line.locationId)
+                quantities.append(line.quantity)
+                expiries.append(hold.expiresAtMs)
+            }
+        }
+        guard !ids.isEmpty else { return }
+        try await connection.query(
+            """
+            INSERT INTO \(unescaped: table) (hold_id, line_no, sku, location_id, quantity, expires_at_ms)
+            SELECT * FROM unnest(\(ids)::text[], \(numbers)::int4[], \(skus)::text[], \(locations)::text[],
+                                 \(quantities)::bigint[], \(expiries)::bigint[])
+            """,
+            logger: logger)
+    }
+}
+
 /// Folds ledger events into projection state in memory: the replay half of every projection.
 public struct Projector: Sendable {
     public private(set) var locations: [String: LocationRecord] = [:]
     public private(set) var positions: [StockKey: PositionRecord] = [:]
+    public private(set) var holds: [String: HoldRecord] = [:]
 
     public init() {}
 
@@ -88,10 +190,39 @@ public struct Projector: Sendable {
             }
             locations[location.id] = LocationRecord(
                 location: location, version: streamVersion, createdAt: previous?.createdAt ?? recordedAt, updatedAt: recordedAt)
+        case .holdPlaced(let placed):
+            holds[placed.holdId] = HoldRecord(
+                hold: Holds.evolve(nil, event), version: streamVersion, createdAt: recordedAt, updatedAt: recordedAt)
+            applyHeld(event)
+        case .holdExtended(let extended):
+            applyHold(extended.holdId, event, streamVersion: streamVersion, recordedAt: recordedAt)
+        case .holdReleased(let released):
+            applyHold(released.holdId, event, streamVersion: streamVersion, recordedAt: recordedAt)
+        case .holdExpired(let expired):
+            applyHold(expired.holdId, event, streamVersion: streamVersion, recordedAt: recordedAt)
         default:
             let key = event.stockKey!
             let previous = positions[key]?.position ?? .empty
             positions[key] = PositionRecord(key: key, position: StockLedger.evolve(previous, event), version: streamVersion)
+        }
+    }
+
+    private mutating func applyHold(_ id: String, _ event: LedgerEvent, streamVersion: Int64, recordedAt: Date) {
+        guard var record = holds[id] else { preconditionFailure("an event of an unknown hold") }
+        record.hold = Holds.evolve(record.hold, event)
+        record.version = streamVersion
+        record.updatedAt = recordedAt
+        holds[id] = record
+        applyHeld(event)
+    }
+
+    /// A hold changes the held bucket of positions whose stream it does not belong to: their
+    /// versions stay those of their own streams.
+    private mutating func applyHeld(_ event: LedgerEvent) {
+        for (key, delta) in Holds.heldChanges(event) {
+            guard var record = positions[key] else { preconditionFailure("a hold line on a position the ledger never stocked") }
+            record.position = Holds.evolve(record.position, held: delta)
+            positions[key] = record
         }
     }
 }

@@ -20,7 +20,7 @@ public struct Rebuilder: Sendable {
     static let pageSize = 10_000
     static let writeChunk = 10_000
     /// The projections, in the order they are written (positions refer to locations).
-    static let tables = ["locations", "stock_positions"]
+    static let tables = ["locations", "stock_positions", "holds", "active_hold_lines"]
     let logger: Logger
 
     public init(logger: Logger) {
@@ -35,10 +35,10 @@ public struct Rebuilder: Sendable {
             // Take the projections first, as writers do (their rows, then the ledger head), so a
             // writer caught mid-way finishes instead of deadlocking; then the head, so no append
             // lands while the rebuild runs. Readers and writers wait until it commits.
-            try await connection.query("LOCK TABLE stock_positions, locations IN ACCESS EXCLUSIVE MODE", logger: logger)
+            try await connection.query("LOCK TABLE holds, stock_positions, active_hold_lines, locations IN ACCESS EXCLUSIVE MODE", logger: logger)
             try await connection.query("LOCK TABLE ledger_head IN SHARE MODE", logger: logger)
             let (projector, count) = try await fold(on: connection, progress: progress)
-            try await connection.query("TRUNCATE stock_positions, locations", logger: logger)
+            try await connection.query("TRUNCATE active_hold_lines, holds, stock_positions, locations", logger: logger)
             try await write(projector, prefix: "", on: connection)
             return count
         }
@@ -114,6 +114,13 @@ public struct Rebuilder: Sendable {
         for start in stride(from: 0, to: positions.count, by: Self.writeChunk) {
             let chunk = Array(positions[start..<min(start + Self.writeChunk, positions.count)])
             try await ProjectionWriter.upsertPositions(chunk, table: prefix + "stock_positions", on: connection, logger: logger)
+        }
+        let holds = projector.holds.values.sorted { $0.hold.id < $1.hold.id }
+        for start in stride(from: 0, to: holds.count, by: Self.writeChunk) {
+            let chunk = Array(holds[start..<min(start + Self.writeChunk, holds.count)])
+            try await ProjectionWriter.upsertHolds(chunk, table: prefix + "holds", on: connection, logger: logger)
+            try await ProjectionWriter.writeActiveLines(
+                chunk.map(\.hold), replacing: [], table: prefix + "active_hold_lines", on: connection, logger: logger)
         }
     }
 }

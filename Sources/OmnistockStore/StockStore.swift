@@ -243,7 +243,7 @@ public struct StockStore: Sendable {
         try await database.withConnection { connection in
             try await connection.query(
                 """
-                SELECT \(unescaped: Self.columns) FROM stock_positions
+                SELECT \(unescaped: Self.effectiveColumns) FROM stock_positions p
                  WHERE sku = \(key.sku) AND location_id = \(key.locationId) AND version > 0
                 """,
                 logger: logger
@@ -311,7 +311,8 @@ public struct StockStore: Sendable {
             for try await (sku, text) in try await connection.query(
                 """
                 WITH p AS (
-                    SELECT p.sku, p.location_id, p.on_hand, p.held, p.allocated, coalesce(p.safety_stock, -1) AS safety, p.incoming
+                    SELECT p.sku, p.location_id, p.on_hand, \(unescaped: Self.effectiveHeld) AS held, p.allocated,
+                           coalesce(p.safety_stock, -1) AS safety, p.incoming
                       FROM stock_positions p JOIN locations l ON l.id = p.location_id
                      WHERE p.sku = ANY(\(skus)::text[]) AND l.active AND p.version > 0
                        AND (\(locationId)::text IS NULL OR p.location_id = \(locationId)::text))
@@ -393,6 +394,19 @@ public struct StockStore: Sendable {
     }
 
     static let columns = "sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version"
+
+    /// A position's held units as they count now (`p` is the position): the stored bucket less
+    /// the lines of holds whose expiry has passed but is not recorded yet. Expiry is exact at
+    /// read time; the sweeper only catches the ledger up.
+    static let effectiveHeld = """
+        (p.held - coalesce((SELECT sum(h.quantity) FROM active_hold_lines h
+                             WHERE h.sku = p.sku AND h.location_id = p.location_id
+                               AND h.expires_at_ms <= (extract(epoch FROM statement_timestamp()) * 1000)::bigint), 0))::bigint
+        """
+
+    /// `columns`, with held as it counts now.
+    static let effectiveColumns =
+        "p.sku, p.location_id, p.on_hand, \(effectiveHeld), p.allocated, p.safety_stock, p.incoming, p.last_counted_at_ms, p.version"
 
     static func record(_ row: PostgresRow) throws -> PositionRecord {
         let (sku, locationId, onHand, held, allocated, safety, incoming, lastCountedAtMs, version) =

@@ -129,7 +129,9 @@ struct Serve: AsyncParsableCommand {
             },
             logger: logger
         )
-        app.addServices(database.client, IdempotencySweeper(store: stores.idempotency, database: database, logger: logger))
+        app.addServices(
+            database.client, IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
+            HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger))
         app.beforeServerStarts {
             try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
             if settings.demo {

@@ -42,6 +42,7 @@ struct Stores {
     let events: EventStore
     let locations: LocationStore
     let stock: StockStore
+    let holds: HoldStore
     let apiKeys: ApiKeyStore
     let idempotency: IdempotencyStore
     let migrator: Migrator
@@ -50,6 +51,7 @@ struct Stores {
         events = EventStore(logger: logger)
         locations = LocationStore(events: events, logger: logger)
         stock = StockStore(events: events, logger: logger)
+        holds = HoldStore(logger: logger)
         apiKeys = ApiKeyStore(cacheSeconds: settings.authCacheSeconds, logger: logger)
         idempotency = IdempotencyStore(retentionSeconds: settings.idempotencyRetentionSeconds, logger: logger)
         migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
@@ -57,7 +59,10 @@ struct Stores {
 
     func edge(database: Database, logger: Logger) -> EdgeServices {
         EdgeServices(
-            database: database, events: events, locations: locations, stock: stock, apiKeys: apiKeys, idempotency: idempotency,
+            database: database, events: events, locations: locations, stock: stock, holds: holds,
+            holdWriter: HoldWriter(
+                database: database, events: events, idempotencyRetentionSeconds: idempotency.retentionSeconds, logger: logger),
+            apiKeys: apiKeys, idempotency: idempotency,
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import OmnistockCore
 import OmnistockStore
 import ServiceLifecycle
 
@@ -34,6 +35,48 @@ struct IdempotencySweeper: Service {
                 if swept < Self.batchSize { return }
             } catch {
                 logger.warning("idempotency sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                return
+            }
+        }
+    }
+}
+
+/// Records the expiry of holds that are due, in bounded batches through the instance's hold
+/// writer (so expiries are decided like every other hold change: positions locked in order,
+/// the database's clock). A hold stops counting at its expiry whether or not this has run; this
+/// makes the ledger say so, and frees the rows that readers would otherwise subtract.
+struct HoldExpirySweeper: Service {
+    static let batchesPerRoundMax = 100
+    let holds: HoldStore
+    let writer: HoldWriter
+    let database: Database
+    let logger: Logger
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await Task.sleep(for: .milliseconds(Limits.holdSweepIntervalMilliseconds))
+                } catch {
+                    return  // Cancelled: the service is shutting down.
+                }
+                await sweepRound()
+            }
+        }
+    }
+
+    /// Expires due holds until a batch comes back short or the round's bound is hit.
+    func sweepRound() async {
+        for _ in 0..<Self.batchesPerRoundMax where !Task.isCancelled {
+            do {
+                let due = try await holds.due(limit: Limits.holdExpiryBatchMax, on: database)
+                if due.isEmpty { return }
+                _ = try await writer.submit(.expire(holdIds: due), metadata: EventMetadata(actor: "system:hold-expiry"))
+                logger.debug("recorded hold expiries", metadata: ["count": "\(due.count)"])
+                if due.count < Limits.holdExpiryBatchMax { return }
+            } catch {
+                // Schema not migrated yet at start, a busy database: the next round tries again.
+                logger.warning("hold expiry sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                 return
             }
         }

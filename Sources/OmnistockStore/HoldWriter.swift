@@ -1,0 +1,559 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+import Synchronization
+
+/// What the hold writer is asked to do.
+public enum HoldCommand: Sendable {
+    /// Place a hold; shipped holds are sourced among the locations of `scope`.
+    case place(HoldRequest, holdId: String, scope: LocationScope)
+    case extend(holdId: String, ttlSeconds: Int64)
+    case release(holdId: String)
+    /// Record the expiry of these holds where it is due (the sweeper).
+    case expire(holdIds: [String])
+}
+
+/// The answer to one command.
+public enum HoldOutcome: Sendable {
+    /// Executed now: the hold as it stands after the command (nil for `expire`), the database
+    /// clock the decision used, and how many events it wrote.
+    case done(HoldRecord?, nowMs: Int64, events: Int)
+    /// The stored answer of an earlier request with the same Idempotency-Key.
+    case replayed(StoredResponse)
+}
+
+/// Turns an executed command into the answer stored for idempotent replays.
+public typealias HoldAnswerRenderer = @Sendable (_ record: HoldRecord, _ nowMs: Int64) -> StoredResponse
+
+/// The single writer of holds in one instance: requests queue, are taken in batches, and each
+/// batch is decided and written in one transaction (group commit).
+///
+/// Why one writer: concurrent transactions on the same hot SKUs queue on the same row locks
+/// (measured: 20,000–26,000 reservations/s from one writer against 9,600/s from 64), while one
+/// writer that takes whatever has queued while the previous batch committed amortises the round
+/// trips and the commit over every request in the batch.
+///
+/// A batch locks every position it touches in one statement, in (sku, location) byte order (the
+/// order every stock writer uses, so writers of several instances queue and never deadlock),
+/// reads the database clock after the locks are held, and lets the pure core decide each request
+/// in arrival order against the state the previous ones left. A refusal is an answer, not an
+/// error: it does not roll back the others. A database failure rolls back the batch, which is
+/// retried when the failure is transient, and otherwise run one request at a time so that one
+/// poisonous request cannot fail its neighbours.
+public final class HoldWriter: Sendable {
+    struct Pending: Sendable {
+        var command: HoldCommand
+        var metadata: EventMetadata
+        var idempotency: IdempotencyRequest?
+        var render: HoldAnswerRenderer?
+        var continuation: CheckedContinuation<HoldOutcome, any Error>
+    }
+
+    struct State {
+        var queue: [Pending] = []
+        var draining = false
+    }
+
+    let database: Database
+    let events: EventStore
+    let retentionSeconds: Int64
+    let logger: Logger
+    let queueDepthMax: Int
+    let batchRequestsMax: Int
+    private let state = Mutex(State())
+    private let counters = Mutex(HoldWriterStatistics())
+
+    public init(
+        database: Database, events: EventStore, idempotencyRetentionSeconds: Int64, logger: Logger,
+        queueDepthMax: Int = Limits.holdQueueDepthMax, batchRequestsMax: Int = Limits.holdBatchRequestsMax
+    ) {
+        precondition(queueDepthMax > 0 && batchRequestsMax > 0, "the writer needs room for one request")
+        self.database = database
+        self.events = events
+        self.retentionSeconds = idempotencyRetentionSeconds
+        self.logger = logger
+        self.queueDepthMax = queueDepthMax
+        self.batchRequestsMax = batchRequestsMax
+    }
+
+    /// What the writer has done so far, for metrics.
+    public var statistics: HoldWriterStatistics {
+        var value = counters.withLock { $0 }
+        value.queued = state.withLock { $0.queue.count }
+        return value
+    }
+
+    /// Queues a command and waits for its batch to commit (a 2xx is durable) or fail.
+    ///
+    /// Throws `HoldWriterError.overloaded` at once when the queue is full, `Rejections` for a
+    /// refusal, and database errors as they come.
+    public func submit(
+        _ command: HoldCommand, metadata: EventMetadata, idempotency: IdempotencyRequest? = nil, render: HoldAnswerRenderer? = nil
+    ) async throws -> HoldOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let pending = Pending(command: command, metadata: metadata, idempotency: idempotency, render: render, continuation: continuation)
+            let start: Bool? = state.withLock { state in
+                guard state.queue.count < queueDepthMax else { return nil }
+                state.queue.append(pending)
+                if state.draining { return false }
+                state.draining = true
+                return true
+            }
+            switch start {
+            case nil: continuation.resume(throwing: HoldWriterError.overloaded(queueDepthMax: queueDepthMax))
+            case true?:
+                // The drain runs while there is work and ends when the queue is empty. Callers
+                // wait for their answers, so a graceful shutdown that drains HTTP requests
+                // drains this too before the database pool stops.
+                Task { await self.drain() }
+            case false?: break
+            }
+        }
+    }
+
+    /// Takes batches until the queue is empty.
+    private func drain() async {
+        while true {
+            let batch = state.withLock { state -> [Pending] in
+                guard !state.queue.isEmpty else {
+                    state.draining = false
+                    return []
+                }
+                return Self.take(&state.queue, max: batchRequestsMax)
+            }
+            if batch.isEmpty { return }
+            await process(batch)
+        }
+    }
+
+    /// Takes up to `max` requests in arrival order. A request whose Idempotency-Key is already in
+    /// the batch waits for the next one, where it finds the first one's answer.
+    static func take(_ queue: inout [Pending], max: Int) -> [Pending] {
+        var batch: [Pending] = []
+        var rest: [Pending] = []
+        var keys = Set<String>()
+        for pending in queue {
+            if batch.count >= max {
+                rest.append(pending)
+                continue
+            }
+            if let request = pending.idempotency, !keys.insert(request.apiKeyId + "\u{0}" + request.key).inserted {
+                rest.append(pending)
+                continue
+            }
+            batch.append(pending)
+        }
+        queue = rest
+        return batch
+    }
+
+    private func process(_ batch: [Pending]) async {
+        var attempt = 0
+        while true {
+            do {
+                let started = ContinuousClock.now
+                let results = try await database.transaction { connection in
+                    try await self.run(batch, on: connection)
+                }
+                let elapsed = ContinuousClock.now - started
+                counters.withLock {
+                    $0.batches += 1
+                    $0.requests += batch.count
+                    $0.batchSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                }
+                for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
+                return
+            } catch {
+                if isTransientDatabaseError(error) || error is Rejection, attempt < Self.retriesMax {
+                    // Nothing committed: the whole batch is decided again on fresh state.
+                    attempt += 1
+                    counters.withLock { $0.retries += 1 }
+                    continue
+                }
+                if batch.count > 1 {
+                    logger.warning("a hold batch failed; running its requests one by one", metadata: ["error": "\(String(reflecting: error))"])
+                    for pending in batch { await process([pending]) }
+                    return
+                }
+                batch[0].continuation.resume(throwing: error)
+                return
+            }
+        }
+    }
+
+    static let retriesMax = 3
+
+    // MARK: - One batch
+
+    /// The state a batch decides against, and what it changes.
+    private struct Working {
+        /// Positions as stored (their `held` includes expired holds not yet recorded).
+        var stored: [StockKey: PositionRecord] = [:]
+        /// Positions as they count now: `held` without the holds whose expiry has passed.
+        var effective: [StockKey: StockPosition] = [:]
+        var holds: [String: HoldRecord] = [:]
+        /// Holds that existed before this batch (their stream versions are expected).
+        var loadedVersions: [String: Int64] = [:]
+        var touchedPositions = Set<StockKey>()
+        var touchedHolds: [String] = []
+
+        mutating func apply(_ event: LedgerEvent) {
+            let isExpiry = if case .holdExpired = event { true } else { false }
+            for (key, delta) in Holds.heldChanges(event) {
+                guard var record = stored[key] else { preconditionFailure("a hold event on a position that was not locked") }
+                record.position = Holds.evolve(record.position, held: delta)
+                stored[key] = record
+                // An expired hold was already left out of the effective figure.
+                if !isExpiry { effective[key] = Holds.evolve(effective[key]!, held: delta) }
+                touchedPositions.insert(key)
+            }
+            let id: String =
+                switch event {
+                case .holdPlaced(let e): e.holdId
+                case .holdExtended(let e): e.holdId
+                case .holdReleased(let e): e.holdId
+                case .holdExpired(let e): e.holdId
+                default: preconditionFailure("the hold writer writes hold events only")
+                }
+            let previous = holds[id]
+            let hold = Holds.evolve(previous?.hold, event)
+            // Times are set from the ledger's recorded_at once the events are appended.
+            holds[id] = HoldRecord(
+                hold: hold, version: (previous?.version ?? 0) + 1, createdAt: previous?.createdAt ?? .distantPast,
+                updatedAt: previous?.updatedAt ?? .distantPast)
+            if !touchedHolds.contains(id) { touchedHolds.append(id) }
+        }
+    }
+
+    /// Decides and writes one batch inside its transaction; returns one answer per request.
+    private func run(_ batch: [Pending], on connection: PostgresConnection) async throws -> [Result<HoldOutcome, any Error>] {
+        var answers = [Result<HoldOutcome, any Error>?](repeating: nil, count: batch.count)
+        try await claimKeys(batch, into: &answers, on: connection)
+
+        // Holds named by extensions, releases and expiries: their lines say which positions to
+        // lock. Lines never change, so reading them before the locks is safe; their status is
+        // read again once the locks are held.
+        var namedHolds = Set<String>()
+        var places = false
+        var ships = false
+        var namedLocations = Set<String>()
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            switch pending.command {
+            case .place(let request, _, _):
+                places = true
+                namedLocations.formUnion(request.namedLocations)
+                if case .ship = request.fulfilment { ships = true }
+            case .extend(let id, _), .release(let id): namedHolds.insert(id)
+            case .expire(let ids): namedHolds.formUnion(ids)
+            }
+        }
+        var working = Working()
+        var holdKeys: [String: [StockKey]] = [:]
+        if !namedHolds.isEmpty {
+            for record in try await readHolds(Array(namedHolds), on: connection) { holdKeys[record.hold.id] = record.hold.keys }
+        }
+        var locations: [String: Location] = [:]
+        if places { locations = try await readLocations(named: Array(namedLocations), shipping: ships, on: connection) }
+        let shipping = locations.values.filter(Holds.canShip).map(\.id).sorted()
+
+        // Every position of the batch, locked at once in the global order.
+        var keys = Set<StockKey>()
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            switch pending.command {
+            case .place(let request, _, let scope):
+                guard Holds.validate(request).isEmpty else { continue }
+                keys.formUnion(Holds.keys(of: request, shipCandidates: shipping.filter(scope.contains)))
+            case .extend(let id, _), .release(let id): keys.formUnion(holdKeys[id] ?? [])
+            case .expire(let ids): for id in ids { keys.formUnion(holdKeys[id] ?? []) }
+            }
+        }
+        let sortedKeys = keys.sorted()
+        working.stored = try await lockPositions(sortedKeys, on: connection)
+        let (nowMs, expiredHeld) = try await clockAndExpiredHolds(sortedKeys, on: connection)
+        for (key, record) in working.stored {
+            var position = record.position
+            position.held -= expiredHeld[key] ?? 0
+            precondition(position.held >= 0, "expired hold lines exceed the held bucket")
+            working.effective[key] = position
+        }
+        if !holdKeys.isEmpty {
+            for record in try await readHolds(Array(holdKeys.keys), on: connection) {
+                working.holds[record.hold.id] = record
+                working.loadedVersions[record.hold.id] = record.version
+            }
+        }
+
+        // Decide in arrival order, each against what the previous ones left.
+        var newEvents: [LedgerEvent] = []
+        var newMetadata: [EventMetadata] = []
+        var decided: [(index: Int, holdId: String?, events: Int)] = []
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            let outcome: Result<(String?, [LedgerEvent]), Rejections>
+            switch pending.command {
+            case .place(let request, let holdId, let scope):
+                let candidates = shipping.filter(scope.contains)
+                var visible = locations
+                // Locations outside the caller's scope are unknown to it for sourcing.
+                if case .only = scope, case .ship = request.fulfilment {
+                    visible = visible.filter { scope.contains($0.key) || request.namedLocations.contains($0.key) }
+                }
+                outcome = Holds.decide(
+                    place: request, holdId: holdId, nowMs: nowMs, locations: visible, positions: working.effective,
+                    shipCandidates: candidates
+                ).map { (holdId, [.holdPlaced($0)]) }
+            case .extend(let id, let ttlSeconds):
+                guard let hold = working.holds[id]?.hold else {
+                    outcome = .failure(Rejections(.unknownHold(holdId: id)))
+                    break
+                }
+                outcome = Holds.decide(extend: hold, ttlSeconds: ttlSeconds, nowMs: nowMs).map { (id, $0) }
+            case .release(let id):
+                guard let hold = working.holds[id]?.hold else {
+                    outcome = .failure(Rejections(.unknownHold(holdId: id)))
+                    break
+                }
+                outcome = Holds.decide(release: hold, nowMs: nowMs).map { (id, $0) }
+            case .expire(let ids):
+                outcome = .success((nil, ids.compactMap { working.holds[$0]?.hold }.flatMap { Holds.expire($0, nowMs: nowMs) }))
+            }
+            switch outcome {
+            case .failure(let rejections):
+                answers[index] = .failure(rejections)
+            case .success(let (holdId, events)):
+                for event in events {
+                    working.apply(event)
+                    newEvents.append(event)
+                    newMetadata.append(pending.metadata)
+                }
+                decided.append((index, holdId, events.count))
+            }
+        }
+
+        // Write what was decided: events, positions, holds, and the idempotent answers.
+        if !newEvents.isEmpty {
+            var expected: [String: ExpectedVersion] = [:]
+            for id in working.touchedHolds {
+                expected[Hold.stream(id)] = working.loadedVersions[id].map { .exact($0) } ?? .noStream
+            }
+            let appended = try await events.append(newEvents, metadata: newMetadata, expected: expected, on: connection)
+            for (event, landed) in zip(newEvents, appended) {
+                let id: String
+                switch event {
+                case .holdPlaced(let e):
+                    id = e.holdId
+                    working.holds[id]!.createdAt = landed.recordedAt
+                case .holdExtended(let e): id = e.holdId
+                case .holdReleased(let e): id = e.holdId
+                case .holdExpired(let e): id = e.holdId
+                default: continue
+                }
+                working.holds[id]!.updatedAt = landed.recordedAt
+            }
+            let positions = working.touchedPositions.sorted().map { working.stored[$0]! }
+            try await ProjectionWriter.upsertPositions(positions, on: connection, logger: logger)
+            let touched = working.touchedHolds.map { working.holds[$0]! }
+            try await ProjectionWriter.upsertHolds(touched, on: connection, logger: logger)
+            try await ProjectionWriter.writeActiveLines(
+                touched.map(\.hold), replacing: working.touchedHolds.filter { working.loadedVersions[$0] != nil }, on: connection,
+                logger: logger)
+        }
+        for (index, holdId, count) in decided {
+            answers[index] = .success(.done(holdId.flatMap { working.holds[$0] }, nowMs: nowMs, events: count))
+        }
+        try await storeAnswers(batch, answers, on: connection)
+        return answers.map { $0! }
+    }
+
+    /// Claims the batch's Idempotency-Keys; requests whose key was used before get the stored
+    /// answer (or a refusal when the body differs) and are not executed.
+    private func claimKeys(_ batch: [Pending], into answers: inout [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws {
+        let keyed = batch.indices.filter { batch[$0].idempotency != nil }
+        guard !keyed.isEmpty else { return }
+        let requests = keyed.map { batch[$0].idempotency! }
+        var claimed = Set<String>()
+        for try await (apiKeyId, key) in try await connection.query(
+            """
+            INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
+            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, now() + make_interval(secs => \(Double(retentionSeconds)))
+              FROM unnest(\(requests.map(\.apiKeyId))::text[], \(requests.map(\.key))::text[], \(requests.map { Self.hex($0.requestHash) })::text[]) AS r(a, k, h)
+            ON CONFLICT (api_key_id, key) DO NOTHING
+            RETURNING api_key_id, key
+            """,
+            logger: logger
+        ).decode((String, String).self) {
+            claimed.insert(apiKeyId + "\u{0}" + key)
+        }
+        let earlier = requests.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
+        guard !earlier.isEmpty else { return }
+        var stored: [String: (hash: [UInt8], response: StoredResponse)] = [:]
+        for try await (apiKeyId, key, hash, status, body) in try await connection.query(
+            """
+            SELECT api_key_id, key, request_sha256, status, response_body FROM idempotency_keys
+             WHERE (api_key_id, key) IN (SELECT * FROM unnest(\(earlier.map(\.apiKeyId))::text[], \(earlier.map(\.key))::text[]))
+            """,
+            logger: logger
+        ).decode((String, String, ByteBuffer, Int, ByteBuffer).self) {
+            stored[apiKeyId + "\u{0}" + key] = (Array(hash.readableBytesView), StoredResponse(status: status, body: Array(body.readableBytesView)))
+        }
+        for index in keyed {
+            let request = batch[index].idempotency!
+            let name = request.apiKeyId + "\u{0}" + request.key
+            guard !claimed.contains(name) else { continue }
+            if let earlier = stored[name] {
+                answers[index] = earlier.hash == request.requestHash ? .success(.replayed(earlier.response)) : .failure(Rejections(.idempotencyKeyReused))
+            } else {
+                // The holder expired and was swept between the statements; a retry runs anew.
+                answers[index] = .failure(Rejections(.concurrentModification(stream: "idempotency-key")))
+            }
+        }
+    }
+
+    /// Stores the answers of executed requests that carry a key; refused ones give their key
+    /// back, so a retry runs again.
+    private func storeAnswers(_ batch: [Pending], _ answers: [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws {
+        var keep: (ids: [String], keys: [String], statuses: [Int32], bodies: [String]) = ([], [], [], [])
+        var free: (ids: [String], keys: [String]) = ([], [])
+        for (pending, answer) in zip(batch, answers) {
+            guard let request = pending.idempotency else { continue }
+            switch answer {
+            case .success(.done(let record?, let nowMs, _))?:
+                guard let render = pending.render else { continue }
+                let response = render(record, nowMs)
+                keep.ids.append(request.apiKeyId)
+                keep.keys.append(request.key)
+                keep.statuses.append(Int32(response.status))
+                keep.bodies.append(Self.hex(response.body))
+            case .failure(let error)? where error is Rejections:
+                if case .idempotencyKeyReused? = (error as? Rejections)?.all.first { continue }
+                if case .concurrentModification? = (error as? Rejections)?.all.first { continue }
+                free.ids.append(request.apiKeyId)
+                free.keys.append(request.key)
+            default:
+                continue
+            }
+        }
+        if !keep.ids.isEmpty {
+            try await connection.query(
+                """
+                UPDATE idempotency_keys AS i SET status = a.status, response_body = decode(a.body, 'hex'),
+                       expires_at = clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
+                  FROM unnest(\(keep.ids)::text[], \(keep.keys)::text[], \(keep.statuses)::int4[], \(keep.bodies)::text[]) AS a(id, key, status, body)
+                 WHERE i.api_key_id = a.id AND i.key = a.key
+                """,
+                logger: logger)
+        }
+        if !free.ids.isEmpty {
+            try await connection.query(
+                """
+                DELETE FROM idempotency_keys
+                 WHERE (api_key_id, key) IN (SELECT * FROM unnest(\(free.ids)::text[], \(free.keys)::text[]))
+                """,
+                logger: logger)
+        }
+    }
+
+    /// Locks the existing positions of `keys` in (sku, location) byte order and reads them. A
+    /// position that does not exist holds nothing and is not created: a hold on it is refused.
+    private func lockPositions(_ keys: [StockKey], on connection: PostgresConnection) async throws -> [StockKey: PositionRecord] {
+        guard !keys.isEmpty else { return [:] }
+        var result: [StockKey: PositionRecord] = [:]
+        result.reserveCapacity(keys.count)
+        // The sort sits below the row locking in the plan, so rows are locked in this order;
+        // COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in.
+        for try await row in try await connection.query(
+            """
+            SELECT \(unescaped: StockStore.columns) FROM stock_positions
+             WHERE (sku, location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]))
+               AND version > 0
+             ORDER BY sku COLLATE "C", location_id COLLATE "C"
+             FOR UPDATE
+            """,
+            logger: logger
+        ) {
+            let record = try StockStore.record(row)
+            result[record.key] = record
+        }
+        return result
+    }
+
+    /// The database clock, read after the locks are held, and per locked position the units of
+    /// holds that expired by then but are not yet recorded as expired.
+    private func clockAndExpiredHolds(_ keys: [StockKey], on connection: PostgresConnection) async throws -> (Int64, [StockKey: Int64]) {
+        var nowMs: Int64?
+        var expired: [StockKey: Int64] = [:]
+        for try await (sku, locationId, value) in try await connection.query(
+            """
+            WITH n AS (SELECT \(unescaped: HoldStore.nowMs) AS ms)
+            SELECT NULL::text, NULL::text, ms FROM n
+            UNION ALL
+            SELECT l.sku, l.location_id, sum(l.quantity)::bigint
+              FROM active_hold_lines l, n
+             WHERE (l.sku, l.location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]))
+               AND l.expires_at_ms <= n.ms
+             GROUP BY l.sku, l.location_id
+            """,
+            logger: logger
+        ).decode((String?, String?, Int64).self) {
+            if let sku, let locationId {
+                expired[StockKey(sku: sku, locationId: locationId)] = value
+            } else {
+                nowMs = value
+            }
+        }
+        guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
+        return (nowMs, expired)
+    }
+
+    private func readHolds(_ ids: [String], on connection: PostgresConnection) async throws -> [HoldRecord] {
+        var records: [HoldRecord] = []
+        for try await row in try await connection.query(
+            "SELECT \(unescaped: HoldStore.columns) FROM holds WHERE id = ANY(\(ids)::text[])", logger: logger
+        ) {
+            records.append(try HoldStore.record(row))
+        }
+        return records
+    }
+
+    /// The named locations, and every location that could ship when a hold is to be sourced.
+    private func readLocations(named: [String], shipping: Bool, on connection: PostgresConnection) async throws -> [String: Location] {
+        var result: [String: Location] = [:]
+        for try await row in try await connection.query(
+            """
+            SELECT \(unescaped: LocationStore.columns) FROM locations
+             WHERE id = ANY(\(named)::text[]) OR (\(shipping) AND ships AND active)
+            """,
+            logger: logger
+        ) {
+            let record = try LocationStore.record(row)
+            result[record.location.id] = record.location
+        }
+        return result
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Counters of the hold writer since start.
+public struct HoldWriterStatistics: Sendable, Equatable {
+    public var batches = 0
+    public var requests = 0
+    public var retries = 0
+    public var batchSeconds = 0.0
+    /// Requests waiting now.
+    public var queued = 0
+}
+
+public enum HoldWriterError: Error, Sendable, Equatable {
+    /// The queue is full; the caller should retry shortly.
+    case overloaded(queueDepthMax: Int)
+}
