@@ -34,6 +34,8 @@ import Testing
             nil, .roleForbidden(role: .checkout, operation: .moveStock), nil, .locationForbidden(locationId: "PAR-01"), nil,
         ]
         expected[.readStock] = [nil, nil, nil, .locationForbidden(locationId: "PAR-01"), nil]
+        // Holds: checkout everywhere; store and bound integration keys at their own locations.
+        expected[.holdStock] = [nil, nil, nil, .locationForbidden(locationId: "PAR-01"), nil]
         for operation in [Operation.moveStock, .countStock, .setSafetyStock] {
             expected[operation] = writesStock.map { (fault: Rejection?) -> Rejection? in
                 if case .roleForbidden(let role, _)? = fault { return Rejection.roleForbidden(role: role, operation: operation) }
