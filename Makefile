@@ -23,8 +23,9 @@ release:
 tools:
 	bash scripts/ensure-tools.sh
 
-# Figures, not tests: release build, ingest, availability under wrk, replay of 1,000,000 events,
-# and the raw PostgreSQL limit measured in the same run (see bench/bench.py).
+# Figures, not tests: release build, ingest, availability under wrk, hold scenarios (random,
+# flash sale, release/expiry churn) under wrk, replay of 1,000,000 events, and the raw PostgreSQL
+# limit measured in the same run (see bench/bench.py; BENCH_SCENARIOS=holds for the holds alone).
 bench: tools
 	bash scripts/ensure-tools.sh --bench
 	swift build -c release --product oms

@@ -6,20 +6,42 @@ It starts a release `oms serve` on a fresh embedded PostgreSQL cluster (loopback
      until the ledger holds EVENTS events (default 1,000,000);
   2. measures GET /v1/availability for 100 SKUs x 20 locations with wrk (p50/p99, calls/s),
      and GET /health under the same load generator (this machine's HTTP ceiling);
-  3. times `oms replay` over the whole ledger and checks `oms verify`;
-  4. runs ../shared/bench/pg-limit.sh in the same run for the raw PostgreSQL figures.
+  3. runs the hold (checkout reservation) scenarios over HTTP with wrk and bench/holds.lua:
+     (a) holds on random positions, (b) a flash sale on 10 hot SKUs and a scarce one that must
+     sell exactly its stock, (c) churn: holds placed, released, and left to expire;
+  4. times `oms replay` over the whole ledger and checks `oms verify`;
+  5. runs ../shared/bench/pg-limit.sh in the same run for the raw PostgreSQL figures, and prints
+     the hold figures against it and against /health, with their targets.
+BENCH_SCENARIOS=holds reruns the hold scenarios in a few minutes: only the first ingest pass
+(every position once), no availability, no replay; /health, verify and pg-limit still run.
 Every loop is bounded in count and time. Absolute numbers drift on shared machines; compare
 the ratios printed at the end, measured in the same run.
 """
-import json, os, random, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import json, math, os, random, shutil, socket, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/release/oms"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "all")
 SKUS, LOCATIONS, LINES = 10_000, 20, 10_000
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 WRK_CONNECTIONS = int(os.environ.get("BENCH_WRK_CONNECTIONS", "64"))
 PG_LIMIT = os.path.join(ROOT, "..", "shared", "bench", "pg-limit.sh")
+
+# Hold scenarios. Positions get TOP_UP_UNITS more so (a) and (c) measure holding, not refusals.
+HOLDS_LUA = os.path.join(ROOT, "bench", "holds.lua")
+TOP_UP_UNITS = 1_000
+FLASH_CONNECTIONS, FLASH_LOCATION = 256, "LOC-01"
+HOT_SKUS, HOT_UNITS = [f"HOT-{n:02d}" for n in range(10)], 1_000_000
+SCARCE_SKUS, SCARCE_UNITS, SCARCE_SECONDS = [f"SCARCE-{n}" for n in range(3)], 50, 3
+HOLD_TTL_SECONDS = 900
+# wrk runs this much longer than holds are sent, with idle connections, so that every hold sent
+# is answered and counted: the counts are then compared with what the server holds.
+HOLD_GRACE_SECONDS = 3
+# After churn: its ttlSeconds-1 holds must be gone from `held` (read-time filter or sweeper, 1 s).
+CHURN_SETTLE_SECONDS = 3
+CHURN_CHECK_POSITIONS = 8
+AVAILABILITY_SKUS_PER_CALL = 200
 
 
 def free_port():
@@ -37,6 +59,10 @@ def request(method, url, key, body=None, timeout=300):
         return response.status, response.read()
 
 
+def get_json(url, key):
+    return json.loads(request("GET", url, key, timeout=60)[1])
+
+
 def rss_mb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -46,12 +72,12 @@ def rss_mb(pid):
         return float("nan"), float("nan")
 
 
-def wrk(url, key, script=None):
+def wrk(url, key, script=None, connections=WRK_CONNECTIONS, seconds=WRK_SECONDS):
     """Runs wrk and returns (requests/s, p50 ms, p99 ms)."""
-    command = ["wrk", "-t2", f"-c{WRK_CONNECTIONS}", f"-d{WRK_SECONDS}s", "--latency", "-H", f"Authorization: Bearer {key}"]
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-H", f"Authorization: Bearer {key}"]
     if script:
         command += ["-s", script]
-    out = subprocess.run(command + [url], capture_output=True, text=True, timeout=WRK_SECONDS + 60).stdout
+    out = subprocess.run(command + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
     rate = p50 = p99 = float("nan")
     for line in out.splitlines():
         parts = line.split()
@@ -69,7 +95,366 @@ def wrk(url, key, script=None):
     return rate, p50, p99
 
 
+def start_server(data, port, env, work):
+    """Starts `oms serve` and waits (at most 120 s) until /ready answers."""
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([OMS, "serve", "--data-dir", data, "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "serve.log"), "w"))
+    deadline = time.time() + 120
+    while True:
+        try:
+            if urllib.request.urlopen(base + "/ready", timeout=2).status == 200:
+                return server
+        except Exception:
+            pass
+        if time.time() > deadline or server.poll() is not None:
+            server.kill()
+            sys.exit("bench: oms serve did not become ready; see " + work)
+        time.sleep(0.2)
+
+
+def define_locations(base, key, locations, rng):
+    for n, location in enumerate(locations):
+        request("PUT", f"{base}/v1/locations/{location}", key, {
+            "name": f"Location {n + 1}", "kind": "warehouse" if n == 0 else "store",
+            "latitude": 48.8 + rng.random() / 5, "longitude": 2.2 + rng.random() / 3,
+            "capabilities": {"pickup": n != 0, "ships": n < 5}, "dailyCapacity": 500})
+
+
+def receipts(lines):
+    """The body of one movements request: a receipt per (sku, location, quantity)."""
+    return {"movements": [{"sku": s, "locationId": l, "kind": "receipt", "quantity": q} for s, l, q in lines]}
+
+
+def post_movements(base, key, body):
+    status, _ = request("POST", f"{base}/v1/stock/movements", key, body)
+    if status != 201:
+        sys.exit(f"bench: movements answered {status}")
+
+
+def ingest(base, key, pairs, rng):
+    """Step 1: every (sku, location) once, then (mode all) more receipts until EVENTS events.
+    Returns movements/s, client-side JSON excluded."""
+    requests_needed = len(pairs) // LINES if SCENARIOS == "holds" else max(len(pairs) // LINES, EVENTS // LINES)
+    print(f"ingest: {requests_needed} requests of {LINES} lines ({requests_needed * LINES:,} movements)")
+    bodies_time = 0.0
+    started = time.perf_counter()
+    latencies = []
+    for r in range(requests_needed):
+        t0 = time.perf_counter()
+        if r * LINES < len(pairs):
+            chunk = pairs[r * LINES:(r + 1) * LINES]
+        else:
+            chunk = [rng.choice(pairs) for _ in range(LINES)]
+        body = receipts([(s, l, 1 + (i % 9)) for i, (s, l) in enumerate(chunk)])
+        bodies_time += time.perf_counter() - t0
+        t1 = time.perf_counter()
+        post_movements(base, key, body)
+        latencies.append(time.perf_counter() - t1)
+        if time.perf_counter() - started > 1800:
+            sys.exit("bench: ingest took over 30 minutes; stopping")
+    elapsed = time.perf_counter() - started - bodies_time
+    ingest_rate = requests_needed * LINES / elapsed
+    latencies.sort()
+    print(f"ingest: {ingest_rate:,.0f} movements/s over HTTP "
+          f"(request p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; client-side JSON excluded)")
+    return ingest_rate
+
+
+def measure_availability(base, key, work):
+    """Step 2: availability, 100 SKUs per call, random sets, against /health as the HTTP ceiling.
+    Returns (availability calls/s, health requests/s)."""
+    script = os.path.join(work, "availability.lua")
+    with open(script, "w") as f:
+        f.write("math.randomseed(42)\nrequest = function()\n  local q = {}\n"
+                f"  for i = 1, 100 do q[i] = string.format('sku=SKU-%05d', math.random(0, {SKUS - 1})) end\n"
+                "  return wrk.format('GET', '/v1/availability?' .. table.concat(q, '&'))\nend\n")
+    health_rate, health_p50, health_p99 = wrk(base + "/health", key)
+    avail_rate, avail_p50, avail_p99 = wrk(base + "/v1/availability", key, script)
+    print(f"availability (100 SKUs x 20 locations per call, {WRK_CONNECTIONS} connections): "
+          f"{avail_rate:,.0f} calls/s, p50 {avail_p50:.2f} ms, p99 {avail_p99:.2f} ms")
+    print(f"health (same load generator): {health_rate:,.0f} requests/s, p50 {health_p50:.2f} ms, p99 {health_p99:.2f} ms")
+    return avail_rate, health_rate
+
+
+def measure_health(base, key, connections):
+    rate, p50, p99 = wrk(base + "/health", key, connections=connections)
+    print(f"health ({connections} connections, {WRK_SECONDS} s): {rate:,.0f} requests/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    return rate
+
+
+# ---- Hold scenarios -------------------------------------------------------------------------
+
+class HoldRun:
+    """What one holds.lua run counted, summed over wrk threads (see its done())."""
+
+    def __init__(self, counts):
+        self.counts = counts
+
+    def __getitem__(self, key):
+        return self.counts.get(key, 0)
+
+    def per_second(self, key):
+        seconds = self["elapsed_ms"] / 1000
+        return self[key] / seconds if seconds > 0 else float("nan")
+
+    @property
+    def accepted(self):
+        return self["status.201"]
+
+    @property
+    def p50_ms(self):
+        return self["p50_us"] / 1000
+
+    @property
+    def p99_ms(self):
+        return self["p99_us"] / 1000
+
+    def statuses(self):
+        return " ".join(f"{k[7:]}={v:,}" for k, v in sorted(self.counts.items()) if k.startswith("status."))
+
+    def refused_share(self):
+        """Share of answers that are not 201 (409 refusals, 503 queue full, anything else)."""
+        return (self["answered"] - self.accepted) / self["answered"] if self["answered"] else float("nan")
+
+    def warnings(self):
+        """Lines to print when the counts cannot be trusted to match the server."""
+        out = []
+        if self["sent"] > self["answered"]:
+            out.append(f"{self['sent'] - self['answered']:,} requests unanswered when wrk stopped (the server may hold more than counted)")
+        if self["errors"] or self["timeouts"]:
+            out.append(f"wrk socket errors {self['errors']:,}, timeouts {self['timeouts']:,}")
+        if self["unparsed"] or self["sku.unknown"]:
+            out.append(f"{self['unparsed'] + self['sku.unknown']:,} answers 201 without a readable hold id or SKU")
+        return out
+
+
+def run_holds(base, key, connections, seconds, **options):
+    """Runs bench/holds.lua under wrk: holds are sent for `seconds`, then the connections idle for
+    HOLD_GRACE_SECONDS so every answer is counted."""
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds + HOLD_GRACE_SECONDS}s", "--timeout", "30s",
+               "-H", f"Authorization: Bearer {key}", "-s", HOLDS_LUA, base, "--", f"seconds={seconds}"]
+    command += [f"{name}={value}" for name, value in options.items()]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + HOLD_GRACE_SECONDS + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("bench-holds ")), None)
+    if line is None:
+        sys.exit(f"bench: wrk printed no hold counts:\n{out.stdout}{out.stderr}")
+    run = HoldRun({name: int(value) for name, value in (field.split("=", 1) for field in line.split()[1:])})
+    for warning in run.warnings():
+        print(f"  warning: {warning}")
+    return run
+
+
+def top_up(base, key, pairs):
+    """Receipts for the hold scenarios: the first ingest pass leaves only 1-9 units a position, and
+    the flash-sale SKUs are new."""
+    started = time.perf_counter()
+    for r in range(0, len(pairs), LINES):
+        post_movements(base, key, receipts([(s, l, TOP_UP_UNITS) for s, l in pairs[r:r + LINES]]))
+        if time.perf_counter() - started > 600:
+            sys.exit("bench: top-up receipts took over 10 minutes; stopping")
+    post_movements(base, key, receipts([(s, FLASH_LOCATION, HOT_UNITS) for s in HOT_SKUS] +
+                                       [(s, FLASH_LOCATION, SCARCE_UNITS) for s in SCARCE_SKUS]))
+    print(f"hold stock: +{TOP_UP_UNITS:,} units at each of {len(pairs):,} positions; at {FLASH_LOCATION} "
+          f"{len(HOT_SKUS)} hot SKUs x {HOT_UNITS:,} and {len(SCARCE_SKUS)} scarce SKUs x {SCARCE_UNITS} "
+          f"({time.perf_counter() - started:.1f} s)")
+
+
+def position(base, key, location, sku):
+    return get_json(f"{base}/v1/stock/{location}/{sku}", key)
+
+
+def flash_stock_check(base, key, skus, run):
+    """Per SKU at FLASH_LOCATION: the server's held against the 201s counted, and oversell
+    (units held or allocated beyond on hand). Returns (oversold units, mismatch descriptions)."""
+    oversold, mismatches = 0, []
+    for sku in skus:
+        p = position(base, key, FLASH_LOCATION, sku)
+        oversold += max(0, p["held"] + p["allocated"] - p["onHand"])
+        if p["held"] != run[f"sku.{sku}"]:
+            mismatches.append(f"{sku} held {p['held']:,} vs {run[f'sku.{sku}']:,} answered 201")
+    return oversold, mismatches
+
+
+def holds_random(base, key):
+    """(a) one-unit holds on random positions of the 200,000, WRK_CONNECTIONS connections."""
+    run = run_holds(base, key, WRK_CONNECTIONS, WRK_SECONDS, mode="random", skus=SKUS, locations=LOCATIONS, ttl=HOLD_TTL_SECONDS)
+    print(f"(a) holds random ({SKUS:,} SKUs x {LOCATIONS} locations, 1 unit, ttl {HOLD_TTL_SECONDS} s, "
+          f"{WRK_CONNECTIONS} connections, {WRK_SECONDS} s): {run.per_second('status.201'):,.0f} holds/s, "
+          f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, non-201 {run.refused_share():.2%} ({run.statuses()})")
+    return run
+
+
+def flash_sale(base, key):
+    """(b) everyone holds one of 10 hot SKUs at one location; returns (run, oversold units, held mismatches)."""
+    run = run_holds(base, key, FLASH_CONNECTIONS, WRK_SECONDS, mode="flash", hot=",".join(HOT_SKUS),
+                    location=FLASH_LOCATION, ttl=HOLD_TTL_SECONDS)
+    oversold, mismatches = flash_stock_check(base, key, HOT_SKUS, run)
+    print(f"(b) flash sale ({len(HOT_SKUS)} hot SKUs x {HOT_UNITS:,} units at {FLASH_LOCATION}, 1 unit, "
+          f"{FLASH_CONNECTIONS} connections, {WRK_SECONDS} s): {run.per_second('status.201'):,.0f} holds/s, "
+          f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, non-201 {run.refused_share():.2%} ({run.statuses()})")
+    print(f"(b) flash sale check: oversell: {oversold}; held = 201s per SKU: "
+          f"{'yes, all ' + str(len(HOT_SKUS)) if not mismatches else 'NO: ' + '; '.join(mismatches)}")
+    return run, oversold, len(mismatches)
+
+
+def scarce_sale(base, key):
+    """(b') demand far above supply: exactly the stock must be accepted, no unit more or less.
+    Returns (units accepted, units in stock, problems found on the server: 0 when right)."""
+    run = run_holds(base, key, FLASH_CONNECTIONS, SCARCE_SECONDS, mode="flash", hot=",".join(SCARCE_SKUS),
+                    location=FLASH_LOCATION, ttl=HOLD_TTL_SECONDS)
+    stock = len(SCARCE_SKUS) * SCARCE_UNITS
+    oversell = max(0, run.accepted - stock)
+    server_oversold, mismatches = flash_stock_check(base, key, SCARCE_SKUS, run)
+    verdict = "right" if run.accepted == stock else "WRONG (" + ("oversold" if oversell else "undersold") + ")"
+    print(f"(b) scarce flash sale ({len(SCARCE_SKUS)} SKUs x {SCARCE_UNITS} units at {FLASH_LOCATION}, "
+          f"{FLASH_CONNECTIONS} connections, {SCARCE_SECONDS} s): {run.accepted:,} units accepted for {stock} in stock, "
+          f"expected exactly {stock}: {verdict}; oversell: {oversell} ({run.statuses()})")
+    print(f"(b) scarce check on the server: oversold units {server_oversold}; held = 201s per SKU: "
+          f"{'yes' if not mismatches else 'NO: ' + '; '.join(mismatches)}")
+    return run.accepted, stock, server_oversold + len(mismatches)
+
+
+def churn(base, key):
+    """(c) holds placed and released in turn, a quarter left to expire (ttlSeconds 1)."""
+    run = run_holds(base, key, WRK_CONNECTIONS, WRK_SECONDS, mode="churn", skus=SKUS, locations=LOCATIONS, ttl=HOLD_TTL_SECONDS)
+    print(f"(c) churn ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s, place and release in turn, 1 in 4 holds ttl 1 s "
+          f"never released): {run.per_second('placed'):,.0f} holds placed/s, {run.per_second('released'):,.0f} releases/s, "
+          f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms over all requests "
+          f"({run['placed']:,} placed of which {run['expiring']:,} left to expire, {run['released']:,} released; {run.statuses()})")
+    return run
+
+
+def held_by_position(base, key):
+    """Every SKU-* position's stock figures from /v1/availability, AVAILABILITY_SKUS_PER_CALL SKUs a call."""
+    figures = {}
+    for first in range(0, SKUS, AVAILABILITY_SKUS_PER_CALL):
+        query = "&".join(f"sku=SKU-{n:05d}" for n in range(first, min(SKUS, first + AVAILABILITY_SKUS_PER_CALL)))
+        for item in get_json(f"{base}/v1/availability?{query}", key)["items"]:
+            for entry in item["locations"]:
+                figures[(item["sku"], entry["locationId"])] = entry
+    return figures
+
+
+def position_problems(p):
+    """What is inconsistent in one GET /v1/stock answer ([] when nothing)."""
+    problems = []
+    if min(p["onHand"], p["held"], p["allocated"]) < 0:
+        problems.append("a negative figure")
+    if p["available"] != max(0, p["onHand"] - p["held"] - p["allocated"] - p["safetyStock"]):
+        problems.append("available != onHand - held - allocated - safetyStock")
+    if p["short"] != max(0, p["held"] + p["allocated"] - p["onHand"]):
+        problems.append("short != held + allocated - onHand")
+    return problems
+
+
+def churn_check(base, key, holds_a, run_c, rng):
+    """After churn settles: the total held over SKU-* positions must be the holds still active
+    ((a)'s, and churn's kept and not released), so expired and released ones are gone; and a
+    handful of held positions, read one by one, must be consistent. Returns the problem count."""
+    time.sleep(CHURN_SETTLE_SECONDS)
+    figures = held_by_position(base, key)
+    held_total = sum(entry["held"] for entry in figures.values())
+    expected = holds_a.accepted + run_c.accepted - run_c["expiring"] - run_c["released"]
+    print(f"(c) churn check after {CHURN_SETTLE_SECONDS} s: held over all SKU-* positions {held_total:,}, expected {expected:,} "
+          f"((a) 201s + churn 201s - churn ttl-1 s holds - releases): "
+          f"{'equal' if held_total == expected else f'DIFFERENT by {held_total - expected:+,}'}")
+    held = sorted(k for k, entry in figures.items() if entry["held"] > 0)
+    sample = rng.sample(held, min(CHURN_CHECK_POSITIONS, len(held)))
+    problems = []
+    for sku, location in sample:
+        p = position(base, key, location, sku)
+        found = position_problems(p)
+        if p["held"] != figures[(sku, location)]["held"]:
+            found.append(f"held {p['held']} but availability said {figures[(sku, location)]['held']}")
+        problems += [f"{location}/{sku}: {text}" for text in found]
+    print(f"(c) churn check of {len(sample)} held positions via GET /v1/stock (held >= 0, available and short "
+          f"consistent, same held as availability): {'ok' if not problems else 'PROBLEMS: ' + '; '.join(problems)}")
+    return (held_total != expected) + len(problems)
+
+
+def hold_scenarios(base, key, pairs, rng):
+    """Step 3. Returns the figures the summary at the end needs."""
+    top_up(base, key, pairs)
+    results = {"health_flash": measure_health(base, key, FLASH_CONNECTIONS)}
+    a_started = time.monotonic()
+    results["a"] = holds_random(base, key)
+    results["b"], results["b_oversell"], results["b_mismatches"] = flash_sale(base, key)
+    results["scarce"] = scarce_sale(base, key)
+    results["c"] = churn(base, key)
+    if time.monotonic() - a_started < HOLD_TTL_SECONDS - 60:
+        results["c_problems"] = churn_check(base, key, results["a"], results["c"], rng)
+    else:
+        print("(c) churn check skipped: (a)'s holds are near the end of their ttl, the total held would not match")
+        results["c_problems"] = 0
+    return results
+
+
+# ---- Replay, verify, PostgreSQL limit, summary ----------------------------------------------
+
+def replay(data, env):
+    t0 = time.perf_counter()
+    out = subprocess.run([OMS, "replay", "--data-dir", data], env=env, capture_output=True, text=True, timeout=3600)
+    print(f"replay: {out.stdout.strip()} (wall {time.perf_counter() - t0:.1f} s including cluster start)")
+
+
+def verify(data, env):
+    t0 = time.perf_counter()
+    out = subprocess.run([OMS, "verify", "--data-dir", data], env=env, capture_output=True, text=True, timeout=3600)
+    print(f"{out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()} ({time.perf_counter() - t0:.1f} s)")
+
+
+def pg_limit():
+    """Step 5: the raw PostgreSQL limit, same machine, same run. Returns (single, batched) or Nones."""
+    single = batched = None
+    if not os.path.exists(PG_LIMIT):
+        print(f"pg-limit: {PG_LIMIT} is missing; no PostgreSQL ratios")
+        return single, batched
+    out = subprocess.run(["bash", PG_LIMIT, "10"], capture_output=True, text=True, timeout=600).stdout
+    print(out.strip())
+    for line in out.splitlines():
+        if line.startswith("pg-limit single:"):
+            single = float(line.split()[2].replace(",", ""))
+        if line.startswith("pg-limit batched:"):
+            batched = float(line.split()[2].replace(",", ""))
+    return single, batched
+
+
+def ratio(numerator, denominator):
+    return numerator / denominator if denominator else float("nan")
+
+
+def target(value, at_least=None, below=None):
+    """'met' or 'MISSED' for a target; 'n/a' when the figure is missing."""
+    if math.isnan(value):
+        return "n/a"
+    return "met" if (at_least is None or value >= at_least) and (below is None or value < below) else "MISSED"
+
+
+def print_hold_summary(r, health, single, batched):
+    """The hold figures against PostgreSQL and /health, each with its target, for the report."""
+    a, b = r["a"].per_second("status.201"), r["b"].per_second("status.201")
+    single, batched = single or float("nan"), batched or float("nan")
+    print("holds summary (targets in brackets):")
+    print(f"  (a) holds random: {a:,.0f} holds/s; p99 {r['a'].p99_ms:.2f} ms [< 50 ms: {target(r['a'].p99_ms, below=50)}]")
+    print(f"      / pg single {ratio(a, single):.2f}x [>= 5x: {target(ratio(a, single), at_least=5)}], "
+          f"/ pg batched {ratio(a, batched):.2f}x, "
+          f"/ health({WRK_CONNECTIONS}) {ratio(a, health):.2f}x [>= 0.5x: {target(ratio(a, health), at_least=0.5)}]")
+    print(f"  (b) flash sale: {b:,.0f} holds/s; p99 {r['b'].p99_ms:.2f} ms; oversell: {r['b_oversell']} "
+          f"[0: {'met' if r['b_oversell'] == 0 else 'MISSED'}]; SKUs whose held != 201s: {r['b_mismatches']}")
+    print(f"      / pg single {ratio(b, single):.2f}x [>= 3x: {target(ratio(b, single), at_least=3)}], "
+          f"/ health({FLASH_CONNECTIONS}) {ratio(b, r['health_flash']):.2f}x")
+    accepted, stock, server_problems = r["scarce"]
+    print(f"  (b) scarce sale: {accepted:,} units accepted for {stock} in stock [exactly {stock}: "
+          f"{'met' if accepted == stock else 'MISSED'}], oversell: {max(0, accepted - stock)}, "
+          f"server-side oversell or held mismatches: {server_problems}")
+    print(f"  (c) churn: {r['c'].per_second('placed'):,.0f} placed/s, {r['c'].per_second('released'):,.0f} released/s, "
+          f"p99 {r['c'].p99_ms:.2f} ms; check problems {r['c_problems']}")
+
+
 def main():
+    if SCENARIOS not in ("all", "holds"):
+        sys.exit(f"bench: BENCH_SCENARIOS is '{SCENARIOS}'; use 'all' (default) or 'holds'")
     if not os.access(OMS, os.X_OK):
         sys.exit(f"bench: {OMS} is missing; build it with `swift build -c release --product oms`")
     if not shutil.which("wrk"):
@@ -81,71 +466,27 @@ def main():
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, OMS_LOG_LEVEL="warning")
     env.pop("DATABASE_URL", None)
-    server = subprocess.Popen([OMS, "serve", "--data-dir", data, "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "serve.log"), "w"))
+    avail_rate = None
+    print(f"bench: {OMS}, scenarios {SCENARIOS}, wrk {WRK_CONNECTIONS} connections x {WRK_SECONDS} s")
+    server = start_server(data, port, env, work)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if urllib.request.urlopen(base + "/ready", timeout=2).status == 200:
-                    break
-            except Exception:
-                pass
-            if time.time() > deadline or server.poll() is not None:
-                sys.exit("bench: oms serve did not become ready; see " + work)
-            time.sleep(0.2)
         key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
         rng = random.Random(7)
-        for n, location in enumerate(locations):
-            request("PUT", f"{base}/v1/locations/{location}", key, {
-                "name": f"Location {n + 1}", "kind": "warehouse" if n == 0 else "store",
-                "latitude": 48.8 + rng.random() / 5, "longitude": 2.2 + rng.random() / 3,
-                "capabilities": {"pickup": n != 0, "ships": n < 5}, "dailyCapacity": 500})
+        define_locations(base, key, locations, rng)
         skus = [f"SKU-{n:05d}" for n in range(SKUS)]
-
-        # 1. Ingest: first every (sku, location) once, then more receipts until EVENTS events.
         pairs = [(sku, location) for sku in skus for location in locations]
-        requests_needed = max(len(pairs) // LINES, EVENTS // LINES)
-        print(f"ingest: {requests_needed} requests of {LINES} lines ({requests_needed * LINES:,} movements)")
-        bodies_time = 0.0
-        started = time.perf_counter()
-        latencies = []
-        for r in range(requests_needed):
-            t0 = time.perf_counter()
-            if r * LINES < len(pairs):
-                chunk = pairs[r * LINES:(r + 1) * LINES]
-            else:
-                chunk = [rng.choice(pairs) for _ in range(LINES)]
-            body = {"movements": [{"sku": s, "locationId": l, "kind": "receipt", "quantity": 1 + (i % 9)} for i, (s, l) in enumerate(chunk)]}
-            bodies_time += time.perf_counter() - t0
-            t1 = time.perf_counter()
-            status, _ = request("POST", f"{base}/v1/stock/movements", key, body)
-            latencies.append(time.perf_counter() - t1)
-            if status != 201:
-                sys.exit(f"bench: ingest answered {status}")
-            if time.perf_counter() - started > 1800:
-                sys.exit("bench: ingest took over 30 minutes; stopping")
-        elapsed = time.perf_counter() - started - bodies_time
-        ingest_rate = requests_needed * LINES / elapsed
-        latencies.sort()
-        print(f"ingest: {ingest_rate:,.0f} movements/s over HTTP "
-              f"(request p50 {latencies[len(latencies) // 2] * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms; client-side JSON excluded)")
-
-        # 2. Availability, 100 SKUs per call, random sets, against /health as the HTTP ceiling.
-        script = os.path.join(work, "availability.lua")
-        with open(script, "w") as f:
-            f.write("math.randomseed(42)\nrequest = function()\n  local q = {}\n"
-                    f"  for i = 1, 100 do q[i] = string.format('sku=SKU-%05d', math.random(0, {SKUS - 1})) end\n"
-                    "  return wrk.format('GET', '/v1/availability?' .. table.concat(q, '&'))\nend\n")
-        health_rate, health_p50, health_p99 = wrk(base + "/health", key)
-        avail_rate, avail_p50, avail_p99 = wrk(base + "/v1/availability", key, script)
+        ingest_rate = ingest(base, key, pairs, rng)
+        if SCENARIOS == "all":
+            avail_rate, health_rate = measure_availability(base, key, work)
+        else:
+            health_rate = measure_health(base, key, WRK_CONNECTIONS)
         rss, hwm = rss_mb(server.pid)
-        print(f"availability (100 SKUs x 20 locations per call, {WRK_CONNECTIONS} connections): "
-              f"{avail_rate:,.0f} calls/s, p50 {avail_p50:.2f} ms, p99 {avail_p99:.2f} ms")
-        print(f"health (same load generator): {health_rate:,.0f} requests/s, p50 {health_p50:.2f} ms, p99 {health_p99:.2f} ms")
         print(f"server memory: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        holds = hold_scenarios(base, key, pairs, rng)
+        rss, hwm = rss_mb(server.pid)
+        print(f"server memory after the hold scenarios: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
     finally:
         server.terminate()
         try:
@@ -153,29 +494,17 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
 
-    # 3. Replay and verify over the whole ledger (the cluster is started by the command itself).
-    t0 = time.perf_counter()
-    out = subprocess.run([OMS, "replay", "--data-dir", data], env=env, capture_output=True, text=True, timeout=3600)
-    replay_seconds = time.perf_counter() - t0
-    print(f"replay: {out.stdout.strip()} (wall {replay_seconds:.1f} s including cluster start)")
-    t0 = time.perf_counter()
-    out = subprocess.run([OMS, "verify", "--data-dir", data], env=env, capture_output=True, text=True, timeout=3600)
-    print(f"verify: {out.stdout.strip().splitlines()[-1] if out.stdout.strip() else out.stderr.strip()} ({time.perf_counter() - t0:.1f} s)")
+    # 4. Replay and verify over the whole ledger, hold events included (each command starts the cluster).
+    if SCENARIOS == "all":
+        replay(data, env)
+    verify(data, env)
     subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
 
-    # 4. The raw PostgreSQL limit, same machine, same run.
-    if os.path.exists(PG_LIMIT):
-        out = subprocess.run(["bash", PG_LIMIT, "10"], capture_output=True, text=True, timeout=600).stdout
-        print(out.strip())
-        single = batched = None
-        for line in out.splitlines():
-            if line.startswith("pg-limit single:"):
-                single = float(line.split()[2].replace(",", ""))
-            if line.startswith("pg-limit batched:"):
-                batched = float(line.split()[2].replace(",", ""))
-        if single and batched:
-            print(f"ratios: ingest / pg single-row = {ingest_rate / single:.2f}, ingest / pg batched = {ingest_rate / batched:.2f}, "
-                  f"availability / health = {avail_rate / health_rate:.2f}")
+    single, batched = pg_limit()
+    if single and batched and avail_rate is not None:
+        print(f"ratios: ingest / pg single-row = {ingest_rate / single:.2f}, ingest / pg batched = {ingest_rate / batched:.2f}, "
+              f"availability / health = {avail_rate / health_rate:.2f}")
+    print_hold_summary(holds, health_rate, single, batched)
     shutil.rmtree(work, ignore_errors=True)
 
 
