@@ -144,10 +144,12 @@ public struct Hold: Equatable, Sendable {
     public var expiresAtMs: Int64
     /// When it was released, expired or converted.
     public var endedAtMs: Int64?
+    /// When its last event was decided (for an expiry: when it was recorded).
+    public var updatedAtMs: Int64
 
     public init(
         id: String, recordedStatus: HoldStatus, reference: String?, fulfilment: Fulfilment?, allowPartial: Bool, lines: [HoldLine],
-        unfilled: [UnfilledLine], placedAtMs: Int64, expiresAtMs: Int64, endedAtMs: Int64?
+        unfilled: [UnfilledLine], placedAtMs: Int64, expiresAtMs: Int64, endedAtMs: Int64?, updatedAtMs: Int64? = nil
     ) {
         self.id = id
         self.recordedStatus = recordedStatus
@@ -159,6 +161,7 @@ public struct Hold: Equatable, Sendable {
         self.placedAtMs = placedAtMs
         self.expiresAtMs = expiresAtMs
         self.endedAtMs = endedAtMs
+        self.updatedAtMs = updatedAtMs ?? endedAtMs ?? placedAtMs
     }
 
     /// The status at a time: expiry is exact, whether or not the sweeper has recorded it.

@@ -224,21 +224,24 @@ public enum Holds {
             return Hold(
                 id: placed.holdId, recordedStatus: .active, reference: placed.reference, fulfilment: placed.fulfilment,
                 allowPartial: placed.allowPartial, lines: placed.lines, unfilled: placed.unfilled, placedAtMs: placed.occurredAtMs,
-                expiresAtMs: placed.expiresAtMs, endedAtMs: nil)
+                expiresAtMs: placed.expiresAtMs, endedAtMs: nil, updatedAtMs: placed.occurredAtMs)
         case .holdExtended(let extended):
             guard var next = hold, next.recordedStatus == .active else { preconditionFailure("an ended or unknown hold was extended") }
             precondition(extended.expiresAtMs > next.expiresAtMs, "an extension did not extend")
             next.expiresAtMs = extended.expiresAtMs
+            next.updatedAtMs = extended.occurredAtMs
             return next
         case .holdReleased(let released):
             guard var next = hold, next.recordedStatus == .active else { preconditionFailure("an ended or unknown hold was released") }
             next.recordedStatus = .released
             next.endedAtMs = released.occurredAtMs
+            next.updatedAtMs = released.occurredAtMs
             return next
         case .holdExpired(let expired):
             guard var next = hold, next.recordedStatus == .active else { preconditionFailure("an ended or unknown hold expired") }
             next.recordedStatus = .expired
             next.endedAtMs = expired.occurredAtMs
+            next.updatedAtMs = expired.recordedAtMs
             return next
         default:
             preconditionFailure("a non-hold event was applied to a hold")

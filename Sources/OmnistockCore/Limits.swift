@@ -73,6 +73,9 @@ public enum Limits {
     public static let holdQueueDepthMax = 20_000
     /// Hold requests decided in one database transaction (group commit).
     public static let holdBatchRequestsMax = 512
+    /// Hold batches one instance decides and writes at once. Two lanes let one batch decide
+    /// while the other commits; more would only queue on the same row locks and ledger head.
+    public static let holdWriterLanesMax = 2
     /// Holds expired by one sweeper transaction, and how often the sweeper looks for them.
     public static let holdExpiryBatchMax = 500
     public static let holdSweepIntervalMilliseconds: Int64 = 1_000

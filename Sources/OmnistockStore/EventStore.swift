@@ -153,45 +153,42 @@ public struct EventStore: Sendable {
             locationsColumn.append(event.locationIds.joined(separator: ";"))
         }
 
+        // One statement: take the head (the row lock that serialises appends until commit),
+        // insert the events at the positions it hands out, and move the streams' versions.
+        // Taking the head in the same statement as the insert keeps it for the least time.
         let count = Int64(events.count)
-        guard
-            let last = try await connection.query(
-                "UPDATE ledger_head SET position = position + \(count) RETURNING position", logger: logger
-            ).collect().first?.decode(Int64.self)
-        else {
-            throw StoreError.corrupt("the ledger head row is missing")
-        }
-        let first = last - count + 1
-        let positions = Array(first...last)
         var appended: [AppendedEvent] = []
         appended.reserveCapacity(events.count)
         do {
             let rows = try await connection.query(
                 """
-                INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
-                SELECT e.position, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
-                       string_to_array(e.locations, ';'), clock_timestamp()
-                  FROM unnest(\(positions)::bigint[], \(streamColumn)::text[], \(versionColumn)::bigint[],
-                              \(typeColumn)::text[], \(payloadColumn)::text[], \(metadataColumn)::text[], \(locationsColumn)::text[])
-                       AS e(position, stream, version, type, payload, metadata, locations)
-                RETURNING position, stream_version, recorded_at
+                WITH head AS (
+                    UPDATE ledger_head SET position = position + \(count) RETURNING position
+                ), inserted AS (
+                    INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
+                    SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
+                           string_to_array(e.locations, ';'), clock_timestamp()
+                      FROM head, unnest(\(streamColumn)::text[], \(versionColumn)::bigint[], \(typeColumn)::text[],
+                                        \(payloadColumn)::text[], \(metadataColumn)::text[], \(locationsColumn)::text[])
+                                 WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
+                    RETURNING position, stream_version, recorded_at
+                ), streams AS (
+                    INSERT INTO ledger_streams (stream, version)
+                    SELECT * FROM unnest(\(Array(versions.keys))::text[], \(Array(versions.values))::bigint[])
+                    ON CONFLICT (stream) DO UPDATE SET version = excluded.version
+                )
+                SELECT position, stream_version, recorded_at FROM inserted
                 """,
                 logger: logger)
             for try await (position, version, recordedAt) in rows.decode((Int64, Int64, Date).self) {
                 appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
             }
-            appended.sort { $0.position < $1.position }
-            try await connection.query(
-                """
-                INSERT INTO ledger_streams (stream, version)
-                SELECT * FROM unnest(\(Array(versions.keys))::text[], \(Array(versions.values))::bigint[])
-                ON CONFLICT (stream) DO UPDATE SET version = excluded.version
-                """,
-                logger: logger)
         } catch where error.sqlState == "23505" {
             // Another transaction created one of these streams first (both saw no stream).
             throw Rejection.concurrentModification(stream: streams.joined(separator: ","))
         }
+        guard appended.count == events.count else { throw StoreError.corrupt("the ledger head row is missing") }
+        appended.sort { $0.position < $1.position }
         return appended
     }
 

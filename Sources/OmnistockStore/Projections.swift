@@ -22,14 +22,10 @@ public struct HoldRecord: Sendable, Equatable {
     public var hold: Hold
     /// The version of the hold's ledger stream.
     public var version: Int64
-    public var createdAt: Date
-    public var updatedAt: Date
 
-    public init(hold: Hold, version: Int64, createdAt: Date, updatedAt: Date) {
+    public init(hold: Hold, version: Int64) {
         self.hold = hold
         self.version = version
-        self.createdAt = createdAt
-        self.updatedAt = updatedAt
     }
 }
 
@@ -113,26 +109,26 @@ extension ProjectionWriter {
         try await connection.query(
             """
             INSERT INTO \(unescaped: table) (id, status, reference, fulfilment, allow_partial, line_skus, line_locations, line_quantities,
-                                   unfilled, placed_at_ms, expires_at_ms, ended_at_ms, version, created_at, updated_at)
+                                   unfilled, placed_at_ms, expires_at_ms, ended_at_ms, updated_at_ms, version)
             SELECT id, status, nullif(reference, ''), nullif(fulfilment, ''), allow_partial, string_to_array(skus, ';'),
                    string_to_array(locations, ';'), string_to_array(quantities, ';')::bigint[], unfilled, placed, expires,
-                   nullif(ended, -1), version, created, updated
+                   nullif(ended, -1), updated, version
               FROM unnest(\(holds.map(\.id))::text[], \(holds.map(\.recordedStatus.rawValue))::text[],
                           \(holds.map { $0.reference ?? "" })::text[], \(fulfilments)::text[], \(holds.map(\.allowPartial))::bool[],
                           \(holds.map { $0.lines.map(\.sku).joined(separator: ";") })::text[],
                           \(holds.map { $0.lines.map(\.locationId).joined(separator: ";") })::text[],
                           \(holds.map { $0.lines.map { String($0.quantity) }.joined(separator: ";") })::text[],
                           \(unfilled)::text[], \(holds.map(\.placedAtMs))::bigint[], \(holds.map(\.expiresAtMs))::bigint[],
-                          \(holds.map { $0.endedAtMs ?? -1 })::bigint[], \(records.map(\.version))::bigint[],
-                          \(records.map(\.createdAt))::timestamptz[], \(records.map(\.updatedAt))::timestamptz[])
+                          \(holds.map { $0.endedAtMs ?? -1 })::bigint[], \(holds.map(\.updatedAtMs))::bigint[],
+                          \(records.map(\.version))::bigint[])
                    AS h(id, status, reference, fulfilment, allow_partial, skus, locations, quantities, unfilled, placed, expires,
-                        ended, version, created, updated)
+                        ended, updated, version)
             ON CONFLICT (id) DO UPDATE SET
                 status = excluded.status, reference = excluded.reference, fulfilment = excluded.fulfilment,
                 allow_partial = excluded.allow_partial, line_skus = excluded.line_skus, line_locations = excluded.line_locations,
                 line_quantities = excluded.line_quantities, unfilled = excluded.unfilled, placed_at_ms = excluded.placed_at_ms,
-                expires_at_ms = excluded.expires_at_ms, ended_at_ms = excluded.ended_at_ms, version = excluded.version,
-                created_at = excluded.created_at, updated_at = excluded.updated_at
+                expires_at_ms = excluded.expires_at_ms, ended_at_ms = excluded.ended_at_ms,
+                updated_at_ms = excluded.updated_at_ms, version = excluded.version
             """,
             logger: logger)
     }
@@ -192,14 +188,14 @@ public struct Projector: Sendable {
                 location: location, version: streamVersion, createdAt: previous?.createdAt ?? recordedAt, updatedAt: recordedAt)
         case .holdPlaced(let placed):
             holds[placed.holdId] = HoldRecord(
-                hold: Holds.evolve(nil, event), version: streamVersion, createdAt: recordedAt, updatedAt: recordedAt)
+                hold: Holds.evolve(nil, event), version: streamVersion)
             applyHeld(event)
         case .holdExtended(let extended):
-            applyHold(extended.holdId, event, streamVersion: streamVersion, recordedAt: recordedAt)
+            applyHold(extended.holdId, event, streamVersion: streamVersion)
         case .holdReleased(let released):
-            applyHold(released.holdId, event, streamVersion: streamVersion, recordedAt: recordedAt)
+            applyHold(released.holdId, event, streamVersion: streamVersion)
         case .holdExpired(let expired):
-            applyHold(expired.holdId, event, streamVersion: streamVersion, recordedAt: recordedAt)
+            applyHold(expired.holdId, event, streamVersion: streamVersion)
         default:
             let key = event.stockKey!
             let previous = positions[key]?.position ?? .empty
@@ -207,11 +203,10 @@ public struct Projector: Sendable {
         }
     }
 
-    private mutating func applyHold(_ id: String, _ event: LedgerEvent, streamVersion: Int64, recordedAt: Date) {
+    private mutating func applyHold(_ id: String, _ event: LedgerEvent, streamVersion: Int64) {
         guard var record = holds[id] else { preconditionFailure("an event of an unknown hold") }
         record.hold = Holds.evolve(record.hold, event)
         record.version = streamVersion
-        record.updatedAt = recordedAt
         holds[id] = record
         applyHeld(event)
     }

@@ -27,9 +27,11 @@ CREATE TABLE holds (
     placed_at_ms     bigint      NOT NULL,
     expires_at_ms    bigint      NOT NULL CHECK (expires_at_ms > placed_at_ms),
     ended_at_ms      bigint,
+    -- When the last event was decided, from the events themselves (not the ledger's
+    -- recorded_at), so the row is written before the events are appended, and the ledger
+    -- head is held only for the append and the commit.
+    updated_at_ms    bigint      NOT NULL,
     version          bigint      NOT NULL CHECK (version > 0),
-    created_at       timestamptz NOT NULL,
-    updated_at       timestamptz NOT NULL,
     CHECK (cardinality(line_skus) > 0
            AND cardinality(line_skus) = cardinality(line_locations)
            AND cardinality(line_skus) = cardinality(line_quantities)),
