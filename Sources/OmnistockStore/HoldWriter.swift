@@ -271,8 +271,8 @@ public final class HoldWriter: Sendable {
             }
         }
         let sortedKeys = keys.sorted()
-        working.stored = try await lockPositions(sortedKeys, on: connection)
-        let (nowMs, expiredHeld) = try await clockAndExpiredHolds(sortedKeys, on: connection)
+        let (locked, nowMs, expiredHeld) = try await lockPositions(sortedKeys, on: connection)
+        working.stored = locked
         for (key, record) in working.stored {
             var position = record.position
             position.held -= expiredHeld[key] ?? 0
@@ -449,56 +449,66 @@ public final class HoldWriter: Sendable {
         }
     }
 
-    /// Locks the existing positions of `keys` in (sku, location) byte order and reads them. A
-    /// position that does not exist holds nothing and is not created: a hold on it is refused.
-    private func lockPositions(_ keys: [StockKey], on connection: PostgresConnection) async throws -> [StockKey: PositionRecord] {
-        guard !keys.isEmpty else { return [:] }
-        var result: [StockKey: PositionRecord] = [:]
-        result.reserveCapacity(keys.count)
-        // The sort sits below the row locking in the plan, so rows are locked in this order;
-        // COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in.
-        for try await row in try await connection.query(
-            """
-            SELECT \(unescaped: StockStore.columns) FROM stock_positions
-             WHERE (sku, location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]))
-               AND version > 0
-             ORDER BY sku COLLATE "C", location_id COLLATE "C"
-             FOR UPDATE
-            """,
-            logger: logger
-        ) {
-            let record = try StockStore.record(row)
-            result[record.key] = record
-        }
-        return result
-    }
-
-    /// The database clock, read after the locks are held, and per locked position the units of
-    /// holds that expired by then but are not yet recorded as expired.
-    private func clockAndExpiredHolds(_ keys: [StockKey], on connection: PostgresConnection) async throws -> (Int64, [StockKey: Int64]) {
-        var nowMs: Int64?
+    /// Locks the existing positions of `keys` in (sku, location) byte order and reads them, then
+    /// reads the database clock, and per locked position the units of holds that expired by
+    /// then but are not recorded as expired yet: one statement, one round trip.
+    ///
+    /// A position that does not exist holds nothing and is not created: a hold on it is refused.
+    /// The sort sits below the row locking in the plan, so rows are locked in this order;
+    /// COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in. The clock is
+    /// read only once every row is locked (the CASE evaluates its condition, which counts the
+    /// locked rows, first): a decision never uses a time earlier than one that a writer which
+    /// held these rows before already used, on this instance or another.
+    private func lockPositions(_ keys: [StockKey], on connection: PostgresConnection) async throws -> (
+        positions: [StockKey: PositionRecord], nowMs: Int64, expiredHeld: [StockKey: Int64]
+    ) {
+        var positions: [StockKey: PositionRecord] = [:]
+        positions.reserveCapacity(keys.count)
         var expired: [StockKey: Int64] = [:]
-        for try await (sku, locationId, value) in try await connection.query(
+        var nowMs: Int64?
+        let skus = keys.map(\.sku)
+        let locations = keys.map(\.locationId)
+        for try await (kind, sku, locationId, onHand, held, allocated, safety, incoming, counted, version) in try await connection.query(
             """
-            WITH n AS (SELECT \(unescaped: HoldStore.nowMs) AS ms)
-            SELECT NULL::text, NULL::text, ms FROM n
+            WITH locked AS MATERIALIZED (
+                SELECT sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version
+                  FROM stock_positions
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locations)::text[])) AND version > 0
+                 ORDER BY sku COLLATE "C", location_id COLLATE "C"
+                 FOR UPDATE
+            ), n AS MATERIALIZED (
+                SELECT CASE WHEN (SELECT count(*) FROM locked) >= 0 THEN \(unescaped: HoldStore.nowMs) END AS ms
+            )
+            SELECT 0, sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version FROM locked
             UNION ALL
-            SELECT l.sku, l.location_id, sum(l.quantity)::bigint
+            SELECT 1, NULL, NULL, ms, 0, 0, NULL, 0, NULL, 0 FROM n
+            UNION ALL
+            SELECT 2, l.sku, l.location_id, sum(l.quantity)::bigint, 0, 0, NULL, 0, NULL, 0
               FROM active_hold_lines l, n
-             WHERE (l.sku, l.location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]))
+             WHERE (l.sku, l.location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locations)::text[]))
                AND l.expires_at_ms <= n.ms
              GROUP BY l.sku, l.location_id
             """,
             logger: logger
-        ).decode((String?, String?, Int64).self) {
-            if let sku, let locationId {
-                expired[StockKey(sku: sku, locationId: locationId)] = value
-            } else {
-                nowMs = value
+        ).decode((Int32, String?, String?, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self) {
+            switch (kind, sku, locationId) {
+            case (0, let sku?, let locationId?):
+                let key = StockKey(sku: sku, locationId: locationId)
+                positions[key] = PositionRecord(
+                    key: key,
+                    position: StockPosition(
+                        onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
+                    version: version)
+            case (1, _, _):
+                nowMs = onHand
+            case (2, let sku?, let locationId?):
+                expired[StockKey(sku: sku, locationId: locationId)] = onHand
+            default:
+                throw StoreError.corrupt("the hold writer's lock read returned an unexpected row")
             }
         }
         guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
-        return (nowMs, expired)
+        return (positions, nowMs, expired)
     }
 
     private func readHolds(_ ids: [String], on connection: PostgresConnection) async throws -> [HoldRecord] {
