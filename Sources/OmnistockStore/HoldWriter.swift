@@ -339,13 +339,10 @@ public final class HoldWriter: Sendable {
             answers[index] = .success(.done(holdId.flatMap { working.holds[$0] }, nowMs: nowMs, events: count))
         }
         if !newEvents.isEmpty {
-            let positions = working.touchedPositions.sorted().map { working.stored[$0]! }
-            try await ProjectionWriter.upsertPositions(positions, on: connection, logger: logger)
-            let touched = working.touchedHolds.map { working.holds[$0]! }
-            try await ProjectionWriter.upsertHolds(touched, on: connection, logger: logger)
-            try await ProjectionWriter.writeActiveLines(
-                touched.map(\.hold), replacing: working.touchedHolds.filter { working.loadedVersions[$0] != nil }, on: connection,
-                logger: logger)
+            try await ProjectionWriter.writeHoldBatch(
+                positions: working.touchedPositions.sorted().map { working.stored[$0]! },
+                holds: working.touchedHolds.map { working.holds[$0]! },
+                replacing: working.touchedHolds.filter { working.loadedVersions[$0] != nil }, on: connection, logger: logger)
         }
         try await storeAnswers(batch, answers, on: connection)
         if !newEvents.isEmpty {

@@ -62,24 +62,30 @@ public enum ProjectionWriter {
     /// Inserts or replaces stock position rows in `table`.
     static func upsertPositions(_ records: [PositionRecord], table: String = "stock_positions", on connection: PostgresConnection, logger: Logger) async throws {
         guard !records.isEmpty else { return }
+        var query = QueryBuilder()
+        query.sql = try positionsSQL(records, table: table, into: &query)
+        try await connection.query(query.query, logger: logger)
+    }
+
+    /// The upsert of position rows, its values bound in `query`.
+    static func positionsSQL(_ records: [PositionRecord], table: String, into query: inout QueryBuilder) throws -> String {
         // Arrays of optionals do not bind; -1 stands for "no own safety stock" (quantities are >= 0).
         let safety = records.map { $0.position.safetyStock ?? -1 }
         let counted = records.map { $0.position.lastCountedAtMs ?? -1 }
-        try await connection.query(
-            """
-            INSERT INTO \(unescaped: table) (sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version)
+        return """
+            INSERT INTO \(table) (sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version)
             SELECT sku, location_id, on_hand, held, allocated, nullif(safety_stock, -1), incoming, nullif(counted, -1), version
-              FROM unnest(\(records.map(\.key.sku))::text[], \(records.map(\.key.locationId))::text[],
-                          \(records.map(\.position.onHand))::bigint[], \(records.map(\.position.held))::bigint[],
-                          \(records.map(\.position.allocated))::bigint[], \(safety)::bigint[],
-                          \(records.map(\.position.incoming))::bigint[], \(counted)::bigint[], \(records.map(\.version))::bigint[])
+              FROM unnest(\(try query.bind(records.map(\.key.sku)))::text[], \(try query.bind(records.map(\.key.locationId)))::text[],
+                          \(try query.bind(records.map(\.position.onHand)))::bigint[], \(try query.bind(records.map(\.position.held)))::bigint[],
+                          \(try query.bind(records.map(\.position.allocated)))::bigint[], \(try query.bind(safety))::bigint[],
+                          \(try query.bind(records.map(\.position.incoming)))::bigint[], \(try query.bind(counted))::bigint[],
+                          \(try query.bind(records.map(\.version)))::bigint[])
                    AS r(sku, location_id, on_hand, held, allocated, safety_stock, incoming, counted, version)
             ON CONFLICT (sku, location_id) DO UPDATE SET
                 on_hand = excluded.on_hand, held = excluded.held, allocated = excluded.allocated,
                 safety_stock = excluded.safety_stock, incoming = excluded.incoming,
                 last_counted_at_ms = excluded.last_counted_at_ms, version = excluded.version
-            """,
-            logger: logger)
+            """
     }
 }
 
@@ -93,10 +99,17 @@ extension ProjectionWriter {
         return (fulfilment, unfilled)
     }
 
-    /// Inserts or replaces hold rows in `table`. Lines travel as `;`-joined text (identifiers
-    /// never contain `;`) because arrays of arrays do not bind.
+    /// Inserts or replaces hold rows in `table`.
     static func upsertHolds(_ records: [HoldRecord], table: String = "holds", on connection: PostgresConnection, logger: Logger) async throws {
         guard !records.isEmpty else { return }
+        var query = QueryBuilder()
+        query.sql = try holdsSQL(records, table: table, into: &query)
+        try await connection.query(query.query, logger: logger)
+    }
+
+    /// The upsert of hold rows, its values bound in `query`. Lines travel as `;`-joined text
+    /// (identifiers never contain `;`) because arrays of arrays do not bind.
+    static func holdsSQL(_ records: [HoldRecord], table: String, into query: inout QueryBuilder) throws -> String {
         var fulfilments: [String] = []
         var unfilled: [String] = []
         for record in records {
@@ -106,21 +119,21 @@ extension ProjectionWriter {
             unfilled.append(texts.unfilled)
         }
         let holds = records.map(\.hold)
-        try await connection.query(
-            """
-            INSERT INTO \(unescaped: table) (id, status, reference, fulfilment, allow_partial, line_skus, line_locations, line_quantities,
+        return """
+            INSERT INTO \(table) (id, status, reference, fulfilment, allow_partial, line_skus, line_locations, line_quantities,
                                    unfilled, placed_at_ms, expires_at_ms, ended_at_ms, updated_at_ms, version)
             SELECT id, status, nullif(reference, ''), nullif(fulfilment, ''), allow_partial, string_to_array(skus, ';'),
                    string_to_array(locations, ';'), string_to_array(quantities, ';')::bigint[], unfilled, placed, expires,
                    nullif(ended, -1), updated, version
-              FROM unnest(\(holds.map(\.id))::text[], \(holds.map(\.recordedStatus.rawValue))::text[],
-                          \(holds.map { $0.reference ?? "" })::text[], \(fulfilments)::text[], \(holds.map(\.allowPartial))::bool[],
-                          \(holds.map { $0.lines.map(\.sku).joined(separator: ";") })::text[],
-                          \(holds.map { $0.lines.map(\.locationId).joined(separator: ";") })::text[],
-                          \(holds.map { $0.lines.map { String($0.quantity) }.joined(separator: ";") })::text[],
-                          \(unfilled)::text[], \(holds.map(\.placedAtMs))::bigint[], \(holds.map(\.expiresAtMs))::bigint[],
-                          \(holds.map { $0.endedAtMs ?? -1 })::bigint[], \(holds.map(\.updatedAtMs))::bigint[],
-                          \(records.map(\.version))::bigint[])
+              FROM unnest(\(try query.bind(holds.map(\.id)))::text[], \(try query.bind(holds.map(\.recordedStatus.rawValue)))::text[],
+                          \(try query.bind(holds.map { $0.reference ?? "" }))::text[], \(try query.bind(fulfilments))::text[],
+                          \(try query.bind(holds.map(\.allowPartial)))::bool[],
+                          \(try query.bind(holds.map { $0.lines.map(\.sku).joined(separator: ";") }))::text[],
+                          \(try query.bind(holds.map { $0.lines.map(\.locationId).joined(separator: ";") }))::text[],
+                          \(try query.bind(holds.map { $0.lines.map { String($0.quantity) }.joined(separator: ";") }))::text[],
+                          \(try query.bind(unfilled))::text[], \(try query.bind(holds.map(\.placedAtMs)))::bigint[],
+                          \(try query.bind(holds.map(\.expiresAtMs)))::bigint[], \(try query.bind(holds.map { $0.endedAtMs ?? -1 }))::bigint[],
+                          \(try query.bind(holds.map(\.updatedAtMs)))::bigint[], \(try query.bind(records.map(\.version)))::bigint[])
                    AS h(id, status, reference, fulfilment, allow_partial, skus, locations, quantities, unfilled, placed, expires,
                         ended, updated, version)
             ON CONFLICT (id) DO UPDATE SET
@@ -129,8 +142,7 @@ extension ProjectionWriter {
                 line_quantities = excluded.line_quantities, unfilled = excluded.unfilled, placed_at_ms = excluded.placed_at_ms,
                 expires_at_ms = excluded.expires_at_ms, ended_at_ms = excluded.ended_at_ms,
                 updated_at_ms = excluded.updated_at_ms, version = excluded.version
-            """,
-            logger: logger)
+            """
     }
 
     /// Makes `active_hold_lines` hold exactly the lines of these holds that are active: lines of
@@ -141,6 +153,13 @@ extension ProjectionWriter {
         if !existing.isEmpty {
             try await connection.query("DELETE FROM \(unescaped: table) WHERE hold_id = ANY(\(existing)::text[])", logger: logger)
         }
+        var query = QueryBuilder()
+        query.sql = try activeLinesSQL(holds, table: table, into: &query)
+        try await connection.query(query.query, logger: logger)
+    }
+
+    /// The insert of the active holds' lines, its values bound in `query` (no rows when none is active).
+    static func activeLinesSQL(_ holds: [Hold], table: String, into query: inout QueryBuilder) throws -> String {
         var ids: [String] = []
         var numbers: [Int32] = []
         var skus: [String] = []
@@ -157,15 +176,44 @@ extension ProjectionWriter {
                 expiries.append(hold.expiresAtMs)
             }
         }
-        guard !ids.isEmpty else { return }
-        try await connection.query(
+        return """
+            INSERT INTO \(table) (hold_id, line_no, sku, location_id, quantity, expires_at_ms)
+            SELECT * FROM unnest(\(try query.bind(ids))::text[], \(try query.bind(numbers))::int4[], \(try query.bind(skus))::text[],
+                                 \(try query.bind(locations))::text[], \(try query.bind(quantities))::bigint[], \(try query.bind(expiries))::bigint[])
             """
-            INSERT INTO \(unescaped: table) (hold_id, line_no, sku, location_id, quantity, expires_at_ms)
-            SELECT * FROM unnest(\(ids)::text[], \(numbers)::int4[], \(skus)::text[], \(locations)::text[],
-                                 \(quantities)::bigint[], \(expiries)::bigint[])
-            """,
-            logger: logger)
     }
+
+    /// What a hold batch changes in the projections, in one statement: positions, holds and the
+    /// active lines (lines of holds that existed before are removed first, apart: a statement
+    /// cannot delete and re-insert the same key).
+    static func writeHoldBatch(
+        positions: [PositionRecord], holds: [HoldRecord], replacing existing: [String], on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        if !existing.isEmpty {
+            try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(existing)::text[])", logger: logger)
+        }
+        var query = QueryBuilder()
+        let positionsSQL = try positionsSQL(positions, table: "stock_positions", into: &query)
+        let holdsSQL = try holdsSQL(holds, table: "holds", into: &query)
+        let linesSQL = try activeLinesSQL(holds.map(\.hold), table: "active_hold_lines", into: &query)
+        query.sql = "WITH p AS (\(positionsSQL)), h AS (\(holdsSQL))\n\(linesSQL)"
+        try await connection.query(query.query, logger: logger)
+    }
+}
+
+/// SQL text with `$n` placeholders and the values bound to them, for statements assembled from
+/// several pieces (one round trip instead of one per piece).
+struct QueryBuilder {
+    var sql = ""
+    var binds = PostgresBindings()
+
+    /// Binds a value and returns its placeholder.
+    mutating func bind<Value: PostgresThrowingDynamicTypeEncodable>(_ value: Value) throws -> String {
+        try binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    var query: PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: binds) }
 }
 
 /// Folds ledger events into projection state in memory: the replay half of every projection.
