@@ -256,7 +256,9 @@ public final class HoldWriter: Sendable {
             for record in try await readHolds(Array(namedHolds), on: connection) { holdKeys[record.hold.id] = record.hold.keys }
         }
         var locations: [String: Location] = [:]
-        if places { locations = try await readLocations(named: Array(namedLocations), shipping: ships, on: connection) }
+        // Shipped holds lock every shipping candidate, so the locations must be known before the
+        // locks; otherwise they are read in the same statement as the locks.
+        if ships { locations = try await readLocations(named: Array(namedLocations), shipping: true, on: connection) }
         let shipping = locations.values.filter(Holds.canShip).map(\.id).sorted()
 
         // Every position of the batch, locked at once in the global order.
@@ -271,7 +273,9 @@ public final class HoldWriter: Sendable {
             }
         }
         let sortedKeys = keys.sorted()
-        let (locked, nowMs, expiredHeld) = try await lockPositions(sortedKeys, on: connection)
+        let (locked, nowMs, expiredHeld, named) = try await lockPositions(
+            sortedKeys, locations: places && !ships ? Array(namedLocations) : [], on: connection)
+        if places && !ships { locations = named }
         working.stored = locked
         for (key, record) in working.stored {
             var position = record.position
@@ -456,21 +460,22 @@ public final class HoldWriter: Sendable {
     /// read only once every row is locked (the CASE evaluates its condition, which counts the
     /// locked rows, first): a decision never uses a time earlier than one that a writer which
     /// held these rows before already used, on this instance or another.
-    private func lockPositions(_ keys: [StockKey], on connection: PostgresConnection) async throws -> (
-        positions: [StockKey: PositionRecord], nowMs: Int64, expiredHeld: [StockKey: Int64]
+    private func lockPositions(_ keys: [StockKey], locations ids: [String], on connection: PostgresConnection) async throws -> (
+        positions: [StockKey: PositionRecord], nowMs: Int64, expiredHeld: [StockKey: Int64], locations: [String: Location]
     ) {
+        var locations: [String: Location] = [:]
         var positions: [StockKey: PositionRecord] = [:]
         positions.reserveCapacity(keys.count)
         var expired: [StockKey: Int64] = [:]
         var nowMs: Int64?
         let skus = keys.map(\.sku)
-        let locations = keys.map(\.locationId)
+        let locationIds = keys.map(\.locationId)
         for try await (kind, sku, locationId, onHand, held, allocated, safety, incoming, counted, version) in try await connection.query(
             """
             WITH locked AS MATERIALIZED (
                 SELECT sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version
                   FROM stock_positions
-                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locations)::text[])) AND version > 0
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locationIds)::text[])) AND version > 0
                  ORDER BY sku COLLATE "C", location_id COLLATE "C"
                  FOR UPDATE
             ), n AS MATERIALIZED (
@@ -482,9 +487,12 @@ public final class HoldWriter: Sendable {
             UNION ALL
             SELECT 2, l.sku, l.location_id, sum(l.quantity)::bigint, 0, 0, NULL, 0, NULL, 0
               FROM active_hold_lines l, n
-             WHERE (l.sku, l.location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locations)::text[]))
+             WHERE (l.sku, l.location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locationIds)::text[]))
                AND l.expires_at_ms <= n.ms
              GROUP BY l.sku, l.location_id
+            UNION ALL
+            SELECT 3, id, concat_ws('/', active, pickup, ships, priority, latitude, longitude), safety_stock_default, 0, 0, NULL, 0, NULL, 0
+              FROM locations WHERE id = ANY(\(ids)::text[])
             """,
             logger: logger
         ).decode((Int32, String?, String?, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self) {
@@ -500,12 +508,23 @@ public final class HoldWriter: Sendable {
                 nowMs = onHand
             case (2, let sku?, let locationId?):
                 expired[StockKey(sku: sku, locationId: locationId)] = onHand
+            case (3, let id?, let packed?):
+                // What decisions need of a location, packed (decoding cells costs more than this);
+                // booleans print as t and f.
+                let fields = packed.split(separator: "/")
+                guard fields.count == 6, let priority = Int64(fields[3]), let latitude = Double(fields[4]), let longitude = Double(fields[5]) else {
+                    throw StoreError.corrupt("the location '\(id)' could not be read")
+                }
+                locations[id] = Location(
+                    id: id, name: id, kind: .store, latitude: latitude, longitude: longitude,
+                    capabilities: .init(pickup: fields[1] == "t", ships: fields[2] == "t"), dailyCapacity: 0, priority: priority,
+                    pickupWindowDays: Limits.pickupWindowDaysDefault, active: fields[0] == "t", safetyStockDefault: onHand)
             default:
                 throw StoreError.corrupt("the hold writer's lock read returned an unexpected row")
             }
         }
         guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
-        return (positions, nowMs, expired)
+        return (positions, nowMs, expired, locations)
     }
 
     private func readHolds(_ ids: [String], on connection: PostgresConnection) async throws -> [HoldRecord] {
