@@ -13,17 +13,7 @@ struct IdempotencySweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            // The first round waits one interval: at start the schema may still be migrating.
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: Self.interval)
-                } catch {
-                    return  // Cancelled: the service is shutting down.
-                }
-                await sweepRound()
-            }
-        }
+        await runRounds(every: Self.interval) { await sweepRound() }
     }
 
     /// Sweeps until a batch comes back short (nothing more is due) or the round's bound is hit.
@@ -53,16 +43,7 @@ struct HoldExpirySweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await Task.sleep(for: .milliseconds(Limits.holdSweepIntervalMilliseconds))
-                } catch {
-                    return  // Cancelled: the service is shutting down.
-                }
-                await sweepRound()
-            }
-        }
+        await runRounds(every: .milliseconds(Limits.holdSweepIntervalMilliseconds)) { await sweepRound() }
     }
 
     /// Expires due holds until a batch comes back short or the round's bound is hit.
@@ -79,6 +60,21 @@ struct HoldExpirySweeper: Service {
                 logger.warning("hold expiry sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                 return
             }
+        }
+    }
+}
+
+/// Runs `round` every `interval` until graceful shutdown. The first round waits one interval:
+/// at start the schema may still be migrating.
+func runRounds(every interval: Duration, _ round: @escaping @Sendable () async -> Void) async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return  // Cancelled: the service is shutting down.
+            }
+            await round()
         }
     }
 }
