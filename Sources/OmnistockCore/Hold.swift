@@ -216,10 +216,13 @@ public struct HoldExtended: Equatable, Codable, Sendable {
     public var holdId: String
     public var previousExpiresAtMs: Int64
     public var expiresAtMs: Int64
+    /// The locations the hold holds stock at, so feeds scoped to locations show extensions too.
+    public var locationIds: [String]
     public var occurredAtMs: Int64
 
-    public init(holdId: String, previousExpiresAtMs: Int64, expiresAtMs: Int64, occurredAtMs: Int64) {
+    public init(holdId: String, previousExpiresAtMs: Int64, expiresAtMs: Int64, locationIds: [String], occurredAtMs: Int64) {
         self.holdId = holdId
+        self.locationIds = locationIds
         self.previousExpiresAtMs = previousExpiresAtMs
         self.expiresAtMs = expiresAtMs
         self.occurredAtMs = occurredAtMs

@@ -191,7 +191,9 @@ public enum Holds {
             return .failure(Rejections(.outOfRange(field: "ttlSeconds", lower: "\(Limits.holdTTLSecondsMin)", upper: "\(left) (a hold lives at most \(Limits.holdLifetimeSecondsMax) s)")))
         }
         guard wanted > hold.expiresAtMs else { return .success([]) }
-        return .success([.holdExtended(HoldExtended(holdId: hold.id, previousExpiresAtMs: hold.expiresAtMs, expiresAtMs: wanted, occurredAtMs: nowMs))])
+        return .success([.holdExtended(HoldExtended(
+            holdId: hold.id, previousExpiresAtMs: hold.expiresAtMs, expiresAtMs: wanted,
+            locationIds: Array(Set(hold.lines.map(\.locationId))).sorted(), occurredAtMs: nowMs))])
     }
 
     /// Decides a release. Releasing is idempotent: a hold that already ended stays as it is,

@@ -70,8 +70,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdPlaced(let event): Array(Set(event.lines.map(\.locationId))).sorted()
         case .holdReleased(let event): Array(Set(event.lines.map(\.locationId))).sorted()
         case .holdExpired(let event): Array(Set(event.lines.map(\.locationId))).sorted()
-        // An extension changes no stock; the feed scopes it to no location.
-        case .holdExtended: []
+        case .holdExtended(let event): event.locationIds
         default: [stockKey!.locationId]
         }
     }

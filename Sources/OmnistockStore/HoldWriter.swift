@@ -381,7 +381,24 @@ public final class HoldWriter: Sendable {
         ).decode((String, String).self) {
             claimed.insert(apiKeyId + "\u{0}" + key)
         }
-        let earlier = requests.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
+        var earlier = requests.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
+        guard !earlier.isEmpty else { return }
+        // A key past its retention is free again (its answer is older than promised): it is
+        // claimed anew in place. Only batches that met used keys pay this statement.
+        for try await (apiKeyId, key) in try await connection.query(
+            """
+            UPDATE idempotency_keys AS i SET request_sha256 = decode(a.h, 'hex'), status = 0, response_body = ''::bytea,
+                   created_at = now(), expires_at = now() + make_interval(secs => \(Double(retentionSeconds)))
+              FROM unnest(\(earlier.map(\.apiKeyId))::text[], \(earlier.map(\.key))::text[], \(earlier.map { Self.hex($0.requestHash) })::text[])
+                   AS a(id, key, h)
+             WHERE i.api_key_id = a.id AND i.key = a.key AND i.expires_at <= now()
+            RETURNING i.api_key_id, i.key
+            """,
+            logger: logger
+        ).decode((String, String).self) {
+            claimed.insert(apiKeyId + "\u{0}" + key)
+        }
+        earlier = earlier.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
         guard !earlier.isEmpty else { return }
         var stored: [String: (hash: [UInt8], response: StoredResponse)] = [:]
         for try await (apiKeyId, key, hash, status, body) in try await connection.query(

@@ -153,7 +153,9 @@ import Testing
 
     @Test func extendingMovesTheExpiryWithinTheLifetimeBound() throws {
         let events = try Holds.decide(extend: hold(), ttlSeconds: 600, nowMs: Self.now).get()
-        #expect(events == [.holdExtended(HoldExtended(holdId: "h1", previousExpiresAtMs: Self.now + 60_000, expiresAtMs: Self.now + 600_000, occurredAtMs: Self.now))])
+        #expect(events == [.holdExtended(HoldExtended(
+            holdId: "h1", previousExpiresAtMs: Self.now + 60_000, expiresAtMs: Self.now + 600_000, locationIds: ["PAR-01"], occurredAtMs: Self.now))])
+        #expect(events[0].locationIds == ["PAR-01"])
         #expect(try Holds.decide(extend: hold(), ttlSeconds: 30, nowMs: Self.now).get() == [], "an extension never shortens")
         guard case .failure(let tooLong) = Holds.decide(extend: hold(), ttlSeconds: Limits.holdTTLSecondsMax, nowMs: Self.now) else {
             Issue.record("a hold outlived its lifetime bound")

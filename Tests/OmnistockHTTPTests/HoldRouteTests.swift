@@ -164,6 +164,12 @@ extension Harness {
             _ = try await h.receive("JACKET-M", "PAR-01", 1)
             let retried = try await h.hold(Self.twoJackets, idempotencyKey: "k-2")
             #expect(retried.status == .created)
+            // A key past its retention is free again: the same key with another body runs anew.
+            _ = try await h.services.database.withConnection { connection in
+                try await connection.query("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key = 'k-1'", logger: h.services.logger)
+            }
+            let renewed = try await h.hold(#"{"lines": [{"sku": "JACKET-M", "quantity": 1, "locationId": "PAR-01"}]}"#, idempotencyKey: "k-1")
+            #expect(renewed.status == .conflict && renewed.codes == ["insufficient-stock"], "\(renewed.text)")
             // Ten at once with one key: one hold.
             _ = try await h.receive("JACKET-M", "PAR-01", 1)
             let replies = try await withThrowingTaskGroup(of: Int.self) { group in
