@@ -35,9 +35,9 @@ struct HoldRoutes {
             let id = try request.identifier("holdId", context: context)
             let principal = try context.caller()
             let body = try await JSON.decode(ExtendBody.self, from: request, context: context)
-            _ = try await authorizedHold(id, context: context)
+            let found = try await authorizedHold(id, context: context)
             let outcome = try await services.holdWriter.submit(
-                .extend(holdId: id, ttlSeconds: body.value.ttlSeconds),
+                .extend(holdId: id, ttlSeconds: body.value.ttlSeconds, positions: found.record.hold.keys),
                 metadata: services.metadata(principal, context: context, request: request),
                 idempotency: try services.idempotencyRequest(request, principal: principal, body: body.canonical),
                 render: { record, nowMs in StoredResponse(status: 200, body: HoldJSON.render(record.hold, nowMs: nowMs)) })
@@ -46,10 +46,11 @@ struct HoldRoutes {
         group.delete("holds/{holdId}") { request, context in
             let id = try request.identifier("holdId", context: context)
             let principal = try context.caller()
-            _ = try await authorizedHold(id, context: context)
+            let found = try await authorizedHold(id, context: context)
             // DELETE is idempotent by itself: releasing a hold that already ended changes nothing.
+            // The hold's positions are passed along: the writer need not read them again.
             let outcome = try await services.holdWriter.submit(
-                .release(holdId: id), metadata: services.metadata(principal, context: context, request: request))
+                .release(holdId: id, positions: found.record.hold.keys), metadata: services.metadata(principal, context: context, request: request))
             return Self.respond(outcome, status: .ok)
         }
     }

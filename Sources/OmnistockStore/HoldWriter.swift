@@ -8,8 +8,10 @@ import Synchronization
 public enum HoldCommand: Sendable {
     /// Place a hold; shipped holds are sourced among the locations of `scope`.
     case place(HoldRequest, holdId: String, scope: LocationScope)
-    case extend(holdId: String, ttlSeconds: Int64)
-    case release(holdId: String)
+    /// `positions`: the hold's positions when the caller has read the hold already (its lines
+    /// never change); nil, and the writer reads them.
+    case extend(holdId: String, ttlSeconds: Int64, positions: [StockKey]? = nil)
+    case release(holdId: String, positions: [StockKey]? = nil)
     /// Record the expiry of these holds where it is due (the sweeper).
     case expire(holdIds: [String])
 }
@@ -237,6 +239,7 @@ public final class HoldWriter: Sendable {
         // lock. Lines never change, so reading them before the locks is safe; their status is
         // read again once the locks are held.
         var namedHolds = Set<String>()
+        var holdKeys: [String: [StockKey]] = [:]
         var places = false
         var ships = false
         var namedLocations = Set<String>()
@@ -246,12 +249,12 @@ public final class HoldWriter: Sendable {
                 places = true
                 namedLocations.formUnion(request.namedLocations)
                 if case .ship = request.fulfilment { ships = true }
-            case .extend(let id, _), .release(let id): namedHolds.insert(id)
+            case .extend(let id, _, let known), .release(let id, let known):
+                if let known { holdKeys[id] = known } else { namedHolds.insert(id) }
             case .expire(let ids): namedHolds.formUnion(ids)
             }
         }
         var working = Working()
-        var holdKeys: [String: [StockKey]] = [:]
         if !namedHolds.isEmpty {
             for record in try await readHolds(Array(namedHolds), on: connection) { holdKeys[record.hold.id] = record.hold.keys }
         }
@@ -268,7 +271,7 @@ public final class HoldWriter: Sendable {
             case .place(let request, _, let scope):
                 guard Holds.validate(request).isEmpty else { continue }
                 keys.formUnion(Holds.keys(of: request, shipCandidates: shipping.filter(scope.contains)))
-            case .extend(let id, _), .release(let id): keys.formUnion(holdKeys[id] ?? [])
+            case .extend(let id, _, _), .release(let id, _): keys.formUnion(holdKeys[id] ?? [])
             case .expire(let ids): for id in ids { keys.formUnion(holdKeys[id] ?? []) }
             }
         }
@@ -308,13 +311,13 @@ public final class HoldWriter: Sendable {
                     place: request, holdId: holdId, nowMs: nowMs, locations: visible, positions: working.effective,
                     shipCandidates: candidates
                 ).map { (holdId, [.holdPlaced($0)]) }
-            case .extend(let id, let ttlSeconds):
+            case .extend(let id, let ttlSeconds, _):
                 guard let hold = working.holds[id]?.hold else {
                     outcome = .failure(Rejections(.unknownHold(holdId: id)))
                     break
                 }
                 outcome = Holds.decide(extend: hold, ttlSeconds: ttlSeconds, nowMs: nowMs).map { (id, $0) }
-            case .release(let id):
+            case .release(let id, _):
                 guard let hold = working.holds[id]?.hold else {
                     outcome = .failure(Rejections(.unknownHold(holdId: id)))
                     break
