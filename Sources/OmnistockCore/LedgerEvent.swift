@@ -30,11 +30,14 @@ public enum LedgerEvent: Equatable, Sendable {
         }
     }
 
-    /// Whether the event belongs to a hold's stream.
-    public var isHoldEvent: Bool {
+    /// The hold an event of a hold's stream concerns (nil for the others).
+    public var holdId: String? {
         switch self {
-        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired: true
-        default: false
+        case .holdPlaced(let event): event.holdId
+        case .holdExtended(let event): event.holdId
+        case .holdReleased(let event): event.holdId
+        case .holdExpired(let event): event.holdId
+        default: nil
         }
     }
 
@@ -55,10 +58,7 @@ public enum LedgerEvent: Equatable, Sendable {
     public var stream: String {
         switch self {
         case .locationDefined(let event): LocationStream.name(event.location.id)
-        case .holdPlaced(let event): Hold.stream(event.holdId)
-        case .holdExtended(let event): Hold.stream(event.holdId)
-        case .holdReleased(let event): Hold.stream(event.holdId)
-        case .holdExpired(let event): Hold.stream(event.holdId)
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired: Hold.stream(holdId!)
         default: stockKey!.stream
         }
     }

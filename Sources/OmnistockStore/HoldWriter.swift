@@ -215,14 +215,7 @@ public final class HoldWriter: Sendable {
                 if !isExpiry { effective[key] = Holds.evolve(effective[key]!, held: delta) }
                 touchedPositions.insert(key)
             }
-            let id: String =
-                switch event {
-                case .holdPlaced(let e): e.holdId
-                case .holdExtended(let e): e.holdId
-                case .holdReleased(let e): e.holdId
-                case .holdExpired(let e): e.holdId
-                default: preconditionFailure("the hold writer writes hold events only")
-                }
+            guard let id = event.holdId else { preconditionFailure("the hold writer writes hold events only") }
             let previous = holds[id]
             let hold = Holds.evolve(previous?.hold, event)
             holds[id] = HoldRecord(hold: hold, version: (previous?.version ?? 0) + 1)
@@ -269,7 +262,6 @@ public final class HoldWriter: Sendable {
         for (index, pending) in batch.enumerated() where answers[index] == nil {
             switch pending.command {
             case .place(let request, _, let scope):
-                guard Holds.validate(request).isEmpty else { continue }
                 keys.formUnion(Holds.keys(of: request, shipCandidates: shipping.filter(scope.contains)))
             case .extend(let id, _, _), .release(let id, _): keys.formUnion(holdKeys[id] ?? [])
             case .expire(let ids): for id in ids { keys.formUnion(holdKeys[id] ?? []) }
@@ -301,15 +293,10 @@ public final class HoldWriter: Sendable {
             let outcome: Result<(String?, [LedgerEvent]), Rejections>
             switch pending.command {
             case .place(let request, let holdId, let scope):
-                let candidates = shipping.filter(scope.contains)
-                var visible = locations
-                // Locations outside the caller's scope are unknown to it for sourcing.
-                if case .only = scope, case .ship = request.fulfilment {
-                    visible = visible.filter { scope.contains($0.key) || request.namedLocations.contains($0.key) }
-                }
+                // Shipped holds are sourced among the caller's locations only.
                 outcome = Holds.decide(
-                    place: request, holdId: holdId, nowMs: nowMs, locations: visible, positions: working.effective,
-                    shipCandidates: candidates
+                    place: request, holdId: holdId, nowMs: nowMs, locations: locations, positions: working.effective,
+                    shipCandidates: shipping.filter(scope.contains)
                 ).map { (holdId, [.holdPlaced($0)]) }
             case .extend(let id, let ttlSeconds, _):
                 guard let hold = working.holds[id]?.hold else {

@@ -234,16 +234,8 @@ public struct Projector: Sendable {
             }
             locations[location.id] = LocationRecord(
                 location: location, version: streamVersion, createdAt: previous?.createdAt ?? recordedAt, updatedAt: recordedAt)
-        case .holdPlaced(let placed):
-            holds[placed.holdId] = HoldRecord(
-                hold: Holds.evolve(nil, event), version: streamVersion)
-            applyHeld(event)
-        case .holdExtended(let extended):
-            applyHold(extended.holdId, event, streamVersion: streamVersion)
-        case .holdReleased(let released):
-            applyHold(released.holdId, event, streamVersion: streamVersion)
-        case .holdExpired(let expired):
-            applyHold(expired.holdId, event, streamVersion: streamVersion)
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired:
+            applyHold(event.holdId!, event, streamVersion: streamVersion)
         default:
             let key = event.stockKey!
             let previous = positions[key]?.position ?? .empty
@@ -252,10 +244,8 @@ public struct Projector: Sendable {
     }
 
     private mutating func applyHold(_ id: String, _ event: LedgerEvent, streamVersion: Int64) {
-        guard var record = holds[id] else { preconditionFailure("an event of an unknown hold") }
-        record.hold = Holds.evolve(record.hold, event)
-        record.version = streamVersion
-        holds[id] = record
+        // Holds.evolve traps on an event of an unknown hold (anything but its placement).
+        holds[id] = HoldRecord(hold: Holds.evolve(holds[id]?.hold, event), version: streamVersion)
         applyHeld(event)
     }
 
