@@ -24,8 +24,9 @@ tools:
 	bash scripts/ensure-tools.sh
 
 # Figures, not tests: release build, ingest, availability under wrk, hold scenarios (random,
-# flash sale, release/expiry churn) under wrk, replay of 1,000,000 events, and the raw PostgreSQL
-# limit measured in the same run (see bench/bench.py; BENCH_SCENARIOS=holds for the holds alone).
+# flash sale, release/expiry churn) under wrk, store order journeys, replay of 1,000,000 events, and
+# the raw PostgreSQL limit measured in the same run (see bench/bench.py; BENCH_SCENARIOS=holds or
+# BENCH_SCENARIOS=orders for one alone).
 bench: tools
 	bash scripts/ensure-tools.sh --bench
 	swift build -c release --product oms

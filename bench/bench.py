@@ -9,20 +9,27 @@ It starts a release `oms serve` on a fresh embedded PostgreSQL cluster (loopback
   3. runs the hold (checkout reservation) scenarios over HTTP with wrk and bench/holds.lua:
      (a) holds on random positions, (b) a flash sale on 10 hot SKUs and a scarce one that must
      sell exactly its stock, (c) churn: holds placed, released, and left to expire;
-  4. times `oms replay` over the whole ledger and checks `oms verify`;
-  5. runs ../shared/bench/pg-limit.sh in the same run for the raw PostgreSQL figures, and prints
-     the hold figures against it and against /health, with their targets.
+  4. runs store journeys over HTTP (hold -> order -> picking -> ready -> collect at one pickup
+     store), BENCH_ORDER_WORKERS keep-alive connections for BENCH_ORDER_SECONDS: journeys/s and
+     p50/p99 of each step;
+  5. times `oms replay` over the whole ledger and checks `oms verify`;
+  6. runs ../shared/bench/pg-limit.sh in the same run for the raw PostgreSQL figures, and prints
+     the hold and journey figures against it (holds also against /health, with their targets).
 BENCH_SCENARIOS=holds reruns the hold scenarios in a few minutes: only the first ingest pass
 (every position once), no availability, no replay; /health, verify and pg-limit still run.
+BENCH_SCENARIOS=orders runs the journeys alone (no ingest, no hold scenarios, no replay; verify
+and pg-limit still run); a comma list (holds,orders) runs several.
 Every loop is bounded in count and time. Absolute numbers drift on shared machines; compare
 the ratios printed at the end, measured in the same run.
 """
-import json, math, os, random, shutil, socket, subprocess, sys, tempfile, time, urllib.request
+import http.client, json, math, os, random, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/release/oms"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "all")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "all").strip()
+SCENARIO_NAMES = ("holds", "orders")   # what "all" runs, besides ingest, availability and replay
+FULL = SCENARIOS == "all"
 SKUS, LOCATIONS, LINES = 10_000, 20, 10_000
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
 WRK_CONNECTIONS = int(os.environ.get("BENCH_WRK_CONNECTIONS", "64"))
@@ -42,6 +49,22 @@ HOLD_GRACE_SECONDS = 3
 CHURN_SETTLE_SECONDS = 3
 CHURN_CHECK_POSITIONS = 8
 AVAILABILITY_SKUS_PER_CALL = 200
+
+# Order journeys: hold -> order -> picking -> ready -> collect, one unit, at one pickup store of
+# its own (so its queue and capacity are the bench's alone). Journey n takes ORDER_SKUS[n % len]:
+# consecutive journeys touch different positions, and ORDER_UNITS_PER_SKU covers every journey
+# number that can be handed out (ORDER_JOURNEYS_MAX), so collects never run the stock out.
+ORDER_STORE = "STORE-BENCH"
+ORDER_SKUS = [f"ORD-{n:05d}" for n in range(2_000)]
+ORDER_WORKERS = int(os.environ.get("BENCH_ORDER_WORKERS", "16"))
+ORDER_SECONDS = float(os.environ.get("BENCH_ORDER_SECONDS", "20"))
+ORDER_JOURNEYS_MAX = int(os.environ.get("BENCH_ORDER_JOURNEYS_MAX", "200000"))
+ORDER_UNITS_PER_SKU = -(-ORDER_JOURNEYS_MAX // len(ORDER_SKUS))
+ORDER_FAILURES_MAX = 1_000        # workers stop taking journeys once this many failed
+ORDER_REQUEST_TIMEOUT = 30        # seconds per request; a journey is 5 requests
+ORDER_STEPS = ("hold", "order", "picking", "ready", "collect")
+ORDER_BODIES_SHOWN = 5
+CLIENT_CEILING_SECONDS = 3
 
 
 def free_port():
@@ -135,7 +158,7 @@ def post_movements(base, key, body):
 def ingest(base, key, pairs, rng):
     """Step 1: every (sku, location) once, then (mode all) more receipts until EVENTS events.
     Returns movements/s, client-side JSON excluded."""
-    requests_needed = len(pairs) // LINES if SCENARIOS == "holds" else max(len(pairs) // LINES, EVENTS // LINES)
+    requests_needed = max(len(pairs) // LINES, EVENTS // LINES) if FULL else len(pairs) // LINES
     print(f"ingest: {requests_needed} requests of {LINES} lines ({requests_needed * LINES:,} movements)")
     bodies_time = 0.0
     started = time.perf_counter()
@@ -390,6 +413,228 @@ def hold_scenarios(base, key, pairs, rng):
     return results
 
 
+# ---- Order journeys -------------------------------------------------------------------------
+
+def order_setup(base, key):
+    """The journeys' store, its stock and their keys. Returns (checkout key, store key)."""
+    started = time.perf_counter()
+    request("PUT", f"{base}/v1/locations/{ORDER_STORE}", key, {
+        "name": "Bench pickup store", "kind": "store", "latitude": 48.86, "longitude": 2.35,
+        "capabilities": {"pickup": True, "ships": False}, "dailyCapacity": 1_000_000})
+    post_movements(base, key, receipts([(sku, ORDER_STORE, ORDER_UNITS_PER_SKU) for sku in ORDER_SKUS]))
+    checkout = json.loads(request("POST", f"{base}/v1/api-keys", key, {"name": "bench checkout", "role": "checkout"})[1])["key"]
+    store = json.loads(request("POST", f"{base}/v1/api-keys", key,
+                               {"name": "bench store", "role": "store", "locations": [ORDER_STORE]})[1])["key"]
+    print(f"order stock: {len(ORDER_SKUS):,} SKUs x {ORDER_UNITS_PER_SKU:,} units at {ORDER_STORE} (pickup), "
+          f"checkout and store keys ({time.perf_counter() - started:.1f} s)")
+    return checkout, store
+
+
+class Journeys:
+    """What the journey workers share: the next journey number, the failures and their first bodies."""
+
+    def __init__(self, deadline):
+        self.lock = threading.Lock()
+        self.deadline = deadline
+        self.taken = 0
+        self.failures = {}
+        self.samples = []
+
+    @property
+    def failed(self):
+        return sum(self.failures.values())
+
+    def take(self):
+        """The next journey number, or None once the time, the count or the failure budget is spent."""
+        with self.lock:
+            if time.perf_counter() >= self.deadline or self.taken >= ORDER_JOURNEYS_MAX or self.failed >= ORDER_FAILURES_MAX:
+                return None
+            self.taken += 1
+            return self.taken - 1
+
+    def fail(self, step, detail):
+        with self.lock:
+            self.failures[step] = self.failures.get(step, 0) + 1
+            if len(self.samples) < ORDER_BODIES_SHOWN:
+                self.samples.append(f"{step}: {detail}")
+
+
+class JourneyFailed(Exception):
+    """A step that did not answer as expected; `broken` when the connection cannot be reused."""
+
+    def __init__(self, step, detail, broken=False):
+        super().__init__(f"{step}: {detail}")
+        self.step, self.detail, self.broken = step, detail, broken
+
+
+def post_json(connection, path, key, body):
+    """One POST on a keep-alive connection, with a fresh Idempotency-Key. Returns (status, body)."""
+    connection.request("POST", path, body=json.dumps(body).encode(), headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Idempotency-Key": uuid.uuid4().hex})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def journey(connection, n, checkout, store, run, latencies):
+    """One store journey for ORDER_SKUS[n]; each step's latency is kept when it answered as expected.
+    Raises JourneyFailed at the first step that did not."""
+    def step(name, path, key, body, expected):
+        t0 = time.perf_counter()
+        try:
+            status, answer = post_json(connection, path, key, body)
+        except (OSError, http.client.HTTPException) as error:
+            raise JourneyFailed(name, f"{type(error).__name__}: {error}", broken=True) from error
+        elapsed = time.perf_counter() - t0
+        if status != expected:
+            raise JourneyFailed(name, f"{status} {answer[:400].decode(errors='replace')}")
+        try:
+            document = json.loads(answer)
+        except ValueError:
+            raise JourneyFailed(name, f"{status} unreadable JSON {answer[:200]!r}")
+        latencies[name].append(elapsed)
+        return document
+
+    def field(document, step_name, name):
+        if not isinstance(document, dict) or not isinstance(document.get(name), str):
+            raise JourneyFailed(step_name, f"answer without '{name}': {json.dumps(document)[:400]}")
+        return document[name]
+
+    sku = ORDER_SKUS[n % len(ORDER_SKUS)]
+    hold = step("hold", "/v1/holds", checkout, {"lines": [{"sku": sku, "quantity": 1}],
+                                               "fulfilment": {"type": "pickup", "locationId": ORDER_STORE}}, 201)
+    order = step("order", "/v1/orders", checkout, {"orderNumber": f"BENCH-{run}-{n}", "holdId": field(hold, "hold", "id")}, 201)
+    order_id, code = field(order, "order", "id"), field(order, "order", "pickupCode")
+    step("picking", f"/v1/orders/{order_id}/picking", store, {}, 200)
+    step("ready", f"/v1/orders/{order_id}/ready", store, {}, 200)
+    collected = step("collect", f"/v1/orders/{order_id}/collect", store, {"pickupCode": code}, 200)
+    if isinstance(collected, dict) and collected.get("status") != "collected":
+        raise JourneyFailed("collect", f"200 but status {collected.get('status')!r}")
+
+
+def journey_worker(port, checkout, store, run, shared, latencies, completed):
+    """Loops journeys on one keep-alive connection until shared.take() says stop; reconnects after
+    a socket error. Appends its completed count to `completed`."""
+    connection, done = None, 0
+    while (n := shared.take()) is not None:
+        if connection is None:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=ORDER_REQUEST_TIMEOUT)
+        try:
+            journey(connection, n, checkout, store, run, latencies)
+            done += 1
+        except JourneyFailed as failure:
+            shared.fail(failure.step, failure.detail)
+            if failure.broken:
+                connection.close()
+                connection = None
+    if connection is not None:
+        connection.close()
+    completed.append(done)
+
+
+def client_ceiling(port, key):
+    """GET /health from ORDER_WORKERS threads of this Python client for CLIENT_CEILING_SECONDS:
+    requests/s the client itself can drive (a journey is 5 requests)."""
+    deadline = time.perf_counter() + CLIENT_CEILING_SECONDS
+    counts = []
+
+    def loop():
+        connection, count = http.client.HTTPConnection("127.0.0.1", port, timeout=ORDER_REQUEST_TIMEOUT), 0
+        try:
+            while time.perf_counter() < deadline:
+                connection.request("GET", "/health", headers={"Authorization": f"Bearer {key}"})
+                connection.getresponse().read()
+                count += 1
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+        counts.append(count)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(ORDER_WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=CLIENT_CEILING_SECONDS + ORDER_REQUEST_TIMEOUT + 10)
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def percentile_ms(values, q):
+    """Nearest-rank percentile of sorted seconds, in milliseconds (nan when empty)."""
+    return values[max(0, math.ceil(q * len(values)) - 1)] * 1000 if values else float("nan")
+
+
+def order_check(base, key, completed, failed):
+    """After the journeys, the store's positions of ORDER_SKUS: onHand must have dropped by one unit
+    a collected journey, and nothing may stay held or allocated. Only a verdict when no journey
+    failed (a failed one may have left a hold or an order behind). Returns the problem count."""
+    onhand = held = allocated = 0
+    for first in range(0, len(ORDER_SKUS), AVAILABILITY_SKUS_PER_CALL):
+        query = "&".join(f"sku={sku}" for sku in ORDER_SKUS[first:first + AVAILABILITY_SKUS_PER_CALL])
+        for item in get_json(f"{base}/v1/availability?{query}&locationId={ORDER_STORE}", key)["items"]:
+            for entry in item["locations"]:
+                if entry["locationId"] == ORDER_STORE:
+                    onhand, held, allocated = onhand + entry["onHand"], held + entry["held"], allocated + entry["allocated"]
+    expected = len(ORDER_SKUS) * ORDER_UNITS_PER_SKU - completed
+    problems = (onhand != expected) + (held != 0) + (allocated != 0)
+    verdict = ("ok" if not problems else "PROBLEMS") if not failed else f"not judged ({failed:,} journeys failed)"
+    print(f"orders check at {ORDER_STORE}: onHand {onhand:,} (received {len(ORDER_SKUS) * ORDER_UNITS_PER_SKU:,} - "
+          f"{completed:,} collected = {expected:,}), held {held:,}, allocated {allocated:,} (0 expected): {verdict}")
+    return problems if not failed else 0
+
+
+def order_scenario(base, port, key):
+    """Step 4: complete store journeys, ORDER_WORKERS workers, each on its own keep-alive connection,
+    for ORDER_SECONDS or ORDER_JOURNEYS_MAX journeys. Returns the figures the summary needs."""
+    checkout, store = order_setup(base, key)
+    ceiling = client_ceiling(port, key)
+    run = uuid.uuid4().hex[:8]
+    shared = Journeys(time.perf_counter() + ORDER_SECONDS)
+    per_worker = [{name: [] for name in ORDER_STEPS} for _ in range(ORDER_WORKERS)]
+    completed = []
+    started = time.perf_counter()
+    threads = [threading.Thread(target=journey_worker, args=(port, checkout, store, run, shared, per_worker[w], completed),
+                                daemon=True) for w in range(ORDER_WORKERS)]
+    for thread in threads:
+        thread.start()
+    join_deadline = time.perf_counter() + ORDER_SECONDS + 5 * ORDER_REQUEST_TIMEOUT + 10
+    for thread in threads:
+        thread.join(timeout=max(0.0, join_deadline - time.perf_counter()))
+    elapsed = time.perf_counter() - started
+    stuck = sum(thread.is_alive() for thread in threads)
+    journeys = sum(completed)
+    rate = journeys / elapsed if elapsed > 0 else float("nan")
+    steps = {name: sorted(t for worker in per_worker for t in worker[name]) for name in ORDER_STEPS}
+    failed = shared.failed
+    print(f"orders: store journeys (hold -> order -> picking -> ready -> collect, 1 unit, pickup at {ORDER_STORE}, "
+          f"{ORDER_WORKERS} workers on keep-alive connections, {ORDER_SECONDS:g} s, at most {ORDER_JOURNEYS_MAX:,}): "
+          f"{journeys:,} complete in {elapsed:.1f} s = {rate:,.0f} journeys/s ({5 * rate:,.0f} requests/s), failures {failed:,}"
+          + (f" ({', '.join(f'{k} {v:,}' for k, v in shared.failures.items())})" if failed else ""))
+    for name in ORDER_STEPS:
+        print(f"  {name:<8} p50 {percentile_ms(steps[name], 0.50):7.2f} ms   p99 {percentile_ms(steps[name], 0.99):7.2f} ms   "
+              f"({len(steps[name]):,} answered as expected)")
+    print(f"  client ceiling: this Python client drives {ceiling:,.0f} GET /health requests/s on {ORDER_WORKERS} threads "
+          f"(= {ceiling / 5:,.0f} journeys/s of 5 requests; near it, the client is the bottleneck)")
+    if failed >= ORDER_FAILURES_MAX:
+        print(f"  warning: stopped early after {failed:,} failed journeys")
+    if stuck:
+        print(f"  warning: {stuck} workers still running after their time; their journeys are not counted")
+    for sample in shared.samples:
+        print(f"  failure: {sample}")
+    problems = order_check(base, key, journeys, failed) if not stuck else 0
+    return {"rate": rate, "journeys": journeys, "failed": failed, "steps": steps, "ceiling": ceiling, "problems": problems}
+
+
+def print_order_summary(o, single, batched):
+    """The journey figures against PostgreSQL, like the hold figures (no target is set for them)."""
+    single, batched = single or float("nan"), batched or float("nan")
+    print("orders summary:")
+    print(f"  journeys: {o['rate']:,.0f} complete journeys/s ({o['journeys']:,}), failures {o['failed']:,}, "
+          f"check problems {o['problems']}; p99 " + ", ".join(f"{name} {percentile_ms(o['steps'][name], 0.99):.2f} ms" for name in ORDER_STEPS))
+    print(f"      / pg single {ratio(o['rate'], single):.2f}x, / pg batched {ratio(o['rate'], batched):.2f}x "
+          f"(a journey is 5 writes); client ceiling {o['ceiling'] / 5:,.0f} journeys/s")
+
+
 # ---- Replay, verify, PostgreSQL limit, summary ----------------------------------------------
 
 def replay(data, env):
@@ -405,7 +650,7 @@ def verify(data, env):
 
 
 def pg_limit():
-    """Step 5: the raw PostgreSQL limit, same machine, same run. Returns (single, batched) or Nones."""
+    """Step 6: the raw PostgreSQL limit, same machine, same run. Returns (single, batched) or Nones."""
     single = batched = None
     if not os.path.exists(PG_LIMIT):
         print(f"pg-limit: {PG_LIMIT} is missing; no PostgreSQL ratios")
@@ -453,11 +698,16 @@ def print_hold_summary(r, health, single, batched):
 
 
 def main():
-    if SCENARIOS not in ("all", "holds"):
-        sys.exit(f"bench: BENCH_SCENARIOS is '{SCENARIOS}'; use 'all' (default) or 'holds'")
+    chosen = set(SCENARIO_NAMES) if FULL else {name.strip() for name in SCENARIOS.split(",") if name.strip()}
+    if not chosen or not chosen <= set(SCENARIO_NAMES):
+        sys.exit(f"bench: BENCH_SCENARIOS is '{SCENARIOS}'; use 'all' (default), or one or more of "
+                 f"{', '.join(SCENARIO_NAMES)} separated by commas")
+    if "orders" in chosen and not (1 <= ORDER_JOURNEYS_MAX <= 1_000_000 and ORDER_WORKERS >= 1 and ORDER_SECONDS > 0):
+        # The store's dailyCapacity (orders per UTC day) is at most 1,000,000.
+        sys.exit("bench: BENCH_ORDER_JOURNEYS_MAX must be 1 to 1,000,000, BENCH_ORDER_WORKERS >= 1, BENCH_ORDER_SECONDS > 0")
     if not os.access(OMS, os.X_OK):
         sys.exit(f"bench: {OMS} is missing; build it with `swift build -c release --product oms`")
-    if not shutil.which("wrk"):
+    if (FULL or "holds" in chosen) and not shutil.which("wrk"):
         sys.exit("bench: wrk is missing (apt-get install wrk)")
     work = tempfile.mkdtemp(prefix="omnistock-bench.")
     os.chmod(work, 0o755)
@@ -466,27 +716,33 @@ def main():
     base = f"http://127.0.0.1:{port}"
     env = dict(os.environ, OMS_LOG_LEVEL="warning")
     env.pop("DATABASE_URL", None)
-    avail_rate = None
+    ingest_rate = avail_rate = health_rate = holds = orders = None
     print(f"bench: {OMS}, scenarios {SCENARIOS}, wrk {WRK_CONNECTIONS} connections x {WRK_SECONDS} s")
     server = start_server(data, port, env, work)
     try:
         key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
-        locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
         rng = random.Random(7)
-        define_locations(base, key, locations, rng)
-        skus = [f"SKU-{n:05d}" for n in range(SKUS)]
-        pairs = [(sku, location) for sku in skus for location in locations]
-        ingest_rate = ingest(base, key, pairs, rng)
-        if SCENARIOS == "all":
-            avail_rate, health_rate = measure_availability(base, key, work)
-        else:
-            health_rate = measure_health(base, key, WRK_CONNECTIONS)
-        rss, hwm = rss_mb(server.pid)
-        print(f"server memory: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
-        holds = hold_scenarios(base, key, pairs, rng)
-        rss, hwm = rss_mb(server.pid)
-        print(f"server memory after the hold scenarios: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        if FULL or "holds" in chosen:
+            locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
+            define_locations(base, key, locations, rng)
+            skus = [f"SKU-{n:05d}" for n in range(SKUS)]
+            pairs = [(sku, location) for sku in skus for location in locations]
+            ingest_rate = ingest(base, key, pairs, rng)
+            if FULL:
+                avail_rate, health_rate = measure_availability(base, key, work)
+            else:
+                health_rate = measure_health(base, key, WRK_CONNECTIONS)
+            rss, hwm = rss_mb(server.pid)
+            print(f"server memory: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        if "holds" in chosen:
+            holds = hold_scenarios(base, key, pairs, rng)
+            rss, hwm = rss_mb(server.pid)
+            print(f"server memory after the hold scenarios: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        if "orders" in chosen:
+            orders = order_scenario(base, port, key)
+            rss, hwm = rss_mb(server.pid)
+            print(f"server memory after the order journeys: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
     finally:
         server.terminate()
         try:
@@ -494,8 +750,8 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
 
-    # 4. Replay and verify over the whole ledger, hold events included (each command starts the cluster).
-    if SCENARIOS == "all":
+    # 5. Replay and verify over the whole ledger, hold and order events included (each command starts the cluster).
+    if FULL:
         replay(data, env)
     verify(data, env)
     subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
@@ -504,7 +760,10 @@ def main():
     if single and batched and avail_rate is not None:
         print(f"ratios: ingest / pg single-row = {ingest_rate / single:.2f}, ingest / pg batched = {ingest_rate / batched:.2f}, "
               f"availability / health = {avail_rate / health_rate:.2f}")
-    print_hold_summary(holds, health_rate, single, batched)
+    if holds is not None:
+        print_hold_summary(holds, health_rate, single, batched)
+    if orders is not None:
+        print_order_summary(orders, single, batched)
     shutil.rmtree(work, ignore_errors=True)
 
 

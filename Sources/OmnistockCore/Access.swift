@@ -57,6 +57,13 @@ public enum Operation: String, CaseIterable, Sendable {
     case countStock
     case setSafetyStock
     case holdStock
+    case createOrders
+    case readOrders
+    case workOrders
+    case cancelOrders
+    case returnOrders
+    case planSourcing
+    case transferStock
 
     /// The verb phrase used in refusal messages ("The role 'checkout' may not …").
     public var summary: String {
@@ -70,6 +77,13 @@ public enum Operation: String, CaseIterable, Sendable {
         case .countStock: "record stock counts"
         case .setSafetyStock: "set safety stock"
         case .holdStock: "place, read, extend or release holds"
+        case .createOrders: "create orders"
+        case .readOrders: "read orders"
+        case .workOrders: "pick, prepare, hand over or ship orders"
+        case .cancelOrders: "cancel orders"
+        case .returnOrders: "take back returned orders"
+        case .planSourcing: "preview sourcing plans"
+        case .transferStock: "send or receive transfers"
         }
     }
 
@@ -86,6 +100,11 @@ public enum Operation: String, CaseIterable, Sendable {
         // Checkouts hold for shoppers; stores hold for customers at their own counters;
         // bound keys only at their locations (checked apart).
         case .holdStock: [.admin, .checkout, .store, .integration]
+        // Checkouts create and cancel orders for shoppers and read them back; the work in the
+        // store (and returns, and moving stock between locations) belongs to stores and their
+        // systems.
+        case .createOrders, .readOrders, .cancelOrders, .planSourcing: [.admin, .checkout, .store, .integration]
+        case .workOrders, .returnOrders, .transferStock: [.admin, .store, .integration]
         }
     }
 }

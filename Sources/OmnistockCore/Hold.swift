@@ -13,6 +13,14 @@ public enum Fulfilment: Equatable, Hashable, Sendable {
     case ship(latitude: Double, longitude: Double)
 }
 
+extension Fulfilment {
+    /// The pickup point, for click & collect.
+    public var pickupLocationId: String? {
+        if case .pickup(let id) = self { return id }
+        return nil
+    }
+}
+
 extension Fulfilment: Codable {
     enum CodingKeys: String, CodingKey { case type, locationId, address }
     struct Address: Codable, Equatable { var latitude: Double; var longitude: Double }

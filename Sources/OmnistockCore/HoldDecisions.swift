@@ -245,6 +245,12 @@ public enum Holds {
             next.endedAtMs = expired.occurredAtMs
             next.updatedAtMs = expired.recordedAtMs
             return next
+        case .holdConverted(let converted):
+            guard var next = hold, next.recordedStatus == .active else { preconditionFailure("an ended or unknown hold was converted") }
+            next.recordedStatus = .converted
+            next.endedAtMs = converted.occurredAtMs
+            next.updatedAtMs = converted.occurredAtMs
+            return next
         default:
             preconditionFailure("a non-hold event was applied to a hold")
         }

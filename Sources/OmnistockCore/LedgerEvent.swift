@@ -13,6 +13,9 @@ public enum LedgerEvent: Equatable, Sendable {
     case holdExtended(HoldExtended)
     case holdReleased(HoldReleased)
     case holdExpired(HoldExpired)
+    case holdConverted(HoldConverted)
+    case order(OrderRecorded)
+    case transfer(TransferRecorded)
 
     /// The stable type name written to the ledger.
     public var type: String {
@@ -27,6 +30,9 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdExtended: HoldExtended.type
         case .holdReleased: HoldReleased.type
         case .holdExpired: HoldExpired.type
+        case .holdConverted: HoldConverted.type
+        case .order(let event): event.step.type
+        case .transfer(let event): event.step.type
         }
     }
 
@@ -37,6 +43,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdExtended(let event): event.holdId
         case .holdReleased(let event): event.holdId
         case .holdExpired(let event): event.holdId
+        case .holdConverted(let event): event.holdId
         default: nil
         }
     }
@@ -50,7 +57,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .countCorrected(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .safetyStockSet(let event): StockKey(sku: event.sku, locationId: event.locationId)
         case .positionShort(let event): StockKey(sku: event.sku, locationId: event.locationId)
-        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired: nil
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted, .order, .transfer: nil
         }
     }
 
@@ -58,7 +65,9 @@ public enum LedgerEvent: Equatable, Sendable {
     public var stream: String {
         switch self {
         case .locationDefined(let event): LocationStream.name(event.location.id)
-        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired: Hold.stream(holdId!)
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted: Hold.stream(holdId!)
+        case .order(let event): Order.stream(event.order.id)
+        case .transfer(let event): Transfer.stream(event.transfer.id)
         default: stockKey!.stream
         }
     }
@@ -71,7 +80,26 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdReleased(let event): Array(Set(event.lines.map(\.locationId))).sorted()
         case .holdExpired(let event): Array(Set(event.lines.map(\.locationId))).sorted()
         case .holdExtended(let event): event.locationIds
+        case .holdConverted(let event): Array(Set(event.lines.map(\.locationId))).sorted()
+        case .order(let event): Array(Set(event.order.locationIds + event.changes.map(\.locationId))).sorted()
+        case .transfer(let event): [event.transfer.fromLocationId, event.transfer.toLocationId].sorted()
         default: [stockKey!.locationId]
+        }
+    }
+}
+
+extension LedgerEvent {
+    /// The changes an event makes to the promised buckets (held, allocated, incoming) of
+    /// positions whose streams it does not belong to; on-hand changes are stock events.
+    public var positionChanges: [PositionChange] {
+        switch self {
+        case .holdPlaced(let event): event.lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, held: $0.quantity) }
+        case .holdReleased(let event): event.lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, held: -$0.quantity) }
+        case .holdExpired(let event): event.lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, held: -$0.quantity) }
+        case .holdConverted(let event): event.lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, held: -$0.quantity) }
+        case .order(let event): event.changes
+        case .transfer(let event): event.changes
+        default: []
         }
     }
 }

@@ -79,4 +79,23 @@ public enum Limits {
     /// Holds expired by one sweeper transaction, and how often the sweeper looks for them.
     public static let holdExpiryBatchMax = 500
     public static let holdSweepIntervalMilliseconds: Int64 = 1_000
+
+    /// Orders: lines in one order (a large basket, as for holds), and the pickup code.
+    public static let orderLinesMax = 100
+    /// Pickup codes are 8 characters from a 31-letter alphabet (about 40 bits): unguessable
+    /// within `pickupCodeAttemptsMax` tries.
+    public static let pickupCodeLength = 8
+    /// Wrong pickup codes after which an order is locked for collection until unlocked.
+    public static let pickupCodeAttemptsMax = 5
+    /// Orders whose pickup window ended that one sweeper transaction expires, and how often
+    /// the sweeper looks for them.
+    public static let noShowBatchMax = 500
+    public static let noShowSweepIntervalMilliseconds: Int64 = 5_000
+    /// Lines in one transfer.
+    public static let transferLinesMax = 1_000
+    /// How far a location may be from where the goods go (the customer, or the pickup store a
+    /// transfer serves) to be chosen by sourcing, in kilometres.
+    public static let sourcingDistanceKilometresMax = 1_000.0
+    /// Milliseconds in a day: daily capacity counts orders per UTC day, pickup windows are days.
+    public static let dayMilliseconds: Int64 = 86_400_000
 }

@@ -44,6 +44,18 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
     case holdNotActive(holdId: String, status: HoldStatus)
     /// The referenced API key does not exist.
     case unknownApiKey(apiKeyId: String)
+    /// An order, order line or transfer that does not exist.
+    case unknownOrder(orderId: String)
+    case unknownOrderLine(orderId: String, lineId: String)
+    case unknownTransfer(transferId: String)
+    /// The order or transfer is not in a state that allows the step; `status` is where it is.
+    case invalidTransition(status: String, step: String)
+    /// A pickup order cannot be ready while lines are still on their way to the store.
+    case linesInTransit(orderId: String)
+    /// A pickup code that is not the order's; counted.
+    case pickupCodeWrong(attemptsLeft: Int)
+    /// Too many wrong pickup codes: collection waits for an unlock.
+    case pickupLocked(orderId: String)
 
     /// The caller's role may not perform this operation.
     case roleForbidden(role: Role, operation: Operation)
@@ -76,6 +88,13 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .holdNotActive: "hold-not-active"
         case .unknownLocation: "unknown-location"
         case .unknownApiKey: "unknown-api-key"
+        case .unknownOrder: "unknown-order"
+        case .unknownOrderLine: "unknown-order-line"
+        case .unknownTransfer: "unknown-transfer"
+        case .invalidTransition: "invalid-transition"
+        case .linesInTransit: "lines-in-transit"
+        case .pickupCodeWrong: "pickup-code-wrong"
+        case .pickupLocked: "pickup-locked"
         case .roleForbidden: "role-forbidden"
         case .locationForbidden: "location-forbidden"
         case .idempotencyKeyReused: "idempotency-key-reused"
@@ -98,6 +117,11 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .countTimeOutOfRange(let field): field
         case .unknownLocation, .locationForbidden: "locationId"
         case .unknownApiKey: "apiKeyId"
+        case .unknownOrder: "orderId"
+        case .unknownOrderLine: "lineId"
+        case .unknownTransfer: "transferId"
+        case .pickupCodeWrong, .pickupLocked: "pickupCode"
+        case .invalidTransition, .linesInTransit: nil
         case .idempotencyKeyReused: "Idempotency-Key"
         case .roleForbidden, .concurrentModification: nil
         }
@@ -146,6 +170,22 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
             "No location has the id '\(locationId)'."
         case .unknownApiKey(let apiKeyId):
             "No API key has the id '\(apiKeyId)'."
+        case .unknownOrder(let orderId):
+            "No order has the id '\(orderId)'."
+        case .unknownOrderLine(let orderId, let lineId):
+            "The order '\(orderId)' has no line '\(lineId)'."
+        case .unknownTransfer(let transferId):
+            "No transfer has the id '\(transferId)'."
+        case .invalidTransition(let status, let step):
+            "It is \(status); it cannot be \(step) now."
+        case .linesInTransit(let orderId):
+            "The order '\(orderId)' has lines still on their way to the store; receive their transfer first."
+        case .pickupCodeWrong(let attemptsLeft):
+            attemptsLeft > 0
+                ? "That is not the order's pickup code; \(attemptsLeft) more wrong codes lock the order for collection."
+                : "That is not the order's pickup code; the order is now locked for collection until it is unlocked."
+        case .pickupLocked(let orderId):
+            "The order '\(orderId)' is locked for collection after too many wrong pickup codes; an admin or the store must unlock it."
         case .roleForbidden(let role, let operation):
             "The role '\(role.rawValue)' may not \(operation.summary)."
         case .locationForbidden(let locationId):

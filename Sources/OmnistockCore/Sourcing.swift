@@ -121,3 +121,199 @@ public enum Sourcing {
         return keyed.sorted { ($0.1, $0.0.priority, $0.0.id) < ($1.1, $1.0.priority, $1.0.id) }.map(\.0)
     }
 }
+
+// MARK: - Explained sourcing: candidates filtered by the rules, and why each was or was not used.
+
+/// Why a location did not serve (part of) a request.
+public enum SourcingReason: String, Codable, CaseIterable, Sendable {
+    case inactive
+    /// It cannot do this job (ship, or be the pickup point).
+    case capability
+    /// It has taken its daily capacity of orders today.
+    case capacityReached = "capacity-reached"
+    /// Farther than `Limits.sourcingDistanceKilometresMax` from where the goods go.
+    case tooFar = "too-far"
+    /// Nothing of the SKU (beyond what is held and allocated).
+    case noStock = "no-stock"
+    /// Some on hand, but not above its safety stock.
+    case belowSafetyStock = "below-safety-stock"
+    /// It could serve, but the plan did not need it.
+    case notNeeded = "not-needed"
+}
+
+public struct CandidateVerdict: Equatable, Sendable {
+    public struct Reason: Equatable, Sendable {
+        public var reason: SourcingReason
+        /// The SKU the reason is about (stock reasons), nil for the location as a whole.
+        public var sku: String?
+    }
+
+    public var locationId: String
+    public var distanceKilometres: Double?
+    public var chosen: Bool
+    public var reasons: [Reason]
+}
+
+/// What sourcing sees: locations, their effective positions and today's order counts.
+public struct SourcingInput: Equatable, Sendable {
+    public var locations: [String: Location]
+    /// Effective positions (expired holds not counted); absent means empty.
+    public var positions: [StockKey: StockPosition]
+    /// Orders assigned to each location on the current UTC day.
+    public var ordersToday: [String: Int64]
+
+    public init(locations: [String: Location], positions: [StockKey: StockPosition], ordersToday: [String: Int64]) {
+        self.locations = locations
+        self.positions = positions
+        self.ordersToday = ordersToday
+    }
+
+    public func available(_ key: StockKey) -> Int64 {
+        guard let location = locations[key.locationId] else { return 0 }
+        return positions[key]?.available(locationDefault: location.safetyStockDefault) ?? 0
+    }
+}
+
+/// A planned line: where it comes from, and whether a transfer brings it to the pickup store.
+public struct SourcedLine: Equatable, Sendable {
+    public var line: Int
+    public var sku: String
+    public var quantity: Int64
+    public var locationId: String
+    public var viaTransfer: Bool
+}
+
+public struct SourcingOutcome: Equatable, Sendable {
+    public var lines: [SourcedLine]
+    public var unfilled: [UnfilledLine]
+    /// Locations used, in the order chosen.
+    public var locations: [String]
+    public var candidates: [CandidateVerdict]
+}
+
+extension Sourcing {
+    /// Plans `demands` for a fulfilment by the rules of PRODUCT.md, with the verdict on every
+    /// location. Shipping: among active, shipping locations within reach and capacity. Pickup:
+    /// the pickup store first (the whole order when it can, else the lines it can serve whole),
+    /// and what it lacks from other locations that ship, by transfer to the store.
+    ///
+    /// - Parameter excluding: locations that may not serve (where a line was not found).
+    public static func source(
+        _ demands: [Demand], fulfilment: Fulfilment, input: SourcingInput, excluding: Set<String> = []
+    ) -> Result<SourcingOutcome, Rejections> {
+        switch fulfilment {
+        case .ship(let latitude, let longitude):
+            return .success(explained(demands, destination: (latitude, longitude), input: input, excluding: excluding, first: []))
+        case .pickup(let storeId):
+            guard let store = input.locations[storeId] else {
+                return .failure(Rejections(.inLine(path: "fulfilment", .unknownLocation(locationId: storeId))))
+            }
+            guard store.active else { return .failure(Rejections(.inLine(path: "fulfilment", .locationInactive(locationId: storeId)))) }
+            guard store.capabilities.pickup else {
+                return .failure(Rejections(.inLine(path: "fulfilment", .locationLacksCapability(locationId: storeId, capability: "be a pickup point"))))
+            }
+            var atStore: [SourcedLine] = []
+            var rest = demands
+            if !excluding.contains(storeId) {
+                var left: [String: Int64] = [:]
+                rest = []
+                for demand in demands {
+                    let have = left[demand.sku] ?? input.available(StockKey(sku: demand.sku, locationId: storeId))
+                    if have >= demand.quantity {
+                        left[demand.sku] = have - demand.quantity
+                        atStore.append(SourcedLine(line: demand.line, sku: demand.sku, quantity: demand.quantity, locationId: storeId, viaTransfer: false))
+                    } else {
+                        rest.append(demand)
+                    }
+                }
+            }
+            var storeVerdict = CandidateVerdict(locationId: storeId, distanceKilometres: 0, chosen: !atStore.isEmpty, reasons: [])
+            if excluding.contains(storeId) {
+                storeVerdict.reasons = rest.map { .init(reason: .noStock, sku: $0.sku) }
+            } else {
+                storeVerdict.reasons = rest.map { .init(reason: stockReason(StockKey(sku: $0.sku, locationId: storeId), input, needed: $0.quantity), sku: $0.sku) }
+            }
+            guard !rest.isEmpty else {
+                return .success(SourcingOutcome(lines: atStore, unfilled: [], locations: [storeId], candidates: [storeVerdict]))
+            }
+            var others = explained(
+                rest, destination: (store.latitude, store.longitude), input: input, excluding: excluding.union([storeId]), first: [])
+            others.lines = (atStore + others.lines.map { var line = $0; line.viaTransfer = true; return line })
+                .sorted { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
+            others.locations = (atStore.isEmpty ? [] : [storeId]) + others.locations
+            others.candidates = [storeVerdict] + others.candidates.filter { $0.locationId != storeId }
+            // What there was counts the store's own stock too.
+            if !excluding.contains(storeId) {
+                for index in others.unfilled.indices {
+                    others.unfilled[index].available += input.available(StockKey(sku: others.unfilled[index].sku, locationId: storeId))
+                }
+            }
+            return .success(others)
+        }
+    }
+
+    /// The ship rules over every location: filters with reasons, plans, then explains the rest.
+    static func explained(
+        _ demands: [Demand], destination: (latitude: Double, longitude: Double), input: SourcingInput, excluding: Set<String>,
+        first: [SourcedLine]
+    ) -> SourcingOutcome {
+        var verdicts: [String: CandidateVerdict] = [:]
+        var eligible: [Location] = []
+        var table: [StockKey: Int64] = [:]
+        for location in input.locations.values.sorted(by: { $0.id < $1.id }) {
+            let distance = Geo.distanceKilometres(
+                latitude1: destination.latitude, longitude1: destination.longitude, latitude2: location.latitude, longitude2: location.longitude)
+            var reasons: [CandidateVerdict.Reason] = []
+            if excluding.contains(location.id) {
+                reasons += demands.map { .init(reason: .noStock, sku: $0.sku) }
+            } else if !location.active {
+                reasons.append(.init(reason: .inactive, sku: nil))
+            } else if !location.capabilities.ships {
+                reasons.append(.init(reason: .capability, sku: nil))
+            } else if (input.ordersToday[location.id] ?? 0) >= location.dailyCapacity {
+                reasons.append(.init(reason: .capacityReached, sku: nil))
+            } else if distance > Limits.sourcingDistanceKilometresMax {
+                reasons.append(.init(reason: .tooFar, sku: nil))
+            }
+            if reasons.isEmpty {
+                eligible.append(location)
+                for demand in demands {
+                    let key = StockKey(sku: demand.sku, locationId: location.id)
+                    table[key] = input.available(key)
+                }
+            }
+            verdicts[location.id] = CandidateVerdict(locationId: location.id, distanceKilometres: distance, chosen: false, reasons: reasons)
+        }
+        let plan = plan(demands, candidates: eligible, destination: destination, available: table)
+        let used = Set(plan.locations)
+        for location in eligible {
+            if used.contains(location.id) {
+                verdicts[location.id]!.chosen = true
+                continue
+            }
+            // Not used: say what it lacked, or that it was not needed.
+            var reasons: [CandidateVerdict.Reason] = []
+            var seen = Set<String>()
+            for demand in demands where seen.insert(demand.sku).inserted {
+                let key = StockKey(sku: demand.sku, locationId: location.id)
+                let needed = demands.filter { $0.sku == demand.sku }.reduce(Int64(0)) { $0 + $1.quantity }
+                if input.available(key) < needed { reasons.append(.init(reason: stockReason(key, input, needed: needed), sku: demand.sku)) }
+            }
+            verdicts[location.id]!.reasons = reasons.isEmpty ? [.init(reason: .notNeeded, sku: nil)] : reasons
+        }
+        let ranked = rank(Array(input.locations.values), destination: destination).map(\.id)
+        return SourcingOutcome(
+            lines: first + plan.assignments.map {
+                SourcedLine(line: $0.line, sku: $0.sku, quantity: $0.quantity, locationId: $0.locationId, viaTransfer: false)
+            },
+            unfilled: plan.unfilled, locations: plan.locations,
+            candidates: ranked.compactMap { verdicts[$0] })
+    }
+
+    /// Why a position could not give what was asked: not enough free stock, or enough only by
+    /// dipping into its safety stock.
+    static func stockReason(_ key: StockKey, _ input: SourcingInput, needed: Int64) -> SourcingReason {
+        let position = input.positions[key] ?? .empty
+        return position.onHand - position.held - position.allocated >= needed ? .belowSafetyStock : .noStock
+    }
+}

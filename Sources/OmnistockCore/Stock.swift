@@ -39,6 +39,16 @@ public struct StockPosition: Equatable, Hashable, Codable, Sendable {
     /// How much more is promised than is on hand.
     public var shortfall: Int64 { max(0, held + allocated - onHand) }
 
+    /// The position after a change to its promised buckets; a negative bucket is a bug, so it traps.
+    public func applying(_ change: PositionChange) -> StockPosition {
+        var next = self
+        next.held += change.held
+        next.allocated += change.allocated
+        next.incoming += change.incoming
+        next.checkInvariants()
+        return next
+    }
+
     /// The invariants every position keeps; a violation is a bug in `evolve`, so it traps.
     func checkInvariants() {
         precondition(onHand >= 0, "on-hand stock became negative")
@@ -78,14 +88,32 @@ public enum MovementKind: String, Codable, CaseIterable, Sendable {
     case damage
     /// Sent back to the supplier: removes.
     case returnToVendor = "return-to-vendor"
+    /// Lost: not found on the shelf when an order needed it. Removes.
+    case loss
+    /// Handed over for an order (collected or shipped): removes. Recorded by orders only.
+    case fulfilment
+    /// Sent away by a transfer: removes. Recorded by transfers only.
+    case transferOut = "transfer-out"
+    /// Arrived by a transfer: adds. Recorded by transfers only.
+    case transferIn = "transfer-in"
+    /// Brought back by a customer and restocked: adds. Recorded by order returns only.
+    case customerReturn = "return"
 
     /// Whether the quantity is signed by the caller (adjustments) or implied by the kind.
     public var isSigned: Bool { self == .adjustment }
+    /// Kinds only the service records (orders, transfers, returns), so each is tied to what
+    /// caused it; a movements request may not use them.
+    public var isRecordedByService: Bool {
+        switch self {
+        case .fulfilment, .transferOut, .transferIn, .customerReturn: true
+        default: false
+        }
+    }
     /// The sign the kind gives an unsigned quantity.
     var direction: Int64 {
         switch self {
-        case .receipt, .adjustment: 1
-        case .sale, .damage, .returnToVendor: -1
+        case .receipt, .adjustment, .transferIn, .customerReturn: 1
+        case .sale, .damage, .returnToVendor, .loss, .fulfilment, .transferOut: -1
         }
     }
 }
@@ -133,6 +161,9 @@ public struct MovementLine: Equatable, Sendable {
             }
         } else if !(1...bound).contains(quantity) {
             faults.append(.outOfRange(field: "quantity", lower: "1", upper: "\(bound)"))
+        }
+        if kind.isRecordedByService {
+            faults.append(.notAllowed(field: "kind", reason: "'\(kind.rawValue)' is recorded by orders, transfers and returns themselves"))
         }
         if let reason, let fault = Identifier.check(reason, field: "reason") { faults.append(fault) }
         if let reference, let fault = Text.check(reference, field: "reference", lengthMax: Limits.referenceLengthMax) {

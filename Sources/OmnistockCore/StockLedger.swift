@@ -192,7 +192,7 @@ public enum StockLedger {
             next.safetyStock = set.quantity
         case .positionShort:
             break
-        case .locationDefined, .holdPlaced, .holdExtended, .holdReleased, .holdExpired:
+        case .locationDefined, .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted, .order, .transfer:
             preconditionFailure("an event of another stream was applied to a stock position's stream")
         }
         next.checkInvariants()

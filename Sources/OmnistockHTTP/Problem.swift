@@ -18,6 +18,10 @@ public struct Problem: Error, Sendable, Equatable {
         public var locationId: String?
         public var requested: Int64?
         public var available: Int64?
+        /// For refused steps: the status the order or transfer is in.
+        public var currentStatus: String?
+        /// For wrong pickup codes: how many more before the order locks.
+        public var attemptsLeft: Int?
 
         public init(
             field: String?, code: String, detail: String, sku: String? = nil, locationId: String? = nil, requested: Int64? = nil,
@@ -42,6 +46,8 @@ public struct Problem: Error, Sendable, Equatable {
                 self.requested = requested
                 self.available = available
             }
+            if case .invalidTransition(let status, _) = inner { self.currentStatus = status }
+            if case .pickupCodeWrong(let attemptsLeft) = inner { self.attemptsLeft = attemptsLeft }
         }
     }
 
@@ -79,7 +85,7 @@ public struct Problem: Error, Sendable, Equatable {
         guard let field = rejection.field else { return nil }
         switch rejection {
         case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .inLine,
-            .countTimeOutOfRange, .insufficientStock:
+            .countTimeOutOfRange, .insufficientStock, .pickupCodeWrong:
             return inBody && !field.hasPrefix("/") ? "/" + field : field
         default:
             return field
@@ -100,7 +106,8 @@ public struct Problem: Error, Sendable, Equatable {
             // A line of a body that names something unknown makes the body invalid (422), where
             // the same name in a path is a missing resource (404).
             switch inner {
-            case .unknownLocation, .unknownApiKey, .unknownHold, .locationInactive, .locationLacksCapability:
+            case .unknownLocation, .unknownApiKey, .unknownHold, .locationInactive, .locationLacksCapability, .unknownOrder, .unknownTransfer,
+                .unknownOrderLine:
                 (.unprocessableContent, "validation-failed", "The request's values are not valid")
             default:
                 classify(inner, inBody: inBody)
@@ -109,6 +116,16 @@ public struct Problem: Error, Sendable, Equatable {
             (.conflict, "insufficient-stock", "Not enough stock")
         case .holdNotActive:
             (.conflict, "hold-not-active", "The hold is not active")
+        case .invalidTransition:
+            (.conflict, "invalid-transition", "Not possible in the current status")
+        case .linesInTransit:
+            (.conflict, "lines-in-transit", "Lines are still in transit")
+        case .pickupLocked:
+            (.conflict, "pickup-locked", "Locked for collection")
+        case .pickupCodeWrong:
+            (.unprocessableContent, "pickup-code-wrong", "Wrong pickup code")
+        case .unknownOrder, .unknownOrderLine, .unknownTransfer:
+            (.notFound, "not-found", "Not found")
         case .locationInactive, .locationLacksCapability:
             inBody
                 ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
@@ -127,6 +144,21 @@ public struct Problem: Error, Sendable, Equatable {
         case .concurrentModification:
             (.conflict, "concurrent-modification", "Concurrent modification")
         }
+    }
+
+    private func document(requestId: String) -> Data {
+        struct Body: Encodable {
+            var type: String
+            var title: String
+            var status: Int
+            var detail: String
+            var requestId: String
+            var errors: [FieldError]?
+        }
+        let body = Body(
+            type: "https://omnistock.dev/problems/\(kind)", title: title, status: Int(status.code), detail: detail,
+            requestId: requestId, errors: errors.isEmpty ? nil : errors)
+        return (try? JSON.encoder.encode(body)) ?? Data()
     }
 
     // MARK: Problems of the request itself, not of the domain.
@@ -187,6 +219,11 @@ public struct Problem: Error, Sendable, Equatable {
             detail: "Something failed on our side; nothing was changed unless a 2xx was returned. Quote request id \(requestId).")
     }
 
+    /// The problem+json document.
+    func body(requestId: String) -> [UInt8] {
+        Array(document(requestId: requestId))
+    }
+
     /// The problem+json response.
     func response(requestId: String) -> Response {
         struct Body: Encodable {
@@ -197,12 +234,9 @@ public struct Problem: Error, Sendable, Equatable {
             var requestId: String
             var errors: [FieldError]?
         }
-        let body = Body(
-            type: "https://omnistock.dev/problems/\(kind)", title: title, status: Int(status.code), detail: detail,
-            requestId: requestId, errors: errors.isEmpty ? nil : errors)
         var headers = headers
         headers[.contentType] = "application/problem+json"
-        let bytes = (try? JSON.encoder.encode(body)) ?? Data()
+        let bytes = document(requestId: requestId)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -17,6 +17,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     LocationRoutes(services: services).register(on: v1)
     StockRoutes(services: services).register(on: v1)
     HoldRoutes(services: services).register(on: v1)
+    OrderRoutes(services: services).register(on: v1)
     EventRoutes(services: services).register(on: v1)
     ApiKeyRoutes(services: services).register(on: v1)
 
@@ -92,12 +93,20 @@ extension EdgeServices {
         }
         switch outcome {
         case .executed(let response):
-            return JSON.response(bytes: response.body, status: .init(code: response.status))
+            return Self.answer(response)
         case .replayed(let stored):
-            var response = JSON.response(bytes: stored.body, status: .init(code: stored.status))
+            var response = Self.answer(stored)
             response.headers[.idempotentReplayed] = "true"
             return response
         }
+    }
+
+    /// A stored answer as a response: a refusal committed with its events (a counted wrong
+    /// pickup code) is a problem document.
+    static func answer(_ stored: StoredResponse) -> Response {
+        var response = JSON.response(bytes: stored.body, status: .init(code: stored.status))
+        if stored.status >= 400 { response.headers[.contentType] = "application/problem+json" }
+        return response
     }
 
     /// The identity of an idempotent request, or nil when it carries no Idempotency-Key.

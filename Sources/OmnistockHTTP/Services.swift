@@ -10,6 +10,8 @@ public struct EdgeServices: Sendable {
     public var holds: HoldStore
     /// The instance's single hold writer (group commit).
     public var holdWriter: HoldWriter
+    /// Orders, store work, returns, transfers and the sourcing preview.
+    public var orders: OrderStore
     public var apiKeys: ApiKeyStore
     public var idempotency: IdempotencyStore
     public var migrator: Migrator
@@ -17,7 +19,7 @@ public struct EdgeServices: Sendable {
     public var logger: Logger
 
     public init(
-        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, apiKeys: ApiKeyStore,
+        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, apiKeys: ApiKeyStore,
         idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
     ) {
         self.database = database
@@ -26,6 +28,7 @@ public struct EdgeServices: Sendable {
         self.stock = stock
         self.holds = holds
         self.holdWriter = holdWriter
+        self.orders = orders
         self.apiKeys = apiKeys
         self.idempotency = idempotency
         self.migrator = migrator

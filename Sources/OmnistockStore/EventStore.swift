@@ -266,6 +266,9 @@ public enum EventCodec {
             case .holdExtended(let payload): try encoder.encode(payload)
             case .holdReleased(let payload): try encoder.encode(payload)
             case .holdExpired(let payload): try encoder.encode(payload)
+            case .holdConverted(let payload): try encoder.encode(payload)
+            case .order(let payload): try encoder.encode(payload)
+            case .transfer(let payload): try encoder.encode(payload)
             }
         return String(decoding: data, as: UTF8.self)
     }
@@ -354,6 +357,9 @@ public enum EventCodec {
         case HoldExtended.type: return .holdExtended(try decoder.decode(HoldExtended.self, from: data))
         case HoldReleased.type: return .holdReleased(try decoder.decode(HoldReleased.self, from: data))
         case HoldExpired.type: return .holdExpired(try decoder.decode(HoldExpired.self, from: data))
+        case HoldConverted.type: return .holdConverted(try decoder.decode(HoldConverted.self, from: data))
+        case _ where type.hasPrefix("order."): return .order(try decoder.decode(OrderRecorded.self, from: data))
+        case _ where type.hasPrefix("transfer."): return .transfer(try decoder.decode(TransferRecorded.self, from: data))
         default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")
         }
     }

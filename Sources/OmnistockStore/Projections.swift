@@ -17,6 +17,14 @@ public struct PositionRecord: Sendable, Equatable {
     }
 }
 
+extension PositionRecord {
+    /// A row no event of its stream wrote and with nothing in any bucket: locked (created) to
+    /// decide, and not a position of the ledger.
+    var isVacant: Bool {
+        version == 0 && position.onHand == 0 && position.held == 0 && position.allocated == 0 && position.incoming == 0
+    }
+}
+
 /// A hold as the projection holds it.
 public struct HoldRecord: Sendable, Equatable {
     public var hold: Hold
@@ -27,6 +35,34 @@ public struct HoldRecord: Sendable, Equatable {
         self.hold = hold
         self.version = version
     }
+}
+
+/// An order as the projection holds it.
+public struct OrderRecord: Sendable, Equatable {
+    public var order: Order
+    public var version: Int64
+
+    public init(order: Order, version: Int64) {
+        self.order = order
+        self.version = version
+    }
+}
+
+/// A transfer as the projection holds it.
+public struct TransferRecord: Sendable, Equatable {
+    public var transfer: Transfer
+    public var version: Int64
+
+    public init(transfer: Transfer, version: Int64) {
+        self.transfer = transfer
+        self.version = version
+    }
+}
+
+/// A count of orders assigned to a location on one UTC day.
+public struct LocationDay: Hashable, Sendable {
+    public var locationId: String
+    public var day: Int64
 }
 
 /// Writes projection rows. The live write path and `replay`/`verify` use these same functions,
@@ -201,6 +237,85 @@ extension ProjectionWriter {
     }
 }
 
+extension ProjectionWriter {
+    /// The JSON text a document column holds: sorted keys, so a rebuild writes the same text.
+    static func document<Value: Encodable>(_ value: Value) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Inserts or replaces order rows in `table`.
+    static func upsertOrders(_ records: [OrderRecord], table: String = "orders", on connection: PostgresConnection, logger: Logger) async throws {
+        guard !records.isEmpty else { return }
+        let orders = records.map(\.order)
+        let documents = try orders.map { try document($0) }
+        try await connection.query(
+            PostgresQuery(unsafeSQL: """
+                INSERT INTO \(table) (id, order_number, hold_id, status, location_ids, created_at_ms, pickup_expires_at_ms, document, version)
+                SELECT id, number, nullif(hold, ''), status, string_to_array(locations, ';'), created, nullif(expires, -1), document, version
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[], $9::bigint[])
+                       AS o(id, number, hold, status, locations, created, expires, document, version)
+                ON CONFLICT (id) DO UPDATE SET
+                    status = excluded.status, location_ids = excluded.location_ids,
+                    pickup_expires_at_ms = excluded.pickup_expires_at_ms, document = excluded.document, version = excluded.version
+                """,
+                binds: try bindings(
+                    orders.map(\.id), orders.map(\.orderNumber), orders.map { $0.holdId ?? "" }, orders.map(\.status.rawValue),
+                    orders.map { $0.queueLocationIds.joined(separator: ";") }, orders.map(\.createdAtMs),
+                    orders.map { $0.status == .ready ? ($0.pickupExpiresAtMs ?? -1) : -1 }, documents, records.map(\.version))),
+            logger: logger)
+    }
+
+    /// Inserts or replaces transfer rows in `table`.
+    static func upsertTransfers(_ records: [TransferRecord], table: String = "transfers", on connection: PostgresConnection, logger: Logger) async throws {
+        guard !records.isEmpty else { return }
+        let transfers = records.map(\.transfer)
+        let documents = try transfers.map { try document($0) }
+        try await connection.query(
+            PostgresQuery(unsafeSQL: """
+                INSERT INTO \(table) (id, status, from_location_id, to_location_id, order_id, document, version)
+                SELECT id, status, source, destination, nullif(order_id, ''), document, version
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[])
+                       AS t(id, status, source, destination, order_id, document, version)
+                ON CONFLICT (id) DO UPDATE SET status = excluded.status, document = excluded.document, version = excluded.version
+                """,
+                binds: try bindings(
+                    transfers.map(\.id), transfers.map(\.status.rawValue), transfers.map(\.fromLocationId), transfers.map(\.toLocationId),
+                    transfers.map { $0.orderId ?? "" }, documents, records.map(\.version))),
+            logger: logger)
+    }
+
+    /// Adds to the orders counted per location and day in `table`.
+    static func addOrderDays(_ counts: [LocationDay: Int64], table: String = "location_order_days", on connection: PostgresConnection, logger: Logger) async throws {
+        guard !counts.isEmpty else { return }
+        let entries = counts.sorted { ($0.key.locationId, $0.key.day) < ($1.key.locationId, $1.key.day) }
+        try await connection.query(
+            PostgresQuery(unsafeSQL: """
+                INSERT INTO \(table) AS d (location_id, day, orders)
+                SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+                ON CONFLICT (location_id, day) DO UPDATE SET orders = d.orders + excluded.orders
+                """,
+                binds: try bindings(entries.map(\.key.locationId), entries.map(\.key.day), entries.map(\.value))),
+            logger: logger)
+    }
+
+    /// The orders an event assigns to locations per day (creation and re-sourcing).
+    static func orderDays(_ event: LedgerEvent) -> [LocationDay: Int64] {
+        guard case .order(let recorded) = event else { return [:] }
+        let day = Orders.day(ofMs: recorded.occurredAtMs)
+        var counts: [LocationDay: Int64] = [:]
+        for id in recorded.assigned { counts[LocationDay(locationId: id, day: day), default: 0] += 1 }
+        return counts
+    }
+
+    private static func bindings(_ values: any PostgresThrowingDynamicTypeEncodable...) throws -> PostgresBindings {
+        var binds = PostgresBindings()
+        for value in values { try binds.append(value) }
+        return binds
+    }
+}
+
 /// SQL text with `$n` placeholders and the values bound to them, for statements assembled from
 /// several pieces (one round trip instead of one per piece).
 struct QueryBuilder {
@@ -221,6 +336,9 @@ public struct Projector: Sendable {
     public private(set) var locations: [String: LocationRecord] = [:]
     public private(set) var positions: [StockKey: PositionRecord] = [:]
     public private(set) var holds: [String: HoldRecord] = [:]
+    public private(set) var orders: [String: OrderRecord] = [:]
+    public private(set) var transfers: [String: TransferRecord] = [:]
+    public private(set) var orderDays: [LocationDay: Int64] = [:]
 
     public init() {}
 
@@ -234,8 +352,16 @@ public struct Projector: Sendable {
             }
             locations[location.id] = LocationRecord(
                 location: location, version: streamVersion, createdAt: previous?.createdAt ?? recordedAt, updatedAt: recordedAt)
-        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired:
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted:
             applyHold(event.holdId!, event, streamVersion: streamVersion)
+        case .order(let recorded):
+            orders[recorded.order.id] = OrderRecord(order: Orders.evolve(orders[recorded.order.id]?.order, event), version: streamVersion)
+            applyChanges(event)
+            for (key, count) in ProjectionWriter.orderDays(event) { orderDays[key, default: 0] += count }
+        case .transfer(let recorded):
+            let id = recorded.transfer.id
+            transfers[id] = TransferRecord(transfer: Transfers.evolve(transfers[id]?.transfer, event), version: streamVersion)
+            applyChanges(event)
         default:
             let key = event.stockKey!
             let previous = positions[key]?.position ?? .empty
@@ -246,16 +372,19 @@ public struct Projector: Sendable {
     private mutating func applyHold(_ id: String, _ event: LedgerEvent, streamVersion: Int64) {
         // Holds.evolve traps on an event of an unknown hold (anything but its placement).
         holds[id] = HoldRecord(hold: Holds.evolve(holds[id]?.hold, event), version: streamVersion)
-        applyHeld(event)
+        applyChanges(event)
     }
 
-    /// A hold changes the held bucket of positions whose stream it does not belong to: their
-    /// versions stay those of their own streams.
-    private mutating func applyHeld(_ event: LedgerEvent) {
-        for (key, delta) in Holds.heldChanges(event) {
-            guard var record = positions[key] else { preconditionFailure("a hold line on a position the ledger never stocked") }
-            record.position = Holds.evolve(record.position, held: delta)
-            positions[key] = record
+    /// Holds, orders and transfers change the promised buckets of positions whose streams they
+    /// do not belong to: their versions stay those of their own streams. Only `incoming` may
+    /// reach a position the ledger never stocked (a transfer to a new store); its row has
+    /// version 0 until the goods are recorded there.
+    private mutating func applyChanges(_ event: LedgerEvent) {
+        for change in event.positionChanges {
+            var record = positions[change.key] ?? PositionRecord(key: change.key, position: .empty, version: 0)
+            precondition(record.version > 0 || (change.held == 0 && change.allocated == 0), "a promise on a position the ledger never stocked")
+            record.position = record.position.applying(change)
+            positions[change.key] = record
         }
     }
 }

@@ -20,7 +20,7 @@ public struct Rebuilder: Sendable {
     static let pageSize = 10_000
     static let writeChunk = 10_000
     /// The projections, in the order they are written (positions refer to locations).
-    static let tables = ["locations", "stock_positions", "holds", "active_hold_lines"]
+    static let tables = ["locations", "stock_positions", "holds", "active_hold_lines", "orders", "transfers", "location_order_days"]
     let logger: Logger
 
     public init(logger: Logger) {
@@ -35,10 +35,13 @@ public struct Rebuilder: Sendable {
             // Take the projections first, as writers do (their rows, then the ledger head), so a
             // writer caught mid-way finishes instead of deadlocking; then the head, so no append
             // lands while the rebuild runs. Readers and writers wait until it commits.
-            try await connection.query("LOCK TABLE holds, stock_positions, active_hold_lines, locations IN ACCESS EXCLUSIVE MODE", logger: logger)
+            try await connection.query(
+                "LOCK TABLE orders, transfers, location_order_days, holds, stock_positions, active_hold_lines, locations IN ACCESS EXCLUSIVE MODE",
+                logger: logger)
             try await connection.query("LOCK TABLE ledger_head IN SHARE MODE", logger: logger)
             let (projector, count) = try await fold(on: connection, progress: progress)
-            try await connection.query("TRUNCATE active_hold_lines, holds, stock_positions, locations", logger: logger)
+            try await connection.query(
+                "TRUNCATE location_order_days, transfers, orders, active_hold_lines, holds, stock_positions, locations", logger: logger)
             try await write(projector, prefix: "", on: connection)
             return count
         }
@@ -110,7 +113,9 @@ public struct Rebuilder: Sendable {
             let chunk = Array(locations[start..<min(start + Self.writeChunk, locations.count)])
             try await ProjectionWriter.upsertLocations(chunk, table: prefix + "locations", on: connection, logger: logger)
         }
-        let positions = projector.positions.values.sorted { $0.key < $1.key }
+        // A position that no event ever stocked and that nothing promises or brings is not a
+        // position (the live writers discard such rows too).
+        let positions = projector.positions.values.filter { !$0.isVacant }.sorted { $0.key < $1.key }
         for start in stride(from: 0, to: positions.count, by: Self.writeChunk) {
             let chunk = Array(positions[start..<min(start + Self.writeChunk, positions.count)])
             try await ProjectionWriter.upsertPositions(chunk, table: prefix + "stock_positions", on: connection, logger: logger)
@@ -121,6 +126,22 @@ public struct Rebuilder: Sendable {
             try await ProjectionWriter.upsertHolds(chunk, table: prefix + "holds", on: connection, logger: logger)
             try await ProjectionWriter.writeActiveLines(
                 chunk.map(\.hold), replacing: [], table: prefix + "active_hold_lines", on: connection, logger: logger)
+        }
+        let orders = projector.orders.values.sorted { $0.order.id < $1.order.id }
+        for start in stride(from: 0, to: orders.count, by: Self.writeChunk) {
+            try await ProjectionWriter.upsertOrders(
+                Array(orders[start..<min(start + Self.writeChunk, orders.count)]), table: prefix + "orders", on: connection, logger: logger)
+        }
+        let transfers = projector.transfers.values.sorted { $0.transfer.id < $1.transfer.id }
+        for start in stride(from: 0, to: transfers.count, by: Self.writeChunk) {
+            try await ProjectionWriter.upsertTransfers(
+                Array(transfers[start..<min(start + Self.writeChunk, transfers.count)]), table: prefix + "transfers", on: connection, logger: logger)
+        }
+        let days = projector.orderDays.sorted { ($0.key.locationId, $0.key.day) < ($1.key.locationId, $1.key.day) }
+        for start in stride(from: 0, to: days.count, by: Self.writeChunk) {
+            try await ProjectionWriter.addOrderDays(
+                Dictionary(uniqueKeysWithValues: days[start..<min(start + Self.writeChunk, days.count)].map { ($0.key, $0.value) }),
+                table: prefix + "location_order_days", on: connection, logger: logger)
         }
     }
 }

@@ -244,7 +244,7 @@ public struct StockStore: Sendable {
             try await connection.query(
                 """
                 SELECT \(unescaped: Self.effectiveColumns) FROM stock_positions p
-                 WHERE sku = \(key.sku) AND location_id = \(key.locationId) AND version > 0
+                 WHERE sku = \(key.sku) AND location_id = \(key.locationId) AND (version > 0 OR incoming > 0)
                 """,
                 logger: logger
             ).collect().first.map(Self.record)

@@ -131,7 +131,8 @@ struct Serve: AsyncParsableCommand {
         )
         app.addServices(
             database.client, IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
-            HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger))
+            HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
+            NoShowSweeper(orders: edge.orders, logger: logger))
         app.beforeServerStarts {
             try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
             if settings.demo {

@@ -64,6 +64,32 @@ struct HoldExpirySweeper: Service {
     }
 }
 
+/// Expires pickup orders not collected within their store's pickup window, in bounded batches
+/// (one transaction each): their allocations return to availability and `order.expired` says why.
+/// Several instances may sweep at once; each skips the orders another has locked.
+struct NoShowSweeper: Service {
+    static let batchesPerRoundMax = 100
+    let orders: OrderStore
+    let logger: Logger
+
+    func run() async throws {
+        await runRounds(every: .milliseconds(Limits.noShowSweepIntervalMilliseconds)) { await sweepRound() }
+    }
+
+    func sweepRound() async {
+        for _ in 0..<Self.batchesPerRoundMax where !Task.isCancelled {
+            do {
+                let expired = try await orders.expireNoShows(limit: Limits.noShowBatchMax)
+                if expired > 0 { logger.info("expired uncollected pickup orders", metadata: ["count": "\(expired)"]) }
+                if expired < Limits.noShowBatchMax { return }
+            } catch {
+                logger.warning("no-show sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                return
+            }
+        }
+    }
+}
+
 /// Runs `round` every `interval` until graceful shutdown. The first round waits one interval:
 /// at start the schema may still be migrating.
 func runRounds(every interval: Duration, _ round: @escaping @Sendable () async -> Void) async {

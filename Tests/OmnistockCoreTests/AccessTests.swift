@@ -42,6 +42,16 @@ import Testing
                 return fault
             }
         }
+        // Orders: checkout creates, reads and cancels orders and previews sourcing everywhere;
+        // store work, returns and transfers belong to stores and integrations at their locations.
+        for operation in [Operation.createOrders, .readOrders, .cancelOrders, .planSourcing] {
+            expected[operation] = [nil, nil, nil, .locationForbidden(locationId: "PAR-01"), nil]
+        }
+        for operation in [Operation.workOrders, .returnOrders, .transferStock] {
+            expected[operation] = [
+                nil, .roleForbidden(role: .checkout, operation: operation), nil, .locationForbidden(locationId: "PAR-01"), nil,
+            ]
+        }
         #expect(Set(expected.keys) == Set(Operation.allCases))
         for (operation, outcomes) in expected {
             for (principal, outcome) in zip(principals, outcomes) {

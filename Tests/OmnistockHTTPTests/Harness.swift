@@ -71,6 +71,7 @@ struct Harness: Sendable {
                 database: database, events: events, locations: LocationStore(events: events, logger: logger),
                 stock: StockStore(events: events, logger: logger), holds: HoldStore(logger: logger),
                 holdWriter: HoldWriter(database: database, events: events, idempotencyRetentionSeconds: 3600, logger: logger),
+                orders: OrderStore(database: database, events: events, logger: logger),
                 apiKeys: ApiKeyStore(cacheSeconds: 5, logger: logger),
                 idempotency: IdempotencyStore(retentionSeconds: 3600, logger: logger),
                 migrator: Migrator(migrations: try Migration.bundled(), logger: logger),

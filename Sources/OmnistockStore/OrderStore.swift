@@ -1,0 +1,561 @@
+import Crypto
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+
+/// What a store-work request asks of an order, before the order is read.
+public enum OrderCommand: Sendable, Equatable {
+    case picking
+    case ready
+    case collect(pickupCode: String)
+    case unlock
+    /// Lines to ship; nil ships every allocated line the caller may act on.
+    case ship(lineIds: [String]?, carrier: String, tracking: String)
+    case cancel(reason: String?)
+    case notFound(lineId: String)
+    case returned(locationId: String, lines: [ReturnLine])
+
+    var operation: OmnistockCore.Operation {
+        switch self {
+        case .cancel: .cancelOrders
+        case .returned: .returnOrders
+        default: .workOrders
+        }
+    }
+}
+
+/// The answer to an order creation.
+public struct OrderCreation: Sendable {
+    public var record: OrderRecord
+    /// The pickup code, in clear, only when this call created a pickup order.
+    public var pickupCode: String?
+    /// False when the order number (or the hold) had already made this order.
+    public var created: Bool
+}
+
+/// Orders, store work, no-shows, returns, transfers and the sourcing preview: each write is
+/// one transaction that locks the order (or transfer) row, then the positions in (sku,
+/// location) order, decides with the core, writes the projections and appends the events
+/// last. Orders are not the hot path holds are, so each request has its own transaction.
+public struct OrderStore: Sendable {
+    let database: Database
+    let events: EventStore
+    let logger: Logger
+
+    public init(database: Database, events: EventStore, logger: Logger) {
+        self.database = database
+        self.events = events
+        self.logger = logger
+    }
+
+    private var stock: StockStore { StockStore(events: events, logger: logger) }
+
+    // MARK: - Reads
+
+    public func order(id: String) async throws -> OrderRecord? {
+        try await database.withConnection { connection in
+            try await documents("SELECT document, version FROM orders WHERE id = \(id)", on: connection).first.map(Self.order)
+        }
+    }
+
+    /// A page of a location's queue, oldest first, after a cursor (created time, id).
+    public func queue(
+        locationId: String, statuses: [OrderStatus], after: (createdAtMs: Int64, id: String)?, limit: Int
+    ) async throws -> [OrderRecord] {
+        try await database.withConnection { connection in
+            try await documents(
+                """
+                SELECT document, version FROM orders
+                 WHERE location_ids @> ARRAY[\(locationId)]::text[] AND status = ANY(\(statuses.map(\.rawValue))::text[])
+                   AND (created_at_ms, id) > (\(after?.createdAtMs ?? Int64.min), \(after?.id ?? ""))
+                 ORDER BY created_at_ms, id LIMIT \(limit)
+                """,
+                on: connection
+            ).map(Self.order)
+        }
+    }
+
+    public func transfer(id: String) async throws -> TransferRecord? {
+        try await database.withConnection { connection in
+            try await documents("SELECT document, version FROM transfers WHERE id = \(id)", on: connection).first.map(Self.transfer)
+        }
+    }
+
+    /// The plan sourcing would make now, with its explanation; nothing is locked or written.
+    public func plan(lines: [RequestedLine], fulfilment: Fulfilment) async throws -> SourcingOutcome {
+        let request = OrderRequest(orderNumber: "preview", lines: lines, fulfilment: fulfilment)
+        let faults = Orders.validate(request)
+        if !faults.isEmpty { throw Rejections(faults) }
+        return try await database.withConnection { connection in
+            let input = try await sourcingInput(skus: lines.map(\.sku), lock: false, on: connection)
+            let demands = lines.enumerated().map { Sourcing.Demand(line: $0.offset, sku: $0.element.sku, quantity: $0.element.quantity) }
+            return try Sourcing.source(demands, fulfilment: fulfilment, input: input.input).get()
+        }
+    }
+
+    // MARK: - Creation
+
+    /// Creates an order from a hold or by sourcing, or returns the order its number (or hold)
+    /// already made.
+    public func create(_ request: OrderRequest, principal: Principal, metadata: EventMetadata, in transaction: Transaction) async throws -> OrderCreation {
+        let faults = Orders.validate(request)
+        if !faults.isEmpty { throw Rejections(faults) }
+        let connection = transaction.connection
+        if let existing = try await orderRow("order_number", request.orderNumber, lock: false, on: connection) {
+            try authorizeRead(principal, existing.order)
+            return OrderCreation(record: existing, pickupCode: nil, created: false)
+        }
+        let orderId = RandomIds.make("ord_")
+        var decided: [LedgerEvent]
+        var locked: [StockKey: PositionRecord]
+        var holds: [String: HoldRecord] = [:]
+        if let holdId = request.holdId {
+            guard let first = try await holdRow(holdId, on: connection) else {
+                throw Rejections(.inLine(path: "", .unknownHold(holdId: holdId)))
+            }
+            var named = Set(first.hold.lines.map(\.locationId))
+            if case .pickup(let id)? = first.hold.fulfilment ?? request.fulfilment { named.insert(id) }
+            if let refusal = Access.authorize(principal, .createOrders, locations: named.sorted()) { throw Rejections(refusal) }
+            // Every change to a hold locks its positions first, so with them locked the hold
+            // read again is the hold as it stands.
+            locked = try await stock.lock(first.hold.keys, on: connection)
+            guard let hold = try await holdRow(holdId, on: connection) else { throw Rejections(.inLine(path: "", .unknownHold(holdId: holdId))) }
+            if hold.hold.recordedStatus == .converted, let existing = try await orderRow("hold_id", holdId, lock: false, on: connection) {
+                return OrderCreation(record: existing, pickupCode: nil, created: false)
+            }
+            holds[holdId] = hold
+            let nowMs = try await Self.now(on: connection)
+            decided = try Orders.decide(convert: hold.hold, request: request, orderId: orderId, nowMs: nowMs).get()
+        } else {
+            if let refusal = Access.authorize(principal, .createOrders, locations: request.namedLocations.filter(Identifier.isValid)) {
+                throw Rejections(refusal)
+            }
+            let sourcing = try await sourcingInput(skus: request.lines.map(\.sku), lock: true, on: connection)
+            locked = sourcing.locked
+            let transferIds = request.lines.map { _ in RandomIds.make("trf_") }
+            decided = try Orders.decide(
+                create: request, orderId: orderId, transferIds: transferIds, nowMs: sourcing.nowMs, input: sourcing.input
+            ).get()
+            // A bound key may only create orders served by its own locations.
+            let used = Set(decided.flatMap(\.locationIds))
+            if let refusal = Access.authorize(principal, .createOrders, locations: used.sorted()) { throw Rejections(refusal) }
+        }
+        let written = try await record(decided, locked: locked, orders: [:], transfers: [:], holds: holds, metadata: metadata, on: connection)
+        guard let record = written.orders[orderId] else { preconditionFailure("an order creation wrote no order") }
+        var code: String?
+        if record.order.pickupLocationId != nil {
+            let made = PickupCodes.make()
+            try await connection.query(
+                "INSERT INTO pickup_codes (order_id, code_hash) VALUES (\(orderId), \(ByteBuffer(bytes: PickupCodes.hash(made, orderId: orderId))))",
+                logger: logger)
+            code = made
+        }
+        return OrderCreation(record: record, pickupCode: code, created: true)
+    }
+
+    // MARK: - Store work
+
+    /// Performs a step on an order. Returns the order after it, and a refusal to answer once
+    /// the transaction has committed (a wrong pickup code is refused, and counted).
+    public func act(
+        _ command: OrderCommand, orderId: String, principal: Principal, metadata: EventMetadata, in transaction: Transaction
+    ) async throws -> (record: OrderRecord, refusal: Rejections?) {
+        let connection = transaction.connection
+        guard let current = try await orderRow("id", orderId, lock: true, on: connection) else {
+            throw Rejections(.unknownOrder(orderId: orderId))
+        }
+        let order = current.order
+        // A return is taken at any store: the key must be bound to the return location (checked
+        // below), not to where the order was served.
+        if case .returned = command {} else { try authorizeRead(principal, order) }
+        var keys = order.lines.map(\.key)
+        var locations: [String: Location] = [:]
+        var sourcing: (input: SourcingInput, locked: [StockKey: PositionRecord], nowMs: Int64)?
+        let action: OrderAction
+        switch command {
+        case .picking: action = .picking
+        case .ready:
+            action = .ready
+            if let store = order.pickupLocationId { locations = try await Self.locations([store], on: connection, logger: logger) }
+        case .collect(let code):
+            var stored: ByteBuffer?
+            for try await hash in try await connection.query("SELECT code_hash FROM pickup_codes WHERE order_id = \(orderId)", logger: logger)
+                .decode(ByteBuffer.self)
+            {
+                stored = hash
+            }
+            let presented = PickupCodes.hash(code, orderId: orderId)
+            action = .collect(codeMatches: stored.map { PickupCodes.equal(Array(buffer: $0), presented) } ?? false)
+        case .unlock: action = .unlock
+        case .ship(let lineIds, let carrier, let tracking):
+            action = .ship(lineIds: lineIds ?? Orders.shippableLines(order, scope: principal.scope), carrier: carrier, tracking: tracking)
+        case .cancel(let reason): action = .cancel(reason: reason)
+        case .notFound(let lineId):
+            action = .notFound(lineId: lineId)
+            if let line = order.lines.first(where: { $0.id == lineId }) {
+                sourcing = try await sourcingInput(skus: [line.sku], extraKeys: keys, lock: true, on: connection)
+            }
+        case .returned(let locationId, let lines):
+            action = .returned(locationId: locationId, lines: lines)
+            if Identifier.isValid(locationId) {
+                locations = try await Self.locations([locationId], on: connection, logger: logger)
+                if locations[locationId] != nil {
+                    keys += lines.filter { Identifier.isValid($0.sku) }.map { StockKey(sku: $0.sku, locationId: locationId) }
+                }
+            }
+        }
+        let acting = Orders.actingLocations(action, order: order)
+        if let refusal = Access.authorize(principal, command.operation, locations: acting) { throw Rejections(refusal) }
+        let locked: [StockKey: PositionRecord]
+        let nowMs: Int64
+        let positions: [StockKey: StockPosition]
+        if let sourcing {
+            (locked, nowMs, positions) = (sourcing.locked, sourcing.nowMs, sourcing.input.positions)
+        } else {
+            locked = try await stock.lock(keys, on: connection)
+            nowMs = try await Self.now(on: connection)
+            positions = locked.mapValues(\.position)
+        }
+        let transferIds = (0..<max(1, order.lines.count)).map { _ in RandomIds.make("trf_") }
+        let decision = try Orders.decide(
+            action, order: order, nowMs: nowMs, positions: positions, locations: locations, input: sourcing?.input, transferIds: transferIds
+        ).get()
+        guard !decision.events.isEmpty else {
+            if let refusal = decision.refusal { throw refusal }
+            try await discardVacant(locked.values.filter(\.isVacant).map(\.key), on: connection)
+            return (current, nil)
+        }
+        let written = try await record(
+            decision.events, locked: locked, orders: [orderId: current], transfers: [:], holds: [:], metadata: metadata, on: connection)
+        return (written.orders[orderId] ?? current, decision.refusal)
+    }
+
+    /// Expires ready orders whose pickup window has passed, up to `limit`, in one transaction.
+    /// `asOfMs` replaces the database clock (tests; nil in service). Returns how many expired.
+    @discardableResult
+    public func expireNoShows(asOfMs: Int64? = nil, limit: Int = Limits.noShowBatchMax) async throws -> Int {
+        try await database.transaction { connection in
+            let nowMs: Int64
+            if let asOfMs { nowMs = asOfMs } else { nowMs = try await Self.now(on: connection) }
+            // Rows another sweeper (another instance) holds are skipped, not waited for.
+            let due = try await documents(
+                """
+                SELECT document, version FROM orders WHERE status = 'ready' AND pickup_expires_at_ms <= \(nowMs)
+                 ORDER BY id LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                """,
+                on: connection
+            ).map(Self.order)
+            guard !due.isEmpty else { return 0 }
+            let locked = try await stock.lock(due.flatMap { $0.order.lines.map(\.key) }, on: connection)
+            var working = locked.mapValues(\.position)
+            var decided: [LedgerEvent] = []
+            for record in due {
+                let events = try Orders.decide(.expire, order: record.order, nowMs: nowMs, positions: working, locations: [:]).get().events
+                for event in events { Orders.apply(event, to: &working) }
+                decided += events
+            }
+            _ = try await record(
+                decided, locked: locked, orders: Dictionary(uniqueKeysWithValues: due.map { ($0.order.id, $0) }), transfers: [:], holds: [:],
+                metadata: EventMetadata(actor: "system:no-show-sweeper"), on: connection)
+            return due.count
+        }
+    }
+
+    // MARK: - Transfers
+
+    public func dispatch(_ request: TransferRequest, principal: Principal, metadata: EventMetadata, in transaction: Transaction) async throws -> TransferRecord {
+        let faults = Transfers.validate(request)
+        if !faults.isEmpty { throw Rejections(faults) }
+        if let refusal = Access.authorize(principal, .transferStock, locations: [request.fromLocationId]) { throw Rejections(refusal) }
+        let connection = transaction.connection
+        let locations = try await Self.locations([request.fromLocationId, request.toLocationId], on: connection, logger: logger)
+        let known = request.lines.flatMap { line in
+            [request.fromLocationId, request.toLocationId].filter { locations[$0] != nil }.map { StockKey(sku: line.sku, locationId: $0) }
+        }
+        let locked = try await stock.lock(known, on: connection)
+        let nowMs = try await Self.now(on: connection)
+        let positions = try await effective(locked, nowMs: nowMs, on: connection)
+        let transferId = RandomIds.make("trf_")
+        let decided = try Transfers.decide(dispatch: request, transferId: transferId, nowMs: nowMs, locations: locations, positions: positions).get()
+        let written = try await record(decided, locked: locked, orders: [:], transfers: [:], holds: [:], metadata: metadata, on: connection)
+        return written.transfers[transferId]!
+    }
+
+    public func receive(
+        transferId: String, lines: [(sku: String, quantity: Int64)], principal: Principal, metadata: EventMetadata, in transaction: Transaction
+    ) async throws -> TransferRecord {
+        let connection = transaction.connection
+        guard let current = try await documents(
+            "SELECT document, version FROM transfers WHERE id = \(transferId) FOR UPDATE", on: connection
+        ).first.map(Self.transfer) else {
+            throw Rejections(.unknownTransfer(transferId: transferId))
+        }
+        let transfer = current.transfer
+        if let refusal = Access.authorize(principal, .transferStock, locations: [transfer.toLocationId]) { throw Rejections(refusal) }
+        var order: OrderRecord?
+        if let orderId = transfer.orderId { order = try await orderRow("id", orderId, lock: true, on: connection) }
+        let keys = transfer.lines.map { StockKey(sku: $0.sku, locationId: transfer.toLocationId) } + (order?.order.lines.map(\OrderLine.key) ?? [])
+        let locked = try await stock.lock(keys, on: connection)
+        let nowMs = try await Self.now(on: connection)
+        let decided = try Transfers.decide(
+            receive: transfer, received: lines, order: order?.order, nowMs: nowMs, positions: locked.mapValues(\.position)
+        ).get()
+        let written = try await record(
+            decided, locked: locked, orders: order.map { [$0.order.id: $0] } ?? [:], transfers: [transferId: current], holds: [:],
+            metadata: metadata, on: connection)
+        return written.transfers[transferId]!
+    }
+
+    // MARK: - Recording
+
+    /// Writes the projections the events leave (positions, orders, transfers, holds, daily
+    /// counts), then appends the events, checked against the versions read.
+    private func record(
+        _ decided: [LedgerEvent], locked: [StockKey: PositionRecord], orders: [String: OrderRecord], transfers: [String: TransferRecord],
+        holds: [String: HoldRecord], metadata: EventMetadata, on connection: PostgresConnection
+    ) async throws -> (orders: [String: OrderRecord], transfers: [String: TransferRecord]) {
+        var expected: [String: ExpectedVersion] = [:]
+        var positions: [StockKey: PositionRecord] = [:]
+        var touched = Set<StockKey>()
+        var newOrders: [String: OrderRecord] = [:]
+        var newTransfers: [String: TransferRecord] = [:]
+        var newHolds: [String: HoldRecord] = [:]
+        var days: [LocationDay: Int64] = [:]
+        func position(_ key: StockKey) -> PositionRecord {
+            positions[key] ?? locked[key] ?? PositionRecord(key: key, position: .empty, version: 0)
+        }
+        for event in decided {
+            let stream = event.stream
+            switch event {
+            case .order(let recorded):
+                let previous = newOrders[recorded.order.id] ?? orders[recorded.order.id]
+                if expected[stream] == nil { expected[stream] = previous.map { .exact($0.version) } ?? .noStream }
+                newOrders[recorded.order.id] = OrderRecord(
+                    order: Orders.evolve(previous?.order, event), version: (previous?.version ?? 0) + 1)
+                for (key, count) in ProjectionWriter.orderDays(event) { days[key, default: 0] += count }
+            case .transfer(let recorded):
+                let previous = newTransfers[recorded.transfer.id] ?? transfers[recorded.transfer.id]
+                if expected[stream] == nil { expected[stream] = previous.map { .exact($0.version) } ?? .noStream }
+                newTransfers[recorded.transfer.id] = TransferRecord(
+                    transfer: Transfers.evolve(previous?.transfer, event), version: (previous?.version ?? 0) + 1)
+            case .holdConverted(let converted):
+                guard let previous = newHolds[converted.holdId] ?? holds[converted.holdId] else {
+                    preconditionFailure("a hold was converted without being read")
+                }
+                if expected[stream] == nil { expected[stream] = .exact(previous.version) }
+                newHolds[converted.holdId] = HoldRecord(hold: Holds.evolve(previous.hold, event), version: previous.version + 1)
+            default:
+                break
+            }
+            if let key = event.stockKey {
+                var record = position(key)
+                if expected[stream] == nil { expected[stream] = record.version == 0 ? .noStream : .exact(record.version) }
+                record.position = StockLedger.evolve(record.position, event)
+                record.version += 1
+                positions[key] = record
+                touched.insert(key)
+            }
+            for change in event.positionChanges {
+                var record = position(change.key)
+                record.position = record.position.applying(change)
+                positions[change.key] = record
+                touched.insert(change.key)
+            }
+        }
+        let rows = touched.sorted().map { positions[$0]! }
+        try await ProjectionWriter.upsertPositions(rows.filter { !$0.isVacant }, on: connection, logger: logger)
+        try await ProjectionWriter.upsertOrders(newOrders.values.sorted { $0.order.id < $1.order.id }, on: connection, logger: logger)
+        try await ProjectionWriter.upsertTransfers(newTransfers.values.sorted { $0.transfer.id < $1.transfer.id }, on: connection, logger: logger)
+        if !newHolds.isEmpty {
+            let ids = newHolds.keys.sorted()
+            try await ProjectionWriter.upsertHolds(ids.map { newHolds[$0]! }, on: connection, logger: logger)
+            try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(ids)::text[])", logger: logger)
+        }
+        try await ProjectionWriter.addOrderDays(days, on: connection, logger: logger)
+        try await discardVacant(
+            locked.values.filter { !touched.contains($0.key) && $0.isVacant }.map(\.key) + rows.filter(\.isVacant).map(\.key), on: connection)
+        try await events.append(decided, expected: expected, metadata: metadata, on: connection)
+        return (newOrders, newTransfers)
+    }
+
+    // MARK: - Helpers
+
+    /// Removes the empty rows locking created for positions that this transaction left empty
+    /// (sourcing locks every candidate): they are not positions, and a rebuild would not have them.
+    private func discardVacant(_ vacant: [StockKey], on connection: PostgresConnection) async throws {
+        guard !vacant.isEmpty else { return }
+        try await connection.query(
+            """
+            DELETE FROM stock_positions
+             WHERE (sku, location_id) IN (SELECT * FROM unnest(\(vacant.map(\.sku))::text[], \(vacant.map(\.locationId))::text[]))
+               AND version = 0 AND on_hand = 0 AND held = 0 AND allocated = 0 AND incoming = 0
+            """,
+            logger: logger)
+    }
+
+    /// Positions of `skus` at every location (locked, or read), effective at the database's
+    /// clock, with the locations and today's order counts: what sourcing needs.
+    private func sourcingInput(
+        skus: [String], extraKeys: [StockKey] = [], lock: Bool, on connection: PostgresConnection
+    ) async throws -> (input: SourcingInput, locked: [StockKey: PositionRecord], nowMs: Int64) {
+        let locations = try await Self.locations(nil, on: connection, logger: logger)
+        let valid = Set(skus.filter(Identifier.isValid))
+        var keys = extraKeys
+        for sku in valid {
+            for location in locations.values where location.active { keys.append(StockKey(sku: sku, locationId: location.id)) }
+        }
+        var records: [StockKey: PositionRecord]
+        if lock {
+            records = try await stock.lock(keys, on: connection)
+        } else {
+            records = [:]
+            let sorted = Array(Set(keys))
+            for try await row in try await connection.query(
+                """
+                SELECT \(unescaped: StockStore.columns) FROM stock_positions
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(sorted.map(\.sku))::text[], \(sorted.map(\.locationId))::text[]))
+                """,
+                logger: logger
+            ) {
+                let record = try StockStore.record(row)
+                records[record.key] = record
+            }
+        }
+        let nowMs = try await Self.now(on: connection)
+        let positions = try await effective(records, nowMs: nowMs, on: connection)
+        var today: [String: Int64] = [:]
+        for try await (id, count) in try await connection.query(
+            "SELECT location_id, orders FROM location_order_days WHERE day = \(Orders.day(ofMs: nowMs))", logger: logger
+        ).decode((String, Int64).self) {
+            today[id] = count
+        }
+        return (SourcingInput(locations: locations, positions: positions, ordersToday: today), records, nowMs)
+    }
+
+    /// The positions with the lines of holds that expired by `nowMs` (but are not recorded
+    /// yet) taken out of `held`: a hold stops counting at its expiry.
+    private func effective(_ records: [StockKey: PositionRecord], nowMs: Int64, on connection: PostgresConnection) async throws -> [StockKey: StockPosition] {
+        var positions = records.mapValues(\.position)
+        let keys = Array(records.keys)
+        guard !keys.isEmpty else { return positions }
+        for try await (sku, locationId, expired) in try await connection.query(
+            """
+            SELECT sku, location_id, sum(quantity)::bigint FROM active_hold_lines
+             WHERE (sku, location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]))
+               AND expires_at_ms <= \(nowMs)
+             GROUP BY sku, location_id
+            """,
+            logger: logger
+        ).decode((String, String, Int64).self) {
+            positions[StockKey(sku: sku, locationId: locationId)]?.held -= expired
+        }
+        return positions
+    }
+
+    /// Locations by id (nil: all of them).
+    static func locations(_ ids: [String]?, on connection: PostgresConnection, logger: Logger) async throws -> [String: Location] {
+        let query: PostgresQuery =
+            if let ids {
+                "SELECT \(unescaped: LocationStore.columns) FROM locations WHERE id = ANY(\(ids)::text[])"
+            } else {
+                "SELECT \(unescaped: LocationStore.columns) FROM locations"
+            }
+        var result: [String: Location] = [:]
+        for try await row in try await connection.query(query, logger: logger) {
+            let record = try LocationStore.record(row)
+            result[record.location.id] = record.location
+        }
+        return result
+    }
+
+    private func orderRow(_ column: String, _ value: String, lock: Bool, on connection: PostgresConnection) async throws -> OrderRecord? {
+        var binds = PostgresBindings()
+        try binds.append(value)
+        let sql = "SELECT document, version FROM orders WHERE \(column) = $1" + (lock ? " FOR UPDATE" : "")
+        return try await documents(PostgresQuery(unsafeSQL: sql, binds: binds), on: connection).first.map(Self.order)
+    }
+
+    private func holdRow(_ id: String, on connection: PostgresConnection) async throws -> HoldRecord? {
+        let rows = try await connection.query("SELECT \(unescaped: HoldStore.columns) FROM holds WHERE id = \(id)", logger: logger).collect()
+        return try rows.first.map(HoldStore.record)
+    }
+
+    /// Bound keys see an order when one of its locations is theirs.
+    public func authorizeRead(_ principal: Principal, _ order: Order) throws {
+        if let refusal = Access.authorize(principal, .readOrders) { throw Rejections(refusal) }
+        if case .only(let ids) = principal.scope, ids.isDisjoint(with: order.locationIds) {
+            throw Rejections(.locationForbidden(locationId: order.pickupLocationId ?? order.locationIds.first ?? ""))
+        }
+    }
+
+    static func now(on connection: PostgresConnection) async throws -> Int64 {
+        for try await now in try await connection.query("SELECT \(unescaped: HoldStore.nowMs)", logger: Logger(label: "oms.clock")).decode(Int64.self) {
+            return now
+        }
+        throw StoreError.corrupt("the database clock could not be read")
+    }
+
+    /// Rows of (document, version).
+    private func documents(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> [(String, Int64)] {
+        var rows: [(String, Int64)] = []
+        for try await row in try await connection.query(query, logger: logger).decode((String, Int64).self) { rows.append(row) }
+        return rows
+    }
+
+    static func order(_ row: (String, Int64)) throws -> OrderRecord {
+        do {
+            return OrderRecord(order: try JSONDecoder().decode(Order.self, from: Data(row.0.utf8)), version: row.1)
+        } catch {
+            throw StoreError.corrupt("an order row could not be read")
+        }
+    }
+
+    static func transfer(_ row: (String, Int64)) throws -> TransferRecord {
+        do {
+            return TransferRecord(transfer: try JSONDecoder().decode(Transfer.self, from: Data(row.0.utf8)), version: row.1)
+        } catch {
+            throw StoreError.corrupt("a transfer row could not be read")
+        }
+    }
+}
+
+/// Random ids: 128 bits from the system's secure generator, so ids cannot be guessed and two
+/// instances never collide.
+public enum RandomIds {
+    public static func make(_ prefix: String) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return prefix + hex(generator.next()) + hex(generator.next())
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
+    }
+}
+
+/// Pickup codes: drawn from the system's secure generator, shown once, stored as SHA-256 of the
+/// order id and the code (the same code on two orders hashes differently).
+enum PickupCodes {
+    /// 32 symbols without the look-alikes 0/O and 1/I: a draw of 5 bits is exactly uniform.
+    static let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+
+    static func make() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<Limits.pickupCodeLength).map { _ in alphabet[Int(generator.next() & 31 as UInt64)] })
+    }
+
+    /// Codes are read aloud and typed: case and surrounding spaces do not matter.
+    static func hash(_ code: String, orderId: String) -> [UInt8] {
+        let normalized = code.trimmingCharacters(in: .whitespaces).uppercased()
+        return Array(SHA256.hash(data: Data((orderId + ":" + normalized).utf8)))
+    }
+
+    /// Compares in time independent of where the first difference is.
+    static func equal(_ left: [UInt8], _ right: [UInt8]) -> Bool {
+        guard left.count == right.count else { return false }
+        var difference: UInt8 = 0
+        for index in left.indices { difference |= left[index] ^ right[index] }
+        return difference == 0
+    }
+}
