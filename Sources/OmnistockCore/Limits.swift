@@ -82,7 +82,7 @@ public enum Limits {
 
     /// Orders: lines in one order (a large basket, as for holds), and the pickup code.
     public static let orderLinesMax = 100
-    /// Pickup codes are 8 characters from a 31-letter alphabet (about 40 bits): unguessable
+    /// Pickup codes are 8 characters from a 32-symbol alphabet (40 bits): unguessable
     /// within `pickupCodeAttemptsMax` tries.
     public static let pickupCodeLength = 8
     /// Wrong pickup codes after which an order is locked for collection until unlocked.

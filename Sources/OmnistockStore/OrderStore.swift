@@ -141,7 +141,20 @@ public struct OrderStore: Sendable {
             let used = Set(decided.flatMap(\.locationIds))
             if let refusal = Access.authorize(principal, .createOrders, locations: used.sorted()) { throw Rejections(refusal) }
         }
-        let written = try await record(decided, locked: locked, orders: [:], transfers: [:], holds: holds, metadata: metadata, on: connection)
+        // The same number may have been created while this request waited for its locks.
+        if let existing = try await orderRow("order_number", request.orderNumber, lock: false, on: connection) {
+            try await discardVacant(locked.values.filter(\.isVacant).map(\.key), on: connection)
+            try authorizeRead(principal, existing.order)
+            return OrderCreation(record: existing, pickupCode: nil, created: false)
+        }
+        let written: (orders: [String: OrderRecord], transfers: [String: TransferRecord])
+        do {
+            written = try await record(decided, locked: locked, orders: [:], transfers: [:], holds: holds, metadata: metadata, on: connection)
+        } catch where error.sqlState == "23505" {
+            // Another request created this order number at the same moment on other stock; the
+            // retry finds that order and answers with it.
+            throw Rejections(.concurrentModification(stream: "order-number \(request.orderNumber)"))
+        }
         guard let record = written.orders[orderId] else { preconditionFailure("an order creation wrote no order") }
         var code: String?
         if record.order.pickupLocationId != nil {

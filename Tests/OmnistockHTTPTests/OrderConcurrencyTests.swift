@@ -1,0 +1,85 @@
+import Foundation
+import HTTPTypes
+import Testing
+
+/// Orders under concurrency: rule 1 (nothing is promised twice) and the idempotent conversion of
+/// a hold, with requests racing through the edge at once.
+@Suite struct OrderConcurrencyTests {
+    /// Sends every body to `POST /v1/orders` at once (the checkout) and gathers the answers.
+    static func race(_ h: Harness, _ bodies: [String]) async throws -> [Harness.Reply] {
+        try await withThrowingTaskGroup(of: Harness.Reply.self) { group in
+            for body in bodies { group.addTask { try await h.order(body) } }
+            var replies: [Harness.Reply] = []
+            for try await reply in group { replies.append(reply) }
+            return replies
+        }
+    }
+
+    @Test func scarceStockIsNeverOrderedTwice() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("LAST-ONES", "PAR-01", 3)
+            let bodies = (0..<12).map {
+                #"{"orderNumber": "RACE-\#($0)", "lines": [{"sku": "LAST-ONES", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#
+            }
+            let replies = try await Self.race(h, bodies)
+            #expect(replies.filter { $0.status == .created }.count == 3, "\(replies.map(\.text))")
+            #expect(replies.filter { $0.status == .conflict && $0.codes == ["insufficient-stock"] }.count == 9)
+            let position = try await h.position("PAR-01", "LAST-ONES")
+            #expect(position["allocated"] as? Int == 3 && position["available"] as? Int == 0, "\(position)")
+            try await h.verifyIsClean()
+        }
+    }
+
+    @Test func holdsAndDirectOrdersTogetherNeverExceedTheStock() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("DROP", "PAR-01", 5)
+            let replies = try await withThrowingTaskGroup(of: Harness.Reply.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        try await h.order(
+                            #"{"orderNumber": "MIX-\#(index)", "lines": [{"sku": "DROP", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#)
+                    }
+                    group.addTask { try await h.hold(#"{"lines": [{"sku": "DROP", "quantity": 1, "locationId": "PAR-01"}]}"#) }
+                }
+                var replies: [Harness.Reply] = []
+                for try await reply in group { replies.append(reply) }
+                return replies
+            }
+            let accepted = replies.filter { $0.status == .created }.count
+            #expect(accepted == 5, "\(replies.map(\.status))")
+            let position = try await h.position("PAR-01", "DROP")
+            #expect((position["held"] as? Int ?? -1) + (position["allocated"] as? Int ?? -1) == 5 && position["available"] as? Int == 0)
+            try await h.verifyIsClean()
+        }
+    }
+
+    @Test func aHoldConvertedTwiceAtOnceMakesOneOrder() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("JACKET-M", "PAR-01", 4)
+            let held = try await h.hold(#"{"lines": [{"sku": "JACKET-M", "quantity": 2}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#)
+            let holdId = try #require(held.json["id"] as? String, "\(held.text)")
+            let replies = try await Self.race(h, (0..<4).map { #"{"orderNumber": "WEB-\#($0)", "holdId": "\#(holdId)"}"# })
+            let ids = Set(replies.compactMap { $0.json["id"] as? String })
+            #expect(ids.count == 1, "\(replies.map(\.text))")
+            #expect(replies.filter { $0.status == .created }.count == 1 && replies.filter { $0.status == .ok }.count == 3)
+            // Only the creating answer shows the pickup code.
+            #expect(replies.filter { $0.json["pickupCode"] != nil }.count == 1)
+            let position = try await h.position("PAR-01", "JACKET-M")
+            #expect(position["held"] as? Int == 0 && position["allocated"] as? Int == 2, "\(position)")
+            try await h.verifyIsClean()
+        }
+    }
+
+    @Test func theSameOrderNumberRacingMakesOneOrder() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("JACKET-M", "PAR-01", 10)
+            let body = #"{"orderNumber": "WEB-7", "lines": [{"sku": "JACKET-M", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#
+            let replies = try await Self.race(h, Array(repeating: body, count: 6))
+            #expect(Set(replies.compactMap { $0.json["id"] as? String }).count == 1, "\(replies.map(\.text))")
+            #expect(replies.filter { $0.status == .created }.count == 1)
+            let position = try await h.position("PAR-01", "JACKET-M")
+            #expect(position["allocated"] as? Int == 1)
+            try await h.verifyIsClean()
+        }
+    }
+}
