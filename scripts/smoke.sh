@@ -91,6 +91,17 @@ else
 fi
 check "the demo stock shows in availability" bash -c "curl -s '$base/v1/availability?sku=JACKET-M' -H 'Authorization: Bearer $admin' | grep -q '\"available\":51'"
 printf 'sku,locationId,kind,quantity,reason,reference\nSCARF-1,PAR-03,receipt,4,asn,ASN-1\n"SCARF-1",WH-01,receipt,10,asn,"ASN-1, part 2"\n' >"$work/movements.csv"
+# A click & collect journey through the binary: order, ready, collect with the code shown once.
+order=$(curl -s -X POST "$base/v1/orders" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  --data '{"orderNumber": "SMOKE-1", "lines": [{"sku": "TEE-WHITE-S", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}')
+order_id=$(python3 -c 'import json, sys; print(json.load(sys.stdin).get("id", ""))' <<<"$order" 2>/dev/null || true)
+pickup_code=$(python3 -c 'import json, sys; print(json.load(sys.stdin).get("pickupCode", ""))' <<<"$order" 2>/dev/null || true)
+check "a click & collect order is created with its pickup code" test -n "$order_id" -a -n "$pickup_code"
+check "the store marks it ready (200)" test "$(status_of POST "$base/v1/orders/$order_id/ready" "$admin" '{}')" = 200
+check "a wrong pickup code is refused (422)" test "$(status_of POST "$base/v1/orders/$order_id/collect" "$admin" '{"pickupCode": "WRONG234"}')" = 422
+check "the right pickup code hands it over (200)" \
+  test "$(status_of POST "$base/v1/orders/$order_id/collect" "$admin" "{\"pickupCode\": \"$pickup_code\"}")" = 200
+check "the order reads back collected" bash -c "curl -s '$base/v1/orders/$order_id' -H 'Authorization: Bearer $admin' | grep -q '\"status\":\"collected\"'"
 check "oms import movements loads a CSV" bash -c "'$oms' import movements '$work/movements.csv' --data-dir '$data' | grep -q '1 applied'"
 check "importing the same file twice changes nothing" bash -c "'$oms' import movements '$work/movements.csv' --data-dir '$data' | grep -q '1 already imported'"
 printf 'sku,locationId,kind,quantity\nSCARF-1,PAR-03,receipt,1\nSCARF-1,NOWHERE,receipt,2\n' >"$work/bad.csv"

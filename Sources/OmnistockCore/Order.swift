@@ -174,11 +174,12 @@ public struct Order: Equatable, Codable, Sendable {
         return ids.sorted()
     }
 
-    /// The locations whose queue shows the order: its pickup point and where its lines are to
-    /// be served from (lines not found or cancelled there no longer count); an order with no
-    /// such line stays in the queues of all its lines, for the history.
+    /// The locations whose queue shows the order: its pickup point and where its lines are
+    /// served from (lines not found or cancelled there, or sent on by transfer, no longer
+    /// count); an order with no such line stays in the queues of all its lines, for the history.
     public var queueLocationIds: [String] {
-        var ids = Set(lines.filter { $0.status != .notFound && $0.status != .cancelled }.map(\.locationId))
+        let served: Set<OrderLineStatus> = [.allocated, .shipped, .collected, .expired]
+        var ids = Set(lines.filter { served.contains($0.status) }.map(\.locationId))
         if let pickup = pickupLocationId { ids.insert(pickup) }
         return ids.isEmpty ? locationIds : ids.sorted()
     }

@@ -197,11 +197,18 @@ public enum Orders {
         for (index, line) in request.lines.enumerated() {
             guard let id = line.locationId else { continue }
             guard let location = input.locations[id] else {
+                // Unknown, or outside a bound caller's locations (the store filters them).
                 refusals.append(.inLine(path: "lines/\(index)", .unknownLocation(locationId: id)))
                 continue
             }
             guard location.active else {
                 refusals.append(.inLine(path: "lines/\(index)", .locationInactive(locationId: id)))
+                continue
+            }
+            // A pinned line leaves its location (shipped, or sent to the pickup store) unless it
+            // is the pickup store itself: the location must ship.
+            guard fulfilment.pickupLocationId == id || location.capabilities.ships else {
+                refusals.append(.inLine(path: "lines/\(index)", .locationLacksCapability(locationId: id, capability: "ship orders")))
                 continue
             }
             let key = StockKey(sku: line.sku, locationId: id)
@@ -518,8 +525,10 @@ public enum Orders {
     public static func actingLocations(_ action: OrderAction, order: Order) -> [String] {
         switch action {
         case .picking, .ready, .collect, .unlock, .expire:
+            // A pickup order is the pickup store's work; a ship order is the work of any of its
+            // locations (the caller must see the order: one of its locations is theirs).
             if let store = order.pickupLocationId { return [store] }
-            return Array(Set(order.lines.filter { $0.status == .allocated }.map(\.locationId))).sorted()
+            return []
         case .ship(let lineIds, _, _):
             return Array(Set(order.lines.filter { lineIds.contains($0.id) }.map(\.locationId))).sorted()
         case .cancel:

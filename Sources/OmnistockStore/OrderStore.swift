@@ -133,9 +133,14 @@ public struct OrderStore: Sendable {
             }
             let sourcing = try await sourcingInput(skus: request.lines.map(\.sku), lock: true, on: connection)
             locked = sourcing.locked
-            let transferIds = request.lines.map { _ in RandomIds.make("trf_") }
+            var input = sourcing.input
+            // A bound key sources among its own locations (and its pickup point), as holds do.
+            if case .only(let ids) = principal.scope {
+                let allowed = ids.union(request.namedLocations)
+                input.locations = input.locations.filter { allowed.contains($0.key) }
+            }
             decided = try Orders.decide(
-                create: request, orderId: orderId, transferIds: transferIds, nowMs: sourcing.nowMs, input: sourcing.input
+                create: request, orderId: orderId, transferIds: Self.transferIds(for: input), nowMs: sourcing.nowMs, input: input
             ).get()
             // A bound key may only create orders served by its own locations.
             let used = Set(decided.flatMap(\.locationIds))
@@ -230,7 +235,7 @@ public struct OrderStore: Sendable {
             nowMs = try await Self.now(on: connection)
             positions = locked.mapValues(\.position)
         }
-        let transferIds = (0..<max(1, order.lines.count)).map { _ in RandomIds.make("trf_") }
+        let transferIds = sourcing.map { Self.transferIds(for: $0.input) } ?? []
         let decision = try Orders.decide(
             action, order: order, nowMs: nowMs, positions: positions, locations: locations, input: sourcing?.input, transferIds: transferIds
         ).get()
@@ -394,15 +399,22 @@ public struct OrderStore: Sendable {
 
     // MARK: - Helpers
 
-    /// Removes the empty rows locking created for positions that this transaction left empty
-    /// (sourcing locks every candidate): they are not positions, and a rebuild would not have them.
+    /// Fresh transfer ids, enough for one transfer from every location sourcing may use.
+    static func transferIds(for input: SourcingInput) -> [String] {
+        (0..<max(1, input.locations.count)).map { _ in RandomIds.make("trf_") }
+    }
+
+    /// Removes the rows of positions no event ever stocked that this transaction leaves empty
+    /// (sourcing locks, so creates, every candidate; a transfer received with nothing clears
+    /// its destination's `incoming`): they are not positions, and a rebuild would not have
+    /// them. The rows are locked by this transaction, so what it computed is what they hold.
     private func discardVacant(_ vacant: [StockKey], on connection: PostgresConnection) async throws {
         guard !vacant.isEmpty else { return }
         try await connection.query(
             """
             DELETE FROM stock_positions
              WHERE (sku, location_id) IN (SELECT * FROM unnest(\(vacant.map(\.sku))::text[], \(vacant.map(\.locationId))::text[]))
-               AND version = 0 AND on_hand = 0 AND held = 0 AND allocated = 0 AND incoming = 0
+               AND version = 0
             """,
             logger: logger)
     }

@@ -83,3 +83,53 @@ import Testing
         }
     }
 }
+
+/// Cases found in review: a pickup line split over two sources, and a transfer that never arrives
+/// at a store that never had the SKU.
+@Suite struct OrderEdgeCaseTests {
+    @Test func aPickupLineSplitOverTwoWarehousesTravelsByTwoTransfers() async throws {
+        try await Harness.run { h in
+            try await h.defineWarehouse("WH-01", latitude: 48.93, longitude: 2.29)
+            try await h.defineWarehouse("WH-02", latitude: 48.80, longitude: 2.40)
+            _ = try await h.call(
+                .post, "/v1/stock/movements", key: h.keys.admin,
+                body: #"{"movements": [{"sku": "COAT", "locationId": "WH-01", "kind": "receipt", "quantity": 6}, {"sku": "COAT", "locationId": "WH-02", "kind": "receipt", "quantity": 6}]}"#)
+            let (id, code) = try await h.pickupOrder("SPLIT-1", "COAT", 10)
+            let lines = try await h.readOrder(id).json["lines"] as? [[String: Any]] ?? []
+            let transfers = Set(lines.compactMap { $0["transferId"] as? String })
+            #expect(lines.count == 2 && transfers.count == 2 && lines.allSatisfy { $0["status"] as? String == "in-transit" }, "\(lines)")
+            #expect(try await h.position("PAR-01", "COAT")["incoming"] as? Int == 10)
+            for transfer in transfers {
+                let sent = try await h.call(.get, "/v1/transfers/\(transfer)", key: h.keys.admin).json["lines"] as? [[String: Any]] ?? []
+                let quantity = sent.first?["quantity"] as? Int ?? 0
+                let received = try await h.post(
+                    "/v1/transfers/\(transfer)/receive", #"{"lines": [{"sku": "COAT", "quantity": \#(quantity)}]}"#, key: h.keys.store)
+                #expect(received.status == .ok, "\(received.text)")
+            }
+            #expect(try await h.step(id, "ready").status == .ok)
+            let collected = try await h.step(id, "collect", #"{"pickupCode": "\#(code)"}"#)
+            #expect(collected.status == .ok && collected.json["status"] as? String == "collected", "\(collected.text)")
+            let store = try await h.position("PAR-01", "COAT")
+            #expect(store["onHand"] as? Int == 0 && store["allocated"] as? Int == 0 && store["incoming"] as? Int == 0, "\(store)")
+            try await h.verifyIsClean()
+        }
+    }
+
+    @Test func aTransferLostWholeToANewStoreLeavesNoPosition() async throws {
+        try await Harness.run { h in
+            try await h.defineWarehouse()
+            _ = try await h.receive("SCARF", "WH-01", 10)
+            let sent = try await h.post(
+                "/v1/transfers", #"{"fromLocationId": "WH-01", "toLocationId": "PAR-02", "lines": [{"sku": "SCARF", "quantity": 10}]}"#,
+                key: h.keys.integration)
+            let id = try #require(sent.json["id"] as? String, "\(sent.text)")
+            #expect(try await h.position("PAR-02", "SCARF")["incoming"] as? Int == 10)
+            let received = try await h.post("/v1/transfers/\(id)/receive", #"{"lines": []}"#, key: h.keys.integration)
+            #expect(received.status == .ok, "\(received.text)")
+            #expect((received.json["lines"] as? [[String: Any]])?.first?["lost"] as? Int == 10)
+            let position = try await h.position("PAR-02", "SCARF")
+            #expect(position["incoming"] as? Int == 0 && position["onHand"] as? Int == 0, "\(position)")
+            try await h.verifyIsClean()
+        }
+    }
+}
