@@ -133,6 +133,11 @@ public enum Orders {
         // The lines follow the rules of hold lines, except that a line may be pinned to a
         // location while the fulfilment chooses the others.
         faults += Holds.validate(HoldRequest(lines: request.lines.map { RequestedLine(sku: $0.sku, quantity: $0.quantity) }, fulfilment: fulfilment))
+            .filter { fault in
+                // The count of lines is the order's own limit, named above.
+                if case .tooMany(field: "lines", _) = fault { return false }
+                return true
+            }
         for (index, line) in request.lines.enumerated() {
             if let id = line.locationId, let fault = Identifier.check(id, field: "locationId") { faults.append(.inLine(path: "lines/\(index)", fault)) }
         }

@@ -181,6 +181,8 @@ public struct SourcedLine: Equatable, Sendable {
     public var quantity: Int64
     public var locationId: String
     public var viaTransfer: Bool
+
+    public var key: StockKey { StockKey(sku: sku, locationId: locationId) }
 }
 
 public struct SourcingOutcome: Equatable, Sendable {
@@ -214,11 +216,15 @@ extension Sourcing {
             }
             var atStore: [SourcedLine] = []
             var rest = demands
+            // What the store has left of each SKU after the lines it serves whole.
+            var left: [String: Int64] = [:]
+            func storeHas(_ sku: String) -> Int64 {
+                excluding.contains(storeId) ? 0 : left[sku] ?? input.available(StockKey(sku: sku, locationId: storeId))
+            }
             if !excluding.contains(storeId) {
-                var left: [String: Int64] = [:]
                 rest = []
                 for demand in demands {
-                    let have = left[demand.sku] ?? input.available(StockKey(sku: demand.sku, locationId: storeId))
+                    let have = storeHas(demand.sku)
                     if have >= demand.quantity {
                         left[demand.sku] = have - demand.quantity
                         atStore.append(SourcedLine(line: demand.line, sku: demand.sku, quantity: demand.quantity, locationId: storeId, viaTransfer: false))
@@ -236,18 +242,50 @@ extension Sourcing {
             guard !rest.isEmpty else {
                 return .success(SourcingOutcome(lines: atStore, unfilled: [], locations: [storeId], candidates: [storeVerdict]))
             }
-            var others = explained(
-                rest, destination: (store.latitude, store.longitude), input: input, excluding: excluding.union([storeId]), first: [])
-            others.lines = (atStore + others.lines.map { var line = $0; line.viaTransfer = true; return line })
-                .sorted { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
-            others.locations = (atStore.isEmpty ? [] : [storeId]) + others.locations
-            others.candidates = [storeVerdict] + others.candidates.filter { $0.locationId != storeId }
-            // What there was counts the store's own stock too.
-            if !excluding.contains(storeId) {
-                for index in others.unfilled.indices {
-                    others.unfilled[index].available += input.available(StockKey(sku: others.unfilled[index].sku, locationId: storeId))
+            let elsewhere = excluding.union([storeId])
+            var others = explained(rest, destination: (store.latitude, store.longitude), input: input, excluding: elsewhere, first: [])
+            var travelling = others.lines.map { var line = $0; line.viaTransfer = true; return line }
+            // A line neither the store nor the others can serve whole may still be served by
+            // what the store has and the rest by transfer, from what the plan left elsewhere.
+            var unfilled: [UnfilledLine] = []
+            var seen = input
+            for line in travelling {
+                seen.positions[line.key] = (seen.positions[line.key] ?? .empty).applying(
+                    PositionChange(sku: line.sku, locationId: line.locationId, allocated: line.quantity))
+            }
+            for short in others.unfilled {
+                let have = storeHas(short.sku)
+                guard have > 0 else {
+                    unfilled.append(short)
+                    continue
+                }
+                let topUp = explained(
+                    [Demand(line: short.line, sku: short.sku, quantity: short.requested - have)], destination: (store.latitude, store.longitude),
+                    input: seen, excluding: elsewhere, first: [])
+                guard topUp.unfilled.isEmpty else {
+                    var named = short
+                    named.available = have + topUp.unfilled[0].available
+                    unfilled.append(named)
+                    continue
+                }
+                left[short.sku] = 0
+                atStore.append(SourcedLine(line: short.line, sku: short.sku, quantity: have, locationId: storeId, viaTransfer: false))
+                for line in topUp.lines {
+                    travelling.append(SourcedLine(line: line.line, sku: line.sku, quantity: line.quantity, locationId: line.locationId, viaTransfer: true))
+                    seen.positions[line.key] = (seen.positions[line.key] ?? .empty).applying(
+                        PositionChange(sku: line.sku, locationId: line.locationId, allocated: line.quantity))
+                    if !others.locations.contains(line.locationId) { others.locations.append(line.locationId) }
+                    if let index = others.candidates.firstIndex(where: { $0.locationId == line.locationId }) {
+                        others.candidates[index].chosen = true
+                        others.candidates[index].reasons = []
+                    }
                 }
             }
+            storeVerdict.chosen = !atStore.isEmpty
+            others.lines = (atStore + travelling).sorted { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
+            others.unfilled = unfilled
+            others.locations = (atStore.isEmpty ? [] : [storeId]) + others.locations
+            others.candidates = [storeVerdict] + others.candidates.filter { $0.locationId != storeId }
             return .success(others)
         }
     }
