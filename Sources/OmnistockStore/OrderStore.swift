@@ -152,6 +152,20 @@ public struct OrderStore: Sendable {
             try authorizeRead(principal, existing.order)
             return OrderCreation(record: existing, pickupCode: nil, created: false)
         }
+        // The code's hash is written before the events are appended: the ledger head, which
+        // serialises appends, is then held for the append and the commit only.
+        var code: String?
+        let pickup = decided.contains { event in
+            if case .order(let recorded) = event { return recorded.order.pickupLocationId != nil }
+            return false
+        }
+        if pickup {
+            let made = PickupCodes.make()
+            try await connection.query(
+                "INSERT INTO pickup_codes (order_id, code_hash) VALUES (\(orderId), \(ByteBuffer(bytes: PickupCodes.hash(made, orderId: orderId))))",
+                logger: logger)
+            code = made
+        }
         let written: (orders: [String: OrderRecord], transfers: [String: TransferRecord])
         do {
             written = try await record(decided, locked: locked, orders: [:], transfers: [:], holds: holds, metadata: metadata, on: connection)
@@ -161,14 +175,6 @@ public struct OrderStore: Sendable {
             throw Rejections(.concurrentModification(stream: "order-number \(request.orderNumber)"))
         }
         guard let record = written.orders[orderId] else { preconditionFailure("an order creation wrote no order") }
-        var code: String?
-        if record.order.pickupLocationId != nil {
-            let made = PickupCodes.make()
-            try await connection.query(
-                "INSERT INTO pickup_codes (order_id, code_hash) VALUES (\(orderId), \(ByteBuffer(bytes: PickupCodes.hash(made, orderId: orderId))))",
-                logger: logger)
-            code = made
-        }
         return OrderCreation(record: record, pickupCode: code, created: true)
     }
 
@@ -339,7 +345,7 @@ public struct OrderStore: Sendable {
         var newOrders: [String: OrderRecord] = [:]
         var newTransfers: [String: TransferRecord] = [:]
         var newHolds: [String: HoldRecord] = [:]
-        var days: [LocationDay: Int64] = [:]
+        var assignments: [OrderAssignment] = []
         func position(_ key: StockKey) -> PositionRecord {
             positions[key] ?? locked[key] ?? PositionRecord(key: key, position: .empty, version: 0)
         }
@@ -351,7 +357,7 @@ public struct OrderStore: Sendable {
                 if expected[stream] == nil { expected[stream] = previous.map { .exact($0.version) } ?? .noStream }
                 newOrders[recorded.order.id] = OrderRecord(
                     order: Orders.evolve(previous?.order, event), version: (previous?.version ?? 0) + 1)
-                for (key, count) in ProjectionWriter.orderDays(event) { days[key, default: 0] += count }
+                assignments += ProjectionWriter.assignments(event)
             case .transfer(let recorded):
                 let previous = newTransfers[recorded.transfer.id] ?? transfers[recorded.transfer.id]
                 if expected[stream] == nil { expected[stream] = previous.map { .exact($0.version) } ?? .noStream }
@@ -390,7 +396,7 @@ public struct OrderStore: Sendable {
             try await ProjectionWriter.upsertHolds(ids.map { newHolds[$0]! }, on: connection, logger: logger)
             try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(ids)::text[])", logger: logger)
         }
-        try await ProjectionWriter.addOrderDays(days, on: connection, logger: logger)
+        try await ProjectionWriter.insertAssignments(assignments, on: connection, logger: logger)
         try await discardVacant(
             locked.values.filter { !touched.contains($0.key) && $0.isVacant }.map(\.key) + rows.filter(\.isVacant).map(\.key), on: connection)
         try await events.append(decided, expected: expected, metadata: metadata, on: connection)
@@ -451,7 +457,11 @@ public struct OrderStore: Sendable {
         let positions = try await effective(records, nowMs: nowMs, on: connection)
         var today: [String: Int64] = [:]
         for try await (id, count) in try await connection.query(
-            "SELECT location_id, orders FROM location_order_days WHERE day = \(Orders.day(ofMs: nowMs))", logger: logger
+            """
+            SELECT location_id, count(*) FROM order_assignments
+             WHERE day = \(Orders.day(ofMs: nowMs)) AND location_id = ANY(\(Array(locations.keys))::text[]) GROUP BY location_id
+            """,
+            logger: logger
         ).decode((String, Int64).self) {
             today[id] = count
         }

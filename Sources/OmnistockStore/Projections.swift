@@ -59,10 +59,15 @@ public struct TransferRecord: Sendable, Equatable {
     }
 }
 
-/// A count of orders assigned to a location on one UTC day.
-public struct LocationDay: Hashable, Sendable {
+/// An order given to a location on one UTC day (what daily capacity counts).
+public struct OrderAssignment: Hashable, Comparable, Sendable {
     public var locationId: String
     public var day: Int64
+    public var orderId: String
+
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.locationId, lhs.day, lhs.orderId) < (rhs.locationId, rhs.day, rhs.orderId)
+    }
 }
 
 /// Writes projection rows. The live write path and `replay`/`verify` use these same functions,
@@ -286,27 +291,26 @@ extension ProjectionWriter {
             logger: logger)
     }
 
-    /// Adds to the orders counted per location and day in `table`.
-    static func addOrderDays(_ counts: [LocationDay: Int64], table: String = "location_order_days", on connection: PostgresConnection, logger: Logger) async throws {
-        guard !counts.isEmpty else { return }
-        let entries = counts.sorted { ($0.key.locationId, $0.key.day) < ($1.key.locationId, $1.key.day) }
+    /// Inserts order assignments into `table`.
+    static func insertAssignments(
+        _ assignments: [OrderAssignment], table: String = "order_assignments", on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        guard !assignments.isEmpty else { return }
+        let rows = assignments.sorted()
         try await connection.query(
             PostgresQuery(unsafeSQL: """
-                INSERT INTO \(table) AS d (location_id, day, orders)
-                SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
-                ON CONFLICT (location_id, day) DO UPDATE SET orders = d.orders + excluded.orders
+                INSERT INTO \(table) (location_id, day, order_id)
+                SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
                 """,
-                binds: try bindings(entries.map(\.key.locationId), entries.map(\.key.day), entries.map(\.value))),
+                binds: try bindings(rows.map(\.locationId), rows.map(\.day), rows.map(\.orderId))),
             logger: logger)
     }
 
-    /// The orders an event assigns to locations per day (creation and re-sourcing).
-    static func orderDays(_ event: LedgerEvent) -> [LocationDay: Int64] {
-        guard case .order(let recorded) = event else { return [:] }
+    /// The assignments an event makes (creation and re-sourcing).
+    static func assignments(_ event: LedgerEvent) -> [OrderAssignment] {
+        guard case .order(let recorded) = event else { return [] }
         let day = Orders.day(ofMs: recorded.occurredAtMs)
-        var counts: [LocationDay: Int64] = [:]
-        for id in recorded.assigned { counts[LocationDay(locationId: id, day: day), default: 0] += 1 }
-        return counts
+        return recorded.assigned.map { OrderAssignment(locationId: $0, day: day, orderId: recorded.order.id) }
     }
 
     private static func bindings(_ values: any PostgresThrowingDynamicTypeEncodable...) throws -> PostgresBindings {
@@ -338,7 +342,7 @@ public struct Projector: Sendable {
     public private(set) var holds: [String: HoldRecord] = [:]
     public private(set) var orders: [String: OrderRecord] = [:]
     public private(set) var transfers: [String: TransferRecord] = [:]
-    public private(set) var orderDays: [LocationDay: Int64] = [:]
+    public private(set) var assignments: Set<OrderAssignment> = []
 
     public init() {}
 
@@ -357,7 +361,7 @@ public struct Projector: Sendable {
         case .order(let recorded):
             orders[recorded.order.id] = OrderRecord(order: Orders.evolve(orders[recorded.order.id]?.order, event), version: streamVersion)
             applyChanges(event)
-            for (key, count) in ProjectionWriter.orderDays(event) { orderDays[key, default: 0] += count }
+            assignments.formUnion(ProjectionWriter.assignments(event))
         case .transfer(let recorded):
             let id = recorded.transfer.id
             transfers[id] = TransferRecord(transfer: Transfers.evolve(transfers[id]?.transfer, event), version: streamVersion)

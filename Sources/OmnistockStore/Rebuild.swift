@@ -20,7 +20,7 @@ public struct Rebuilder: Sendable {
     static let pageSize = 10_000
     static let writeChunk = 10_000
     /// The projections, in the order they are written (positions refer to locations).
-    static let tables = ["locations", "stock_positions", "holds", "active_hold_lines", "orders", "transfers", "location_order_days"]
+    static let tables = ["locations", "stock_positions", "holds", "active_hold_lines", "orders", "transfers", "order_assignments"]
     let logger: Logger
 
     public init(logger: Logger) {
@@ -36,12 +36,12 @@ public struct Rebuilder: Sendable {
             // writer caught mid-way finishes instead of deadlocking; then the head, so no append
             // lands while the rebuild runs. Readers and writers wait until it commits.
             try await connection.query(
-                "LOCK TABLE orders, transfers, location_order_days, holds, stock_positions, active_hold_lines, locations IN ACCESS EXCLUSIVE MODE",
+                "LOCK TABLE orders, transfers, order_assignments, holds, stock_positions, active_hold_lines, locations IN ACCESS EXCLUSIVE MODE",
                 logger: logger)
             try await connection.query("LOCK TABLE ledger_head IN SHARE MODE", logger: logger)
             let (projector, count) = try await fold(on: connection, progress: progress)
             try await connection.query(
-                "TRUNCATE location_order_days, transfers, orders, active_hold_lines, holds, stock_positions, locations", logger: logger)
+                "TRUNCATE order_assignments, transfers, orders, active_hold_lines, holds, stock_positions, locations", logger: logger)
             try await write(projector, prefix: "", on: connection)
             return count
         }
@@ -137,11 +137,11 @@ public struct Rebuilder: Sendable {
             try await ProjectionWriter.upsertTransfers(
                 Array(transfers[start..<min(start + Self.writeChunk, transfers.count)]), table: prefix + "transfers", on: connection, logger: logger)
         }
-        let days = projector.orderDays.sorted { ($0.key.locationId, $0.key.day) < ($1.key.locationId, $1.key.day) }
-        for start in stride(from: 0, to: days.count, by: Self.writeChunk) {
-            try await ProjectionWriter.addOrderDays(
-                Dictionary(uniqueKeysWithValues: days[start..<min(start + Self.writeChunk, days.count)].map { ($0.key, $0.value) }),
-                table: prefix + "location_order_days", on: connection, logger: logger)
+        let assignments = projector.assignments.sorted()
+        for start in stride(from: 0, to: assignments.count, by: Self.writeChunk) {
+            try await ProjectionWriter.insertAssignments(
+                Array(assignments[start..<min(start + Self.writeChunk, assignments.count)]), table: prefix + "order_assignments",
+                on: connection, logger: logger)
         }
     }
 }

@@ -132,4 +132,24 @@ import Testing
             try await h.verifyIsClean()
         }
     }
+
+    @Test func aLocationTakesNoMoreOrdersThanItsDailyCapacity() async throws {
+        try await Harness.run { h in
+            let body = #"{"name": "Small warehouse", "kind": "warehouse", "latitude": 48.93, "longitude": 2.29, "capabilities": {"pickup": false, "ships": true}, "dailyCapacity": 1}"#
+            #expect(try await h.call(.put, "/v1/locations/WH-09", key: h.keys.admin, body: body).status == .created)
+            _ = try await h.receive("LAMP", "WH-09", 10)
+            _ = try await h.shipOrder("CAP-1", "LAMP")
+            let second = try await h.order(
+                #"{"orderNumber": "CAP-2", "lines": [{"sku": "LAMP", "quantity": 1}], "fulfilment": {"type": "ship", "address": {"latitude": 48.86, "longitude": 2.34}}}"#)
+            #expect(second.status == .conflict && second.codes == ["insufficient-stock"], "\(second.text)")
+            let plan = try await h.post(
+                "/v1/sourcing/plan", #"{"lines": [{"sku": "LAMP", "quantity": 1}], "destination": {"latitude": 48.86, "longitude": 2.34}}"#,
+                key: h.keys.checkout)
+            let candidates = plan.json["candidates"] as? [[String: Any]] ?? []
+            let warehouse = candidates.first { $0["locationId"] as? String == "WH-09" }
+            let reasons = (warehouse?["reasons"] as? [[String: Any]])?.compactMap { $0["code"] as? String }
+            #expect(plan.json["feasible"] as? Bool == false && reasons == ["capacity-reached"], "\(plan.text)")
+            try await h.verifyIsClean()
+        }
+    }
 }

@@ -8,8 +8,10 @@
 --     searched: the order number and hold (each converts once), the store queue (by location,
 --     status, then age) and the no-show sweeper (ready orders by pickup deadline).
 --   * `transfers`: one row per transfer, likewise.
---   * `location_order_days`: orders assigned to each location per UTC day (days since 1970),
---     what sourcing compares with the location's daily capacity.
+--   * `order_assignments`: one row per order and location it was given to, by UTC day (days
+--     since 1970): counted against the location's daily capacity by sourcing. Rows, not a
+--     counter per location and day: every order of a busy store would otherwise update the
+--     same row and queue on its lock until commit.
 --   * `pickup_codes`: the SHA-256 of each pickup order's code. It is a secret, not a fact for
 --     the feed, so it is not in the ledger (which integrations read): it is written once, in
 --     the transaction that creates the order, and never rebuilt.
@@ -43,11 +45,11 @@ CREATE TABLE transfers (
     version           bigint  NOT NULL CHECK (version > 0)
 );
 
-CREATE TABLE location_order_days (
+CREATE TABLE order_assignments (
     location_id  text    NOT NULL,
     day          bigint  NOT NULL,
-    orders       bigint  NOT NULL CHECK (orders > 0),
-    PRIMARY KEY (location_id, day)
+    order_id     text    NOT NULL,
+    PRIMARY KEY (location_id, day, order_id)
 );
 
 CREATE TABLE pickup_codes (
