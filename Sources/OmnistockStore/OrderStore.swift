@@ -186,9 +186,21 @@ public struct OrderStore: Sendable {
         _ command: OrderCommand, orderId: String, principal: Principal, metadata: EventMetadata, in transaction: Transaction
     ) async throws -> (record: OrderRecord, refusal: Rejections?) {
         let connection = transaction.connection
-        guard let current = try await orderRow("id", orderId, lock: true, on: connection) else {
-            throw Rejections(.unknownOrder(orderId: orderId))
+        // The order, its pickup code's hash and the clock in one round trip: store steps are
+        // a handful of statements each, and each statement is a round trip.
+        var found: (record: OrderRecord, nowMs: Int64, codeHash: ByteBuffer?)?
+        for try await (document, version, nowMs, codeHash) in try await connection.query(
+            """
+            SELECT o.document, o.version, \(unescaped: HoldStore.nowMs), c.code_hash
+              FROM orders o LEFT JOIN pickup_codes c ON c.order_id = o.id
+             WHERE o.id = \(orderId) FOR UPDATE OF o
+            """,
+            logger: logger
+        ).decode((String, Int64, Int64, ByteBuffer?).self) {
+            found = (try Self.order((document, version)), nowMs, codeHash)
         }
+        guard let found else { throw Rejections(.unknownOrder(orderId: orderId)) }
+        let current = found.record
         let order = current.order
         // A return is taken at any store: the key must be bound to the return location (checked
         // below), not to where the order was served.
@@ -196,22 +208,25 @@ public struct OrderStore: Sendable {
         var keys = order.lines.map(\.key)
         var locations: [String: Location] = [:]
         var sourcing: (input: SourcingInput, locked: [StockKey: PositionRecord], nowMs: Int64)?
+        // Steps that move no stock lock no position: the order row serialises them.
+        var movesStock = true
         let action: OrderAction
         switch command {
-        case .picking: action = .picking
+        case .picking:
+            action = .picking
+            movesStock = false
         case .ready:
             action = .ready
+            movesStock = false
             if let store = order.pickupLocationId { locations = try await Self.locations([store], on: connection, logger: logger) }
         case .collect(let code):
-            var stored: ByteBuffer?
-            for try await hash in try await connection.query("SELECT code_hash FROM pickup_codes WHERE order_id = \(orderId)", logger: logger)
-                .decode(ByteBuffer.self)
-            {
-                stored = hash
-            }
             let presented = PickupCodes.hash(code, orderId: orderId)
-            action = .collect(codeMatches: stored.map { PickupCodes.equal(Array(buffer: $0), presented) } ?? false)
-        case .unlock: action = .unlock
+            let matches = found.codeHash.map { PickupCodes.equal(Array(buffer: $0), presented) } ?? false
+            action = .collect(codeMatches: matches)
+            movesStock = matches && order.status == .ready && !order.pickupLocked
+        case .unlock:
+            action = .unlock
+            movesStock = false
         case .ship(let lineIds, let carrier, let tracking):
             action = .ship(lineIds: lineIds ?? Orders.shippableLines(order, scope: principal.scope), carrier: carrier, tracking: tracking)
         case .cancel(let reason): action = .cancel(reason: reason)
@@ -236,10 +251,17 @@ public struct OrderStore: Sendable {
         let positions: [StockKey: StockPosition]
         if let sourcing {
             (locked, nowMs, positions) = (sourcing.locked, sourcing.nowMs, sourcing.input.positions)
-        } else {
-            locked = try await stock.lock(keys, on: connection)
-            nowMs = try await Self.now(on: connection)
+        } else if movesStock {
+            if case .returned = action {
+                // The return location may never have stocked the SKU: its row is created to lock it.
+                locked = try await stock.lock(keys, on: connection)
+            } else {
+                locked = try await lockExisting(keys, on: connection)
+            }
+            nowMs = found.nowMs
             positions = locked.mapValues(\.position)
+        } else {
+            (locked, nowMs, positions) = ([:], found.nowMs, [:])
         }
         let transferIds = sourcing.map { Self.transferIds(for: $0.input) } ?? []
         let decision = try Orders.decide(
@@ -347,7 +369,9 @@ public struct OrderStore: Sendable {
         var newHolds: [String: HoldRecord] = [:]
         var assignments: [OrderAssignment] = []
         func position(_ key: StockKey) -> PositionRecord {
-            positions[key] ?? locked[key] ?? PositionRecord(key: key, position: .empty, version: 0)
+            // Every position a decision changes was locked (and created when new) first.
+            guard let record = positions[key] ?? locked[key] else { preconditionFailure("a position was changed without being locked") }
+            return record
         }
         for event in decided {
             let stream = event.stream
@@ -404,6 +428,26 @@ public struct OrderStore: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Locks positions that exist (an order's lines always do: they hold its allocations) in
+    /// the (sku, location) order every writer uses, in one statement.
+    private func lockExisting(_ keys: [StockKey], on connection: PostgresConnection) async throws -> [StockKey: PositionRecord] {
+        let sorted = Array(Set(keys)).sorted()
+        guard !sorted.isEmpty else { return [:] }
+        var result: [StockKey: PositionRecord] = [:]
+        for try await row in try await connection.query(
+            """
+            SELECT \(unescaped: StockStore.columns) FROM stock_positions
+             WHERE (sku, location_id) IN (SELECT * FROM unnest(\(sorted.map(\.sku))::text[], \(sorted.map(\.locationId))::text[]))
+             ORDER BY sku COLLATE "C", location_id COLLATE "C" FOR UPDATE
+            """,
+            logger: logger
+        ) {
+            let record = try StockStore.record(row)
+            result[record.key] = record
+        }
+        return result
+    }
 
     /// Fresh transfer ids, enough for one transfer from every location sourcing may use.
     static func transferIds(for input: SourcingInput) -> [String] {
