@@ -181,7 +181,7 @@ public enum Orders {
             .order(OrderRecorded(
                 step: .created, order: order,
                 changes: lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, allocated: $0.quantity) },
-                assigned: Array(Set(lines.map(\.locationId))).sorted(), occurredAtMs: nowMs)),
+                assigned: Array(Set(lines.map(\.locationId) + [fulfilment.pickupLocationId].compactMap { $0 })).sorted(), occurredAtMs: nowMs)),
         ])
     }
 
@@ -247,7 +247,9 @@ public enum Orders {
             fulfilment: fulfilment, lines: [], createdAtMs: nowMs)
         let (created, changes) = addLines(outcome.lines, to: order, replacing: nil, transferIds: transferIds, working: &working, nowMs: nowMs)
         working.record(.order(OrderRecorded(
-            step: .created, order: created, changes: changes, assigned: Array(Set(outcome.lines.map(\.locationId))).sorted(),
+            // The pickup store works on the order too (it hands it over), so it counts as assigned.
+            step: .created, order: created, changes: changes,
+            assigned: Array(Set(outcome.lines.map(\.locationId) + [fulfilment.pickupLocationId].compactMap { $0 })).sorted(),
             occurredAtMs: nowMs)))
         return .success(working.events)
     }
