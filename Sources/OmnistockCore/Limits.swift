@@ -98,4 +98,9 @@ public enum Limits {
     public static let sourcingDistanceKilometresMax = 1_000.0
     /// Milliseconds in a day: daily capacity counts orders per UTC day, pickup windows are days.
     public static let dayMilliseconds: Int64 = 86_400_000
+    /// Store steps (picking, ready, collect, unlock) waiting for the step writer of one
+    /// instance, decided in one transaction, and decided at once (as for holds).
+    public static let orderStepQueueDepthMax = 20_000
+    public static let orderStepBatchMax = 256
+    public static let orderStepLanesMax = 2
 }

@@ -157,6 +157,22 @@ struct OrderRoutes {
             let principal = try context.caller()
             let (asked, canonical) = try await command(request, context)
             let metadata = services.metadata(principal, context: context, request: request)
+            let requestId = context.requestId
+            if OrderStepWriter.takes(asked) {
+                // The everyday steps go through the instance's step writer (many per transaction).
+                let outcome = try await services.orderSteps.submit(
+                    asked, orderId: id, principal: principal, metadata: metadata,
+                    idempotency: try services.idempotencyRequest(request, principal: principal, body: { canonical }),
+                    render: { record, refusal in Self.stored(record, refusal, requestId: requestId) })
+                switch outcome {
+                case .done(let record, let refusal):
+                    return EdgeServices.answer(Self.stored(record, refusal, requestId: requestId))
+                case .replayed(let stored):
+                    var response = EdgeServices.answer(stored)
+                    response.headers[.idempotentReplayed] = "true"
+                    return response
+                }
+            }
             return try await services.idempotent(request, context: context, principal: principal, body: { canonical }) { transaction in
                 let (record, refusal) = try await services.orders.act(asked, orderId: id, principal: principal, metadata: metadata, in: transaction)
                 if let refusal {
@@ -168,6 +184,17 @@ struct OrderRoutes {
                 return (answer, answer)
             }
         }
+    }
+}
+
+extension OrderRoutes {
+    /// The answer to a step: the order, or the refusal committed with the step's events.
+    static func stored(_ record: OrderRecord, _ refusal: Rejections?, requestId: String) -> StoredResponse {
+        if let refusal {
+            let problem = Problem(refusal)
+            return StoredResponse(status: Int(problem.status.code), body: problem.body(requestId: requestId))
+        }
+        return StoredResponse(status: 200, body: (try? OrderView.render(record, pickupCode: nil)) ?? [])
     }
 }
 

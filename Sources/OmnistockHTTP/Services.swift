@@ -12,6 +12,8 @@ public struct EdgeServices: Sendable {
     public var holdWriter: HoldWriter
     /// Orders, store work, returns, transfers and the sourcing preview.
     public var orders: OrderStore
+    /// The instance's writer of store steps (group commit).
+    public var orderSteps: OrderStepWriter
     public var apiKeys: ApiKeyStore
     public var idempotency: IdempotencyStore
     public var migrator: Migrator
@@ -19,7 +21,7 @@ public struct EdgeServices: Sendable {
     public var logger: Logger
 
     public init(
-        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, apiKeys: ApiKeyStore,
+        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, apiKeys: ApiKeyStore,
         idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
     ) {
         self.database = database
@@ -29,6 +31,7 @@ public struct EdgeServices: Sendable {
         self.holds = holds
         self.holdWriter = holdWriter
         self.orders = orders
+        self.orderSteps = orderSteps
         self.apiKeys = apiKeys
         self.idempotency = idempotency
         self.migrator = migrator

@@ -351,64 +351,12 @@ public final class HoldWriter: Sendable {
     /// Claims the batch's Idempotency-Keys; requests whose key was used before get the stored
     /// answer (or a refusal when the body differs) and are not executed.
     private func claimKeys(_ batch: [Pending], into answers: inout [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws {
-        let keyed = batch.indices.filter { batch[$0].idempotency != nil }
-        guard !keyed.isEmpty else { return }
-        // Claimed in one order by every batch, so two lanes with the same keys cannot deadlock
-        // on the unique index.
-        let requests = keyed.map { batch[$0].idempotency! }.sorted { ($0.apiKeyId, $0.key) < ($1.apiKeyId, $1.key) }
-        var claimed = Set<String>()
-        for try await (apiKeyId, key) in try await connection.query(
-            """
-            INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
-            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, now() + make_interval(secs => \(Double(retentionSeconds)))
-              FROM unnest(\(requests.map(\.apiKeyId))::text[], \(requests.map(\.key))::text[], \(requests.map { Self.hex($0.requestHash) })::text[])
-                   WITH ORDINALITY AS r(a, k, h, n)
-             ORDER BY r.n
-            ON CONFLICT (api_key_id, key) DO NOTHING
-            RETURNING api_key_id, key
-            """,
-            logger: logger
-        ).decode((String, String).self) {
-            claimed.insert(apiKeyId + "\u{0}" + key)
-        }
-        var earlier = requests.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
-        guard !earlier.isEmpty else { return }
-        // A key past its retention is free again (its answer is older than promised): it is
-        // claimed anew in place. Only batches that met used keys pay this statement.
-        for try await (apiKeyId, key) in try await connection.query(
-            """
-            UPDATE idempotency_keys AS i SET request_sha256 = decode(a.h, 'hex'), status = 0, response_body = ''::bytea,
-                   created_at = now(), expires_at = now() + make_interval(secs => \(Double(retentionSeconds)))
-              FROM unnest(\(earlier.map(\.apiKeyId))::text[], \(earlier.map(\.key))::text[], \(earlier.map { Self.hex($0.requestHash) })::text[])
-                   AS a(id, key, h)
-             WHERE i.api_key_id = a.id AND i.key = a.key AND i.expires_at <= now()
-            RETURNING i.api_key_id, i.key
-            """,
-            logger: logger
-        ).decode((String, String).self) {
-            claimed.insert(apiKeyId + "\u{0}" + key)
-        }
-        earlier = earlier.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
-        guard !earlier.isEmpty else { return }
-        var stored: [String: (hash: [UInt8], response: StoredResponse)] = [:]
-        for try await (apiKeyId, key, hash, status, body) in try await connection.query(
-            """
-            SELECT api_key_id, key, request_sha256, status, response_body FROM idempotency_keys
-             WHERE (api_key_id, key) IN (SELECT * FROM unnest(\(earlier.map(\.apiKeyId))::text[], \(earlier.map(\.key))::text[]))
-            """,
-            logger: logger
-        ).decode((String, String, ByteBuffer, Int, ByteBuffer).self) {
-            stored[apiKeyId + "\u{0}" + key] = (Array(hash.readableBytesView), StoredResponse(status: status, body: Array(body.readableBytesView)))
-        }
-        for index in keyed {
-            let request = batch[index].idempotency!
-            let name = request.apiKeyId + "\u{0}" + request.key
-            guard !claimed.contains(name) else { continue }
-            if let earlier = stored[name] {
-                answers[index] = earlier.hash == request.requestHash ? .success(.replayed(earlier.response)) : .failure(Rejections(.idempotencyKeyReused))
-            } else {
-                // The holder expired and was swept between the statements; a retry runs anew.
-                answers[index] = .failure(Rejections(.concurrentModification(stream: "idempotency-key")))
+        let claims = try await BatchIdempotency(retentionSeconds: retentionSeconds, logger: logger).claim(batch.map(\.idempotency), on: connection)
+        for (index, claim) in claims.enumerated() {
+            switch claim {
+            case .replayed(let response)?: answers[index] = .success(.replayed(response))
+            case .refused(let rejections)?: answers[index] = .failure(rejections)
+            case nil: break
             }
         }
     }
@@ -416,45 +364,21 @@ public final class HoldWriter: Sendable {
     /// Stores the answers of executed requests that carry a key; refused ones give their key
     /// back, so a retry runs again.
     private func storeAnswers(_ batch: [Pending], _ answers: [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws {
-        var keep: (ids: [String], keys: [String], statuses: [Int32], bodies: [String]) = ([], [], [], [])
-        var free: (ids: [String], keys: [String]) = ([], [])
+        var keep: [(IdempotencyRequest, StoredResponse)] = []
+        var free: [IdempotencyRequest] = []
         for (pending, answer) in zip(batch, answers) {
             guard let request = pending.idempotency else { continue }
             switch answer {
             case .success(.done(let record?, let nowMs, _))?:
                 guard let render = pending.render else { continue }
-                let response = render(record, nowMs)
-                keep.ids.append(request.apiKeyId)
-                keep.keys.append(request.key)
-                keep.statuses.append(Int32(response.status))
-                keep.bodies.append(Self.hex(response.body))
-            case .failure(let error)? where error is Rejections:
-                if case .idempotencyKeyReused? = (error as? Rejections)?.all.first { continue }
-                if case .concurrentModification? = (error as? Rejections)?.all.first { continue }
-                free.ids.append(request.apiKeyId)
-                free.keys.append(request.key)
+                keep.append((request, render(record, nowMs)))
+            case .failure(let error)?:
+                if BatchIdempotency.givesKeyBack(error) { free.append(request) }
             default:
                 continue
             }
         }
-        if !keep.ids.isEmpty {
-            try await connection.query(
-                """
-                UPDATE idempotency_keys AS i SET status = a.status, response_body = decode(a.body, 'hex'),
-                       expires_at = clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
-                  FROM unnest(\(keep.ids)::text[], \(keep.keys)::text[], \(keep.statuses)::int4[], \(keep.bodies)::text[]) AS a(id, key, status, body)
-                 WHERE i.api_key_id = a.id AND i.key = a.key
-                """,
-                logger: logger)
-        }
-        if !free.ids.isEmpty {
-            try await connection.query(
-                """
-                DELETE FROM idempotency_keys
-                 WHERE (api_key_id, key) IN (SELECT * FROM unnest(\(free.ids)::text[], \(free.keys)::text[]))
-                """,
-                logger: logger)
-        }
+        try await BatchIdempotency(retentionSeconds: retentionSeconds, logger: logger).finish(keep: keep, free: free, on: connection)
     }
 
     /// Locks the existing positions of `keys` in (sku, location) byte order and reads them, then
@@ -560,16 +484,7 @@ public final class HoldWriter: Sendable {
         return result
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { BatchIdempotency.hex(bytes) }
 }
 
 /// Counters of the hold writer since start.

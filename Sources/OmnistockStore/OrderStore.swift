@@ -202,9 +202,6 @@ public struct OrderStore: Sendable {
         guard let found else { throw Rejections(.unknownOrder(orderId: orderId)) }
         let current = found.record
         let order = current.order
-        // A return is taken at any store: the key must be bound to the return location (checked
-        // below), not to where the order was served.
-        if case .returned = command {} else { try authorizeRead(principal, order) }
         var keys = order.lines.map(\.key)
         var locations: [String: Location] = [:]
         var sourcing: (input: SourcingInput, locked: [StockKey: PositionRecord], nowMs: Int64)?
@@ -244,8 +241,14 @@ public struct OrderStore: Sendable {
                 }
             }
         }
-        let acting = Orders.actingLocations(action, order: order)
-        if let refusal = Access.authorize(principal, command.operation, locations: acting) { throw Rejections(refusal) }
+        if case .returned = command {
+            // A return is taken at any store: the key must be bound to the return location, not
+            // to where the order was served.
+            let acting = Orders.actingLocations(action, order: order)
+            if let refusal = Access.authorize(principal, command.operation, locations: acting) { throw Rejections(refusal) }
+        } else {
+            try Self.authorize(principal, command, action, order)
+        }
         let locked: [StockKey: PositionRecord]
         let nowMs: Int64
         let positions: [StockKey: StockPosition]
@@ -256,7 +259,7 @@ public struct OrderStore: Sendable {
                 // The return location may never have stocked the SKU: its row is created to lock it.
                 locked = try await stock.lock(keys, on: connection)
             } else {
-                locked = try await lockExisting(keys, on: connection)
+                locked = try await Self.lockExisting(keys, on: connection, logger: logger)
             }
             nowMs = found.nowMs
             positions = locked.mapValues(\.position)
@@ -431,7 +434,7 @@ public struct OrderStore: Sendable {
 
     /// Locks positions that exist (an order's lines always do: they hold its allocations) in
     /// the (sku, location) order every writer uses, in one statement.
-    private func lockExisting(_ keys: [StockKey], on connection: PostgresConnection) async throws -> [StockKey: PositionRecord] {
+    static func lockExisting(_ keys: [StockKey], on connection: PostgresConnection, logger: Logger) async throws -> [StockKey: PositionRecord] {
         let sorted = Array(Set(keys)).sorted()
         guard !sorted.isEmpty else { return [:] }
         var result: [StockKey: PositionRecord] = [:]
@@ -560,8 +563,20 @@ public struct OrderStore: Sendable {
         return try rows.first.map(HoldStore.record)
     }
 
+    /// Whether the caller may take this step on this order: see it, and act where the step acts.
+    static func authorize(_ principal: Principal, _ command: OrderCommand, _ action: OrderAction, _ order: Order) throws {
+        try authorizeRead(principal, order)
+        if let refusal = Access.authorize(principal, command.operation, locations: Orders.actingLocations(action, order: order)) {
+            throw Rejections(refusal)
+        }
+    }
+
     /// Bound keys see an order when one of its locations is theirs.
     public func authorizeRead(_ principal: Principal, _ order: Order) throws {
+        try Self.authorizeRead(principal, order)
+    }
+
+    static func authorizeRead(_ principal: Principal, _ order: Order) throws {
         if let refusal = Access.authorize(principal, .readOrders) { throw Rejections(refusal) }
         if case .only(let ids) = principal.scope, ids.isDisjoint(with: order.locationIds) {
             throw Rejections(.locationForbidden(locationId: order.pickupLocationId ?? order.locationIds.first ?? ""))

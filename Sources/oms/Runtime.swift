@@ -62,7 +62,10 @@ struct Stores {
             database: database, events: events, locations: locations, stock: stock, holds: holds,
             holdWriter: HoldWriter(
                 database: database, events: events, idempotencyRetentionSeconds: idempotency.retentionSeconds, logger: logger),
-            orders: OrderStore(database: database, events: events, logger: logger), apiKeys: apiKeys, idempotency: idempotency,
+            orders: OrderStore(database: database, events: events, logger: logger),
+            orderSteps: OrderStepWriter(
+                database: database, events: events, idempotencyRetentionSeconds: idempotency.retentionSeconds, logger: logger),
+            apiKeys: apiKeys, idempotency: idempotency,
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
     }
 

@@ -72,6 +72,7 @@ struct Harness: Sendable {
                 stock: StockStore(events: events, logger: logger), holds: HoldStore(logger: logger),
                 holdWriter: HoldWriter(database: database, events: events, idempotencyRetentionSeconds: 3600, logger: logger),
                 orders: OrderStore(database: database, events: events, logger: logger),
+                orderSteps: OrderStepWriter(database: database, events: events, idempotencyRetentionSeconds: 3600, logger: logger),
                 apiKeys: ApiKeyStore(cacheSeconds: 5, logger: logger),
                 idempotency: IdempotencyStore(retentionSeconds: 3600, logger: logger),
                 migrator: Migrator(migrations: try Migration.bundled(), logger: logger),

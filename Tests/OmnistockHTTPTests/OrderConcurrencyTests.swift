@@ -70,6 +70,52 @@ import Testing
         }
     }
 
+    @Test func storeStepsRacingOnManyOrdersEachHappenOnce() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("TEE", "PAR-01", 12)
+            var orders: [(id: String, code: String)] = []
+            for index in 0..<12 { orders.append(try await h.pickupOrder("STEP-\(index)", "TEE")) }
+            func all(_ requests: [(String, String, String)]) async throws -> [Harness.Reply] {
+                try await withThrowingTaskGroup(of: Harness.Reply.self) { group in
+                    for (id, step, body) in requests { group.addTask { try await h.step(id, step, body) } }
+                    var replies: [Harness.Reply] = []
+                    for try await reply in group { replies.append(reply) }
+                    return replies
+                }
+            }
+            #expect(try await all(orders.map { ($0.id, "picking", "{}") }).allSatisfy { $0.status == .ok })
+            #expect(try await all(orders.map { ($0.id, "ready", "{}") }).allSatisfy { $0.status == .ok })
+            // Each order collected twice at once: one hands it over, the other finds it collected.
+            let collects = try await all(orders.flatMap { order in
+                Array(repeating: (order.id, "collect", #"{"pickupCode": "\#(order.code)"}"#), count: 2)
+            })
+            #expect(collects.filter { $0.status == .ok }.count == 12, "\(collects.map(\.text))")
+            #expect(collects.filter { $0.status == .conflict && $0.codes == ["invalid-transition"] }.count == 12)
+            let position = try await h.position("PAR-01", "TEE")
+            #expect(position["onHand"] as? Int == 0 && position["allocated"] as? Int == 0, "\(position)")
+            #expect(try await h.feed("order.collected").count == 12)
+            try await h.verifyIsClean()
+        }
+    }
+
+    @Test func aRetriedStepWithItsKeyGetsTheFirstAnswer() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("TEE", "PAR-01", 2)
+            let order = try await h.pickupOrder("KEY-1", "TEE")
+            let first = try await h.post("/v1/orders/\(order.id)/picking", key: h.keys.store, idempotencyKey: "pick-1")
+            let again = try await h.post("/v1/orders/\(order.id)/picking", key: h.keys.store, idempotencyKey: "pick-1")
+            #expect(first.status == .ok && again.status == .ok && again.text == first.text)
+            #expect(again.headers[HTTPField.Name("Idempotent-Replayed")!] == "true")
+            // A wrong code is refused, counted once, and its answer replayed for the same key.
+            _ = try await h.step(order.id, "ready")
+            let wrong = try await h.post("/v1/orders/\(order.id)/collect", #"{"pickupCode": "AAAAAAAA"}"#, key: h.keys.store, idempotencyKey: "c-1")
+            let wrongAgain = try await h.post("/v1/orders/\(order.id)/collect", #"{"pickupCode": "AAAAAAAA"}"#, key: h.keys.store, idempotencyKey: "c-1")
+            #expect(wrong.status == .unprocessableContent && wrong.isProblem && wrongAgain.status == .unprocessableContent && wrongAgain.isProblem)
+            #expect(try await h.readOrder(order.id).json["wrongPickupCodes"] as? Int == 1)
+            try await h.verifyIsClean()
+        }
+    }
+
     @Test func theSameOrderNumberRacingMakesOneOrder() async throws {
         try await Harness.run { h in
             _ = try await h.receive("JACKET-M", "PAR-01", 10)
