@@ -24,6 +24,11 @@ public final class EdgeMetrics: Sendable {
     let holdRequests: Gauge
     let holdRetries: Gauge
     let holdBatchSeconds: Gauge
+    let stepQueued: Gauge
+    let stepBatches: Gauge
+    let stepRequests: Gauge
+    let stepRetries: Gauge
+    let stepBatchSeconds: Gauge
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -36,6 +41,11 @@ public final class EdgeMetrics: Sendable {
         self.holdRequests = registry.makeGauge(name: "oms_hold_writer_requests", help: "Hold requests answered by committed batches since start.")
         self.holdRetries = registry.makeGauge(name: "oms_hold_writer_retries", help: "Hold batches retried after a transient failure since start.")
         self.holdBatchSeconds = registry.makeGauge(name: "oms_hold_writer_batch_seconds", help: "Time spent in hold transactions since start.")
+        self.stepQueued = registry.makeGauge(name: "oms_order_step_writer_queued", help: "Store steps waiting for the step writer now.")
+        self.stepBatches = registry.makeGauge(name: "oms_order_step_writer_batches", help: "Store-step transactions committed since start.")
+        self.stepRequests = registry.makeGauge(name: "oms_order_step_writer_requests", help: "Store steps answered by committed batches since start.")
+        self.stepRetries = registry.makeGauge(name: "oms_order_step_writer_retries", help: "Store-step batches retried after a transient failure since start.")
+        self.stepBatchSeconds = registry.makeGauge(name: "oms_order_step_writer_batch_seconds", help: "Time spent in store-step transactions since start.")
     }
 
     func record(method: String, route: String, status: Int, duration: Duration) {
@@ -63,7 +73,13 @@ public final class EdgeMetrics: Sendable {
     }
 
     /// The exposition text, with the pool figures read at scrape time.
-    func exposition(database: Database, holdWriter: HoldWriter) -> String {
+    func exposition(database: Database, holdWriter: HoldWriter, orderSteps: OrderStepWriter) -> String {
+        let steps = orderSteps.statistics
+        stepQueued.set(Double(steps.queued))
+        stepBatches.set(Double(steps.batches))
+        stepRequests.set(Double(steps.requests))
+        stepRetries.set(Double(steps.retries))
+        stepBatchSeconds.set(steps.batchSeconds)
         let writer = holdWriter.statistics
         holdQueued.set(Double(writer.queued))
         holdBatches.set(Double(writer.batches))

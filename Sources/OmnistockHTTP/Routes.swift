@@ -36,7 +36,7 @@ struct OperationsRoutes {
             return try JSON.response(Ready(schemaVersion: status.applied))
         }
         router.get("metrics") { _, _ in
-            let text = services.metrics.exposition(database: services.database, holdWriter: services.holdWriter)
+            let text = services.metrics.exposition(database: services.database, holdWriter: services.holdWriter, orderSteps: services.orderSteps)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -49,6 +49,14 @@ public final class OrderStepWriter: Sendable {
     let retentionSeconds: Int64
     let logger: Logger
     private let state = Mutex(State())
+    private let counters = Mutex(HoldWriterStatistics())
+
+    /// What the writer has done so far, for metrics.
+    public var statistics: HoldWriterStatistics {
+        var value = counters.withLock { $0 }
+        value.queued = state.withLock { $0.queue.count }
+        return value
+    }
 
     public init(database: Database, events: EventStore, idempotencyRetentionSeconds: Int64, logger: Logger) {
         self.database = database
@@ -127,12 +135,20 @@ public final class OrderStepWriter: Sendable {
         var attempt = 0
         while true {
             do {
+                let started = ContinuousClock.now
                 let results = try await database.transaction { connection in try await self.run(batch, on: connection) }
+                let elapsed = ContinuousClock.now - started
+                counters.withLock {
+                    $0.batches += 1
+                    $0.requests += batch.count
+                    $0.batchSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                }
                 for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
                 return
             } catch {
                 if isTransientDatabaseError(error) || error is Rejection, attempt < HoldWriter.retriesMax {
                     attempt += 1
+                    counters.withLock { $0.retries += 1 }
                     continue
                 }
                 if batch.count > 1 {
