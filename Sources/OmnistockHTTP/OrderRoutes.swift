@@ -15,6 +15,17 @@ struct OrderRoutes {
             let body = try await JSON.decode(OrderBody.self, from: request, context: context)
             let orderRequest = try body.value.request()
             let metadata = services.metadata(principal, context: context, request: request)
+            if orderRequest.holdId != nil {
+                // Payment turned a hold into an order: the step writer converts many per transaction.
+                let faults = Orders.validate(orderRequest)
+                if !faults.isEmpty { throw Rejections(faults) }
+                let requestId = context.requestId
+                let outcome = try await services.orderSteps.submit(
+                    .convert(orderRequest), principal: principal, metadata: metadata,
+                    idempotency: try services.idempotencyRequest(request, principal: principal, body: body.canonical),
+                    render: { outcome in Self.stored(outcome, requestId: requestId) })
+                return Self.respond(outcome, requestId: requestId)
+            }
             return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
                 let creation = try await services.orders.create(orderRequest, principal: principal, metadata: metadata, in: transaction)
                 let status = creation.created ? 201 : 200
@@ -161,17 +172,10 @@ struct OrderRoutes {
             if OrderStepWriter.takes(asked) {
                 // The everyday steps go through the instance's step writer (many per transaction).
                 let outcome = try await services.orderSteps.submit(
-                    asked, orderId: id, principal: principal, metadata: metadata,
+                    .step(asked, orderId: id), principal: principal, metadata: metadata,
                     idempotency: try services.idempotencyRequest(request, principal: principal, body: { canonical }),
-                    render: { record, refusal in Self.stored(record, refusal, requestId: requestId) })
-                switch outcome {
-                case .done(let record, let refusal):
-                    return EdgeServices.answer(Self.stored(record, refusal, requestId: requestId))
-                case .replayed(let stored):
-                    var response = EdgeServices.answer(stored)
-                    response.headers[.idempotentReplayed] = "true"
-                    return response
-                }
+                    render: { outcome in Self.stored(outcome, requestId: requestId) })
+                return Self.respond(outcome, requestId: requestId)
             }
             return try await services.idempotent(request, context: context, principal: principal, body: { canonical }) { transaction in
                 let (record, refusal) = try await services.orders.act(asked, orderId: id, principal: principal, metadata: metadata, in: transaction)
@@ -188,13 +192,34 @@ struct OrderRoutes {
 }
 
 extension OrderRoutes {
-    /// The answer to a step: the order, or the refusal committed with the step's events.
-    static func stored(_ record: OrderRecord, _ refusal: Rejections?, requestId: String) -> StoredResponse {
-        if let refusal {
+    /// The answer stored for a step writer's request: the order (a conversion's without its
+    /// pickup code), or the refusal committed with the step's events.
+    static func stored(_ outcome: OrderStepOutcome, requestId: String) -> StoredResponse {
+        switch outcome {
+        case .done(_, let refusal?):
             let problem = Problem(refusal)
             return StoredResponse(status: Int(problem.status.code), body: problem.body(requestId: requestId))
+        case .done(let record, nil):
+            return StoredResponse(status: 200, body: (try? OrderView.render(record, pickupCode: nil)) ?? [])
+        case .created(let creation):
+            return StoredResponse(status: creation.created ? 201 : 200, body: (try? OrderView.render(creation.record, pickupCode: nil)) ?? [])
+        case .replayed(let stored):
+            return stored
         }
-        return StoredResponse(status: 200, body: (try? OrderView.render(record, pickupCode: nil)) ?? [])
+    }
+
+    /// The live answer: as stored, but a new pickup order shows its code, this once.
+    static func respond(_ outcome: OrderStepOutcome, requestId: String) -> Response {
+        switch outcome {
+        case .created(let creation) where creation.pickupCode != nil:
+            return JSON.response(bytes: (try? OrderView.render(creation.record, pickupCode: creation.pickupCode)) ?? [], status: .created)
+        case .replayed(let stored):
+            var response = EdgeServices.answer(stored)
+            response.headers[.idempotentReplayed] = "true"
+            return response
+        default:
+            return EdgeServices.answer(stored(outcome, requestId: requestId))
+        }
     }
 }
 

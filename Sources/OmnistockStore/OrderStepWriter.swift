@@ -9,16 +9,26 @@ public enum OrderStepOutcome: Sendable {
     /// Executed now: the order after the step, and a refusal decided with events (a wrong
     /// pickup code, counted) to answer now that they are committed.
     case done(OrderRecord, refusal: Rejections?)
+    /// A hold converted into an order now, or the order its number or hold had already made.
+    case created(OrderCreation)
     /// The stored answer of an earlier request with the same Idempotency-Key.
     case replayed(StoredResponse)
 }
 
-/// Renders what a step leaves (the order, or the refusal committed with it) as the answer
-/// stored for idempotent replays.
-public typealias OrderStepRenderer = @Sendable (_ record: OrderRecord, _ refusal: Rejections?) -> StoredResponse
+/// Renders what a request did (`done` or `created`) as the answer stored for idempotent replays
+/// (without the pickup code: it is shown once).
+public typealias OrderStepRenderer = @Sendable (_ outcome: OrderStepOutcome) -> StoredResponse
 
-/// The writer of the store's everyday steps (picking, ready, collect, unlock) in one instance:
-/// requests queue and each batch is decided and written in one transaction, as holds are.
+/// What the step writer is asked to do.
+public enum OrderStepWork: Sendable {
+    case step(OrderCommand, orderId: String)
+    /// Turn a hold into an order (`request.holdId` is set).
+    case convert(OrderRequest)
+}
+
+/// The writer of the everyday order steps (a hold turned into an order at payment; picking,
+/// ready, collect, unlock in the store) in one instance: requests queue and each batch is
+/// decided and written in one transaction, as holds are.
 ///
 /// Why: a store step is a handful of statements around one order row, and one transaction per
 /// request spends its time on round trips, statement parsing and commits rather than on the
@@ -30,8 +40,7 @@ public typealias OrderStepRenderer = @Sendable (_ record: OrderRecord, _ refusal
 /// lock more than they can name before they start.
 public final class OrderStepWriter: Sendable {
     struct Pending: Sendable {
-        var command: OrderCommand
-        var orderId: String
+        var work: OrderStepWork
         var principal: Principal
         var metadata: EventMetadata
         var idempotency: IdempotencyRequest?
@@ -73,16 +82,18 @@ public final class OrderStepWriter: Sendable {
         }
     }
 
-    /// Queues a step and waits for its batch to commit (a 2xx is durable) or fail.
+    /// Queues a request and waits for its batch to commit (a 2xx is durable) or fail.
     public func submit(
-        _ command: OrderCommand, orderId: String, principal: Principal, metadata: EventMetadata, idempotency: IdempotencyRequest?,
+        _ work: OrderStepWork, principal: Principal, metadata: EventMetadata, idempotency: IdempotencyRequest?,
         render: @escaping OrderStepRenderer
     ) async throws -> OrderStepOutcome {
-        precondition(Self.takes(command), "the step writer takes store steps only")
+        switch work {
+        case .step(let command, _): precondition(Self.takes(command), "the step writer takes store steps only")
+        case .convert(let request): precondition(request.holdId != nil, "the step writer converts holds only")
+        }
         return try await withCheckedThrowingContinuation { continuation in
             let pending = Pending(
-                command: command, orderId: orderId, principal: principal, metadata: metadata, idempotency: idempotency, render: render,
-                continuation: continuation)
+                work: work, principal: principal, metadata: metadata, idempotency: idempotency, render: render, continuation: continuation)
             let start: Bool? = state.withLock { state in
                 guard state.queue.count < Limits.orderStepQueueDepthMax else { return nil }
                 state.queue.append(pending)
@@ -112,19 +123,26 @@ public final class OrderStepWriter: Sendable {
         }
     }
 
-    /// Up to `max` requests in arrival order; one whose key or order is already in the batch
-    /// waits for the next (it then sees the first one's answer, or the order after it).
+    /// Up to `max` requests in arrival order; one whose key, order, order number or hold is
+    /// already in the batch waits for the next (it then sees the first one's answer, or the
+    /// order after it).
     static func take(_ queue: inout [Pending], max: Int) -> [Pending] {
         var batch: [Pending] = []
         var rest: [Pending] = []
         var keys = Set<String>()
-        var orders = Set<String>()
+        var subjects = Set<String>()
         for pending in queue {
             let keyTaken = pending.idempotency.map { !keys.insert($0.apiKeyId + "\u{0}" + $0.key).inserted } ?? false
-            if batch.count >= max || keyTaken || !orders.insert(pending.orderId).inserted {
+            let subjectsOfWork: [String] =
+                switch pending.work {
+                case .step(_, let orderId): ["order:" + orderId]
+                case .convert(let request): ["number:" + request.orderNumber, "hold:" + (request.holdId ?? "")]
+                }
+            if batch.count >= max || keyTaken || subjectsOfWork.contains(where: subjects.contains) {
                 rest.append(pending)
                 continue
             }
+            subjects.formUnion(subjectsOfWork)
             batch.append(pending)
         }
         queue = rest
@@ -174,8 +192,25 @@ public final class OrderStepWriter: Sendable {
             }
         }
 
-        // The orders (locked in id order), their codes' hashes, and the clock.
-        let ids = Array(Set(batch.indices.filter { answers[$0] == nil }.map { batch[$0].orderId })).sorted()
+        // Conversions: the holds' lines say which positions to lock (lines never change; the
+        // holds are read again once the positions are locked).
+        var conversions: [Int: OrderRequest] = [:]
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            if case .convert(let request) = pending.work { conversions[index] = request }
+        }
+        var holdKeys: [String: [StockKey]] = [:]
+        if !conversions.isEmpty {
+            for record in try await Self.holds(conversions.values.compactMap(\.holdId), on: connection, logger: logger) {
+                holdKeys[record.hold.id] = record.hold.keys
+            }
+        }
+
+        // The orders of the steps (locked in id order), their codes' hashes, and the clock.
+        var stepOrders: [Int: String] = [:]
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            if case .step(_, let orderId) = pending.work { stepOrders[index] = orderId }
+        }
+        let ids = Array(Set(stepOrders.values)).sorted()
         var orders: [String: OrderRecord] = [:]
         var hashes: [String: [UInt8]] = [:]
         var nowMs: Int64 = 0
@@ -188,24 +223,26 @@ public final class OrderStepWriter: Sendable {
                 """,
                 logger: logger
             ).decode((String, Int64, Int64, ByteBuffer?).self) {
+                nowMs = max(nowMs, now)
                 let record = try OrderStore.order((document, version))
                 orders[record.order.id] = record
                 if let hash { hashes[record.order.id] = Array(buffer: hash) }
-                nowMs = max(nowMs, now)
             }
         }
 
-        // What each step is, once its order is known; and what collections and readiness need.
+        // What each step is, once its order is known; what collections and readiness need.
         var actions: [Int: OrderAction] = [:]
         var stockKeys = Set<StockKey>()
         var stores = Set<String>()
-        for (index, pending) in batch.enumerated() where answers[index] == nil {
-            guard let order = orders[pending.orderId]?.order else {
-                answers[index] = .failure(Rejections(.unknownOrder(orderId: pending.orderId)))
+        for (index, orderId) in stepOrders {
+            let pending = batch[index]
+            guard case .step(let command, _) = pending.work else { continue }
+            guard let order = orders[orderId]?.order else {
+                answers[index] = .failure(Rejections(.unknownOrder(orderId: orderId)))
                 continue
             }
             let action: OrderAction
-            switch pending.command {
+            switch command {
             case .picking: action = .picking
             case .ready:
                 action = .ready
@@ -218,55 +255,66 @@ public final class OrderStepWriter: Sendable {
             default: preconditionFailure("the step writer takes store steps only")
             }
             do {
-                try OrderStore.authorize(pending.principal, pending.command, action, order)
+                try OrderStore.authorize(pending.principal, command, action, order)
                 actions[index] = action
             } catch {
                 answers[index] = .failure(error)
             }
         }
+        for keys in holdKeys.values { stockKeys.formUnion(keys) }
         let locked = try await OrderStore.lockExisting(Array(stockKeys), on: connection, logger: logger)
+        // A conversion decides whether its hold has expired: the clock is read once the hold's
+        // positions are locked, so it is never earlier than a time a writer that held them
+        // before already used (that writer may have counted the hold as expired).
+        if !conversions.isEmpty || nowMs == 0 { nowMs = max(nowMs, try await OrderStore.now(on: connection)) }
         let locations = stores.isEmpty ? [:] : try await OrderStore.locations(Array(stores), on: connection, logger: logger)
+        // With the positions locked, the holds and the orders already made for these numbers
+        // and holds are as they stand.
+        var holds: [String: HoldRecord] = [:]
+        var made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]) = ([:], [:])
+        if !conversions.isEmpty {
+            for record in try await Self.holds(Array(holdKeys.keys), on: connection, logger: logger) { holds[record.hold.id] = record }
+            let numbers = conversions.values.map(\.orderNumber)
+            let holdIds = conversions.values.compactMap(\.holdId)
+            for try await (document, version) in try await connection.query(
+                "SELECT document, version FROM orders WHERE order_number = ANY(\(numbers)::text[]) OR hold_id = ANY(\(holdIds)::text[])",
+                logger: logger
+            ).decode((String, Int64).self) {
+                let record = try OrderStore.order((document, version))
+                made.byNumber[record.order.orderNumber] = record
+                if let holdId = record.order.holdId { made.byHold[holdId] = record }
+            }
+        }
 
-        // Decide in arrival order (one step per order per batch), then write everything once.
+        // Decide in arrival order, then write everything once.
         var positions = locked
         var touchedPositions = Set<StockKey>()
         var expected: [String: ExpectedVersion] = [:]
         var written: [String: OrderRecord] = [:]
+        var convertedHolds: [String: HoldRecord] = [:]
+        var codes: [(orderId: String, hash: [UInt8])] = []
+        var assignments: [OrderAssignment] = []
         var newEvents: [LedgerEvent] = []
         var newMetadata: [EventMetadata] = []
-        for (index, pending) in batch.enumerated() where answers[index] == nil {
-            guard let action = actions[index], let current = orders[pending.orderId] else { continue }
-            let decision: OrderDecision
-            switch Orders.decide(action, order: current.order, nowMs: nowMs, positions: positions.mapValues(\.position), locations: locations) {
-            case .failure(let rejections):
-                answers[index] = .failure(rejections)
-                continue
-            case .success(let value): decision = value
-            }
-            if decision.events.isEmpty {
-                if let refusal = decision.refusal {
-                    answers[index] = .failure(refusal)
-                } else {
-                    answers[index] = .success(.done(current, refusal: nil))
-                }
-                continue
-            }
-            var record = current
-            for event in decision.events {
+        func record(_ events: [LedgerEvent], _ pending: Pending, order current: OrderRecord?) -> OrderRecord? {
+            var order = current
+            for event in events {
                 let stream = event.stream
-                if expected[stream] == nil {
-                    if let key = event.stockKey {
-                        guard let position = positions[key] else { preconditionFailure("a step moved a position it did not lock") }
-                        expected[stream] = .exact(position.version)
-                    } else {
-                        expected[stream] = .exact(current.version)
+                switch event {
+                case .order:
+                    if expected[stream] == nil { expected[stream] = order.map { .exact($0.version) } ?? .noStream }
+                    order = OrderRecord(order: Orders.evolve(order?.order, event), version: (order?.version ?? 0) + 1)
+                    assignments += ProjectionWriter.assignments(event)
+                case .holdConverted(let converted):
+                    guard let hold = holds[converted.holdId] else { preconditionFailure("a hold was converted without being read") }
+                    if expected[stream] == nil { expected[stream] = .exact(hold.version) }
+                    convertedHolds[hold.hold.id] = HoldRecord(hold: Holds.evolve(hold.hold, event), version: hold.version + 1)
+                default:
+                    guard let key = event.stockKey, let position = positions[key] else {
+                        preconditionFailure("a step moved a position it did not lock")
                     }
-                }
-                if case .order = event {
-                    record = OrderRecord(order: Orders.evolve(record.order, event), version: record.version + 1)
-                }
-                if let key = event.stockKey {
-                    positions[key]!.position = StockLedger.evolve(positions[key]!.position, event)
+                    if expected[stream] == nil { expected[stream] = .exact(position.version) }
+                    positions[key]!.position = StockLedger.evolve(position.position, event)
                     positions[key]!.version += 1
                     touchedPositions.insert(key)
                 }
@@ -278,20 +326,54 @@ public final class OrderStepWriter: Sendable {
                 newEvents.append(event)
                 newMetadata.append(pending.metadata)
             }
-            written[record.order.id] = record
-            answers[index] = .success(.done(record, refusal: decision.refusal))
+            if let order { written[order.order.id] = order }
+            return order
+        }
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            switch pending.work {
+            case .convert(let request):
+                answers[index] = convert(
+                    request, pending, holds: holds, made: made, nowMs: nowMs,
+                    record: { events in record(events, pending, order: nil)! }, code: { codes.append($0) })
+            case .step:
+                guard let action = actions[index], case .step(_, let orderId) = pending.work, let current = orders[orderId] else { continue }
+                switch Orders.decide(action, order: current.order, nowMs: nowMs, positions: positions.mapValues(\.position), locations: locations) {
+                case .failure(let rejections):
+                    answers[index] = .failure(rejections)
+                case .success(let decision) where decision.events.isEmpty:
+                    answers[index] = decision.refusal.map { .failure($0) } ?? .success(.done(current, refusal: nil))
+                case .success(let decision):
+                    answers[index] = .success(.done(record(decision.events, pending, order: current)!, refusal: decision.refusal))
+                }
+            }
         }
 
-        // Projections, answers, then the events: the ledger head is held for the append and
-        // the commit only.
+        // Projections, codes, answers, then the events: the ledger head is held for the append
+        // and the commit only.
         try await ProjectionWriter.upsertPositions(touchedPositions.sorted().map { positions[$0]! }, on: connection, logger: logger)
         try await ProjectionWriter.upsertOrders(written.values.sorted { $0.order.id < $1.order.id }, on: connection, logger: logger)
+        if !convertedHolds.isEmpty {
+            let ids = convertedHolds.keys.sorted()
+            try await ProjectionWriter.upsertHolds(ids.map { convertedHolds[$0]! }, on: connection, logger: logger)
+            try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(ids)::text[])", logger: logger)
+        }
+        try await ProjectionWriter.insertAssignments(assignments, on: connection, logger: logger)
+        if !codes.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO pickup_codes (order_id, code_hash)
+                SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { BatchIdempotency.hex($0.hash) })::text[]) AS c(id, h)
+                """,
+                logger: logger)
+        }
         var keep: [(IdempotencyRequest, StoredResponse)] = []
         var free: [IdempotencyRequest] = []
         for (pending, answer) in zip(batch, answers) {
             guard let request = pending.idempotency else { continue }
             switch answer {
-            case .success(.done(let record, let refusal))?: keep.append((request, pending.render(record, refusal)))
+            case .success(let outcome)?:
+                if case .replayed = outcome { continue }
+                keep.append((request, pending.render(outcome)))
             case .failure(let error)?: if BatchIdempotency.givesKeyBack(error) { free.append(request) }
             default: continue
             }
@@ -301,5 +383,51 @@ public final class OrderStepWriter: Sendable {
             try await events.append(newEvents, metadata: newMetadata, expected: expected, on: connection)
         }
         return answers.map { $0! }
+    }
+
+    /// Decides one conversion: the order its number or hold already made, or a new one with
+    /// its pickup code (whose hash `code` collects).
+    private func convert(
+        _ request: OrderRequest, _ pending: Pending, holds: [String: HoldRecord],
+        made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]), nowMs: Int64,
+        record: (_ events: [LedgerEvent]) -> OrderRecord, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void
+    ) -> Result<OrderStepOutcome, any Error> {
+        guard let holdId = request.holdId else { preconditionFailure("the step writer converts holds only") }
+        if let existing = made.byNumber[request.orderNumber] {
+            do { try OrderStore.authorizeRead(pending.principal, existing.order) } catch { return .failure(error) }
+            return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
+        }
+        guard let hold = holds[holdId]?.hold else { return .failure(Rejections(.inLine(path: "", .unknownHold(holdId: holdId)))) }
+        var named = Set(hold.lines.map(\.locationId))
+        if case .pickup(let id)? = hold.fulfilment ?? request.fulfilment { named.insert(id) }
+        if let refusal = Access.authorize(pending.principal, .createOrders, locations: named.sorted()) { return .failure(Rejections(refusal)) }
+        if hold.recordedStatus == .converted, let existing = made.byHold[holdId] {
+            return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
+        }
+        let orderId = RandomIds.make("ord_")
+        switch Orders.decide(convert: hold, request: request, orderId: orderId, nowMs: nowMs) {
+        case .failure(let rejections):
+            return .failure(rejections)
+        case .success(let events):
+            let order = record(events)
+            var pickupCode: String?
+            if order.order.pickupLocationId != nil {
+                let made = PickupCodes.make()
+                code((orderId, PickupCodes.hash(made, orderId: orderId)))
+                pickupCode = made
+            }
+            return .success(.created(OrderCreation(record: order, pickupCode: pickupCode, created: true)))
+        }
+    }
+
+    static func holds(_ ids: [String], on connection: PostgresConnection, logger: Logger) async throws -> [HoldRecord] {
+        guard !ids.isEmpty else { return [] }
+        var records: [HoldRecord] = []
+        for try await row in try await connection.query(
+            "SELECT \(unescaped: HoldStore.columns) FROM holds WHERE id = ANY(\(ids)::text[])", logger: logger
+        ) {
+            records.append(try HoldStore.record(row))
+        }
+        return records
     }
 }
