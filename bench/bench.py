@@ -56,7 +56,7 @@ AVAILABILITY_SKUS_PER_CALL = 200
 # number that can be handed out (ORDER_JOURNEYS_MAX), so collects never run the stock out.
 ORDER_STORE = "STORE-BENCH"
 ORDER_SKUS = [f"ORD-{n:05d}" for n in range(2_000)]
-ORDER_WORKERS = int(os.environ.get("BENCH_ORDER_WORKERS", "16"))
+ORDER_WORKERS = int(os.environ.get("BENCH_ORDER_WORKERS", "64"))
 ORDER_SECONDS = float(os.environ.get("BENCH_ORDER_SECONDS", "20"))
 ORDER_JOURNEYS_MAX = int(os.environ.get("BENCH_ORDER_JOURNEYS_MAX", "200000"))
 ORDER_UNITS_PER_SKU = -(-ORDER_JOURNEYS_MAX // len(ORDER_SKUS))
