@@ -202,7 +202,7 @@ public struct Problem: Error, Sendable, Equatable {
     static func overloaded(queueDepthMax: Int) -> Problem {
         var problem = Problem(
             status: .serviceUnavailable, kind: "overloaded", title: "Too many requests waiting",
-            detail: "\(queueDepthMax) hold requests are already waiting on this instance; retry after the Retry-After delay.")
+            detail: "\(queueDepthMax) requests are already waiting for this instance's writer; retry after the Retry-After delay.")
         problem.headers[.retryAfter] = "1"
         return problem
     }

@@ -51,6 +51,10 @@ public final class OrderStepWriter: Sendable {
     struct State {
         var queue: [Pending] = []
         var lanes = 0
+        /// The orders, order numbers, holds and keys of the batches running now: a request on
+        /// one of them waits for the next batch of any lane, so two lanes never queue on each
+        /// other's rows and one order's steps run in arrival order.
+        var busy = Set<String>()
     }
 
     let database: Database
@@ -116,37 +120,50 @@ public final class OrderStepWriter: Sendable {
                     state.lanes -= 1
                     return []
                 }
-                return Self.take(&state.queue, max: Limits.orderStepBatchMax)
+                let batch = Self.take(&state.queue, max: Limits.orderStepBatchMax, busy: state.busy)
+                if batch.isEmpty {
+                    // Everything queued waits for a running batch, whose lane takes it next.
+                    state.lanes -= 1
+                    return []
+                }
+                state.busy.formUnion(batch.flatMap(Self.subjects))
+                return batch
             }
             if batch.isEmpty { return }
             await process(batch)
+            state.withLock { $0.busy.subtract(batch.flatMap(Self.subjects)) }
         }
     }
 
     /// Up to `max` requests in arrival order; one whose key, order, order number or hold is
     /// already in the batch waits for the next (it then sees the first one's answer, or the
     /// order after it).
-    static func take(_ queue: inout [Pending], max: Int) -> [Pending] {
+    static func take(_ queue: inout [Pending], max: Int, busy: Set<String> = []) -> [Pending] {
         var batch: [Pending] = []
         var rest: [Pending] = []
-        var keys = Set<String>()
-        var subjects = Set<String>()
+        var taken = busy
         for pending in queue {
-            let keyTaken = pending.idempotency.map { !keys.insert($0.apiKeyId + "\u{0}" + $0.key).inserted } ?? false
-            let subjectsOfWork: [String] =
-                switch pending.work {
-                case .step(_, let orderId): ["order:" + orderId]
-                case .convert(let request): ["number:" + request.orderNumber, "hold:" + (request.holdId ?? "")]
-                }
-            if batch.count >= max || keyTaken || subjectsOfWork.contains(where: subjects.contains) {
+            let subjects = Self.subjects(pending)
+            if batch.count >= max || subjects.contains(where: taken.contains) {
                 rest.append(pending)
                 continue
             }
-            subjects.formUnion(subjectsOfWork)
+            taken.formUnion(subjects)
             batch.append(pending)
         }
         queue = rest
         return batch
+    }
+
+    /// What a request works on: its order (or order number and hold) and its key.
+    static func subjects(_ pending: Pending) -> [String] {
+        var subjects: [String] =
+            switch pending.work {
+            case .step(_, let orderId): ["order:" + orderId]
+            case .convert(let request): ["number:" + request.orderNumber, "hold:" + (request.holdId ?? "")]
+            }
+        if let key = pending.idempotency { subjects.append("key:" + key.apiKeyId + "\u{0}" + key.key) }
+        return subjects
     }
 
     private func process(_ batch: [Pending]) async {
@@ -164,7 +181,9 @@ public final class OrderStepWriter: Sendable {
                 for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
                 return
             } catch {
-                if isTransientDatabaseError(error) || error is Rejection, attempt < HoldWriter.retriesMax {
+                // 23505: a conversion met an order number another transaction committed
+                // meanwhile; run again, it answers with that order.
+                if isTransientDatabaseError(error) || error is Rejection || error.sqlState == "23505", attempt < HoldWriter.retriesMax {
                     attempt += 1
                     counters.withLock { $0.retries += 1 }
                     continue
@@ -251,7 +270,10 @@ public final class OrderStepWriter: Sendable {
             case .collect(let code):
                 let matches = hashes[order.id].map { PickupCodes.equal($0, PickupCodes.hash(code, orderId: order.id)) } ?? false
                 action = .collect(codeMatches: matches)
-                if matches { stockKeys.formUnion(order.lines.filter { $0.status == .allocated }.map(\.key)) }
+                // Only a collection that hands over takes from positions.
+                if matches && order.status == .ready && !order.pickupLocked {
+                    stockKeys.formUnion(order.lines.filter { $0.status == .allocated }.map(\.key))
+                }
             default: preconditionFailure("the step writer takes store steps only")
             }
             do {
