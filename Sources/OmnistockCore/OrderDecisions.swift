@@ -528,6 +528,29 @@ public enum Orders {
         order.lines.filter { $0.status == .allocated && scope.contains($0.locationId) }.map(\.id)
     }
 
+    /// The positions a step takes from or gives back to: what the store locks before deciding
+    /// it. Steps that move no stock need none (the order's row serialises them); re-sourcing
+    /// also needs the SKU at every candidate, which only the store can list.
+    public static func positions(touchedBy action: OrderAction, order: Order) -> [StockKey] {
+        switch action {
+        case .picking, .ready, .unlock:
+            return []
+        case .collect(let codeMatches):
+            // Only a collection that hands over takes stock.
+            guard codeMatches, order.status == .ready, !order.pickupLocked else { return [] }
+            return order.lines.filter { $0.status == .allocated }.map(\.key)
+        case .ship(let lineIds, _, _):
+            return order.lines.filter { lineIds.contains($0.id) }.map(\.key)
+        case .cancel, .expire:
+            return order.lines.filter { $0.status == .allocated }.map(\.key)
+        case .notFound(let lineId):
+            return order.lines.filter { $0.id == lineId }.map(\.key)
+        case .returned(let locationId, let lines):
+            guard Identifier.isValid(locationId) else { return [] }
+            return lines.filter { Identifier.isValid($0.sku) }.map { StockKey(sku: $0.sku, locationId: locationId) }
+        }
+    }
+
     /// The locations a step acts on, for access checks.
     public static func actingLocations(_ action: OrderAction, order: Order) -> [String] {
         switch action {

@@ -270,12 +270,9 @@ public final class OrderStepWriter: Sendable {
             case .collect(let code):
                 let matches = hashes[order.id].map { PickupCodes.equal($0, PickupCodes.hash(code, orderId: order.id)) } ?? false
                 action = .collect(codeMatches: matches)
-                // Only a collection that hands over takes from positions.
-                if matches && order.status == .ready && !order.pickupLocked {
-                    stockKeys.formUnion(order.lines.filter { $0.status == .allocated }.map(\.key))
-                }
             default: preconditionFailure("the step writer takes store steps only")
             }
+            stockKeys.formUnion(Orders.positions(touchedBy: action, order: order))
             do {
                 try OrderStore.authorize(pending.principal, command, action, order)
                 actions[index] = action

@@ -202,44 +202,29 @@ public struct OrderStore: Sendable {
         guard let found else { throw Rejections(.unknownOrder(orderId: orderId)) }
         let current = found.record
         let order = current.order
-        var keys = order.lines.map(\.key)
         var locations: [String: Location] = [:]
         var sourcing: (input: SourcingInput, locked: [StockKey: PositionRecord], nowMs: Int64)?
-        // Steps that move no stock lock no position: the order row serialises them.
-        var movesStock = true
         let action: OrderAction
         switch command {
-        case .picking:
-            action = .picking
-            movesStock = false
+        case .picking: action = .picking
         case .ready:
             action = .ready
-            movesStock = false
             if let store = order.pickupLocationId { locations = try await Self.locations([store], on: connection, logger: logger) }
         case .collect(let code):
             let presented = PickupCodes.hash(code, orderId: orderId)
-            let matches = found.codeHash.map { PickupCodes.equal(Array(buffer: $0), presented) } ?? false
-            action = .collect(codeMatches: matches)
-            movesStock = matches && order.status == .ready && !order.pickupLocked
-        case .unlock:
-            action = .unlock
-            movesStock = false
+            action = .collect(codeMatches: found.codeHash.map { PickupCodes.equal(Array(buffer: $0), presented) } ?? false)
+        case .unlock: action = .unlock
         case .ship(let lineIds, let carrier, let tracking):
             action = .ship(lineIds: lineIds ?? Orders.shippableLines(order, scope: principal.scope), carrier: carrier, tracking: tracking)
         case .cancel(let reason): action = .cancel(reason: reason)
         case .notFound(let lineId):
             action = .notFound(lineId: lineId)
             if let line = order.lines.first(where: { $0.id == lineId }) {
-                sourcing = try await sourcingInput(skus: [line.sku], extraKeys: keys, lock: true, on: connection)
+                sourcing = try await sourcingInput(skus: [line.sku], extraKeys: order.lines.map(\.key), lock: true, on: connection)
             }
         case .returned(let locationId, let lines):
             action = .returned(locationId: locationId, lines: lines)
-            if Identifier.isValid(locationId) {
-                locations = try await Self.locations([locationId], on: connection, logger: logger)
-                if locations[locationId] != nil {
-                    keys += lines.filter { Identifier.isValid($0.sku) }.map { StockKey(sku: $0.sku, locationId: locationId) }
-                }
-            }
+            if Identifier.isValid(locationId) { locations = try await Self.locations([locationId], on: connection, logger: logger) }
         }
         if case .returned = command {
             // A return is taken at any store: the key must be bound to the return location, not
@@ -254,17 +239,18 @@ public struct OrderStore: Sendable {
         let positions: [StockKey: StockPosition]
         if let sourcing {
             (locked, nowMs, positions) = (sourcing.locked, sourcing.nowMs, sourcing.input.positions)
-        } else if movesStock {
-            if case .returned = action {
-                // The return location may never have stocked the SKU: its row is created to lock it.
-                locked = try await stock.lock(keys, on: connection)
+        } else {
+            // Steps that move no stock lock no position: the order row serialises them.
+            let keys = Orders.positions(touchedBy: action, order: order)
+            if case .returned(let locationId, _) = action {
+                // The return location may never have stocked the SKU: its rows are created to
+                // lock them (an unknown location is refused by the decision, with nothing locked).
+                locked = locations[locationId] == nil ? [:] : try await stock.lock(keys, on: connection)
             } else {
                 locked = try await Self.lockExisting(keys, on: connection, logger: logger)
             }
             nowMs = found.nowMs
             positions = locked.mapValues(\.position)
-        } else {
-            (locked, nowMs, positions) = ([:], found.nowMs, [:])
         }
         let transferIds = sourcing.map { Self.transferIds(for: $0.input) } ?? []
         let decision = try Orders.decide(
