@@ -53,20 +53,12 @@ public final class HoldWriter: Sendable {
         var continuation: CheckedContinuation<HoldOutcome, any Error>
     }
 
-    struct State {
-        var queue: [Pending] = []
-        /// Batches being decided or written now.
-        var lanes = 0
-    }
-
     let database: Database
     let events: EventStore
     let retentionSeconds: Int64
     let logger: Logger
     let queueDepthMax: Int
-    let batchRequestsMax: Int
-    let lanesMax: Int
-    private let state = Mutex(State())
+    private let queue: WriterQueue<Pending>
     private let counters = Mutex(HoldWriterStatistics())
 
     public init(
@@ -74,20 +66,21 @@ public final class HoldWriter: Sendable {
         queueDepthMax: Int = Limits.holdQueueDepthMax, batchRequestsMax: Int = Limits.holdBatchRequestsMax,
         lanesMax: Int = Limits.holdWriterLanesMax
     ) {
-        precondition(queueDepthMax > 0 && batchRequestsMax > 0 && lanesMax > 0, "the writer needs room for one request")
-        self.lanesMax = lanesMax
+        // Requests with one Idempotency-Key never share a batch: the second finds the first's answer.
+        self.queue = WriterQueue(depthMax: queueDepthMax, batchMax: batchRequestsMax, lanesMax: lanesMax) { pending in
+            pending.idempotency.map { [$0.apiKeyId + "\u{0}" + $0.key] } ?? []
+        }
         self.database = database
         self.events = events
         self.retentionSeconds = idempotencyRetentionSeconds
         self.logger = logger
         self.queueDepthMax = queueDepthMax
-        self.batchRequestsMax = batchRequestsMax
     }
 
     /// What the writer has done so far, for metrics.
     public var statistics: HoldWriterStatistics {
         var value = counters.withLock { $0 }
-        value.queued = state.withLock { $0.queue.count }
+        value.queued = queue.count
         return value
     }
 
@@ -100,59 +93,27 @@ public final class HoldWriter: Sendable {
     ) async throws -> HoldOutcome {
         try await withCheckedThrowingContinuation { continuation in
             let pending = Pending(command: command, metadata: metadata, idempotency: idempotency, render: render, continuation: continuation)
-            let start: Bool? = state.withLock { state in
-                guard state.queue.count < queueDepthMax else { return nil }
-                state.queue.append(pending)
-                if state.lanes >= lanesMax { return false }
-                state.lanes += 1
-                return true
-            }
-            switch start {
-            case nil: continuation.resume(throwing: HoldWriterError.overloaded(queueDepthMax: queueDepthMax))
-            case true?:
+            switch queue.enqueue(pending) {
+            case .full: continuation.resume(throwing: HoldWriterError.overloaded(queueDepthMax: queueDepthMax))
+            case .startLane:
                 // The drain runs while there is work and ends when the queue is empty. Callers
                 // wait for their answers, so a graceful shutdown that drains HTTP requests
                 // drains this too before the database pool stops.
                 Task { await self.drain() }
-            case false?: break
+            case .queued: break
             }
         }
     }
 
     /// Takes batches until the queue is empty.
     private func drain() async {
+        var finished: [Pending] = []
         while true {
-            let batch = state.withLock { state -> [Pending] in
-                guard !state.queue.isEmpty else {
-                    state.lanes -= 1
-                    return []
-                }
-                return Self.take(&state.queue, max: batchRequestsMax)
-            }
+            let batch = queue.next(after: finished)
             if batch.isEmpty { return }
             await process(batch)
+            finished = batch
         }
-    }
-
-    /// Takes up to `max` requests in arrival order. A request whose Idempotency-Key is already in
-    /// the batch waits for the next one, where it finds the first one's answer.
-    static func take(_ queue: inout [Pending], max: Int) -> [Pending] {
-        var batch: [Pending] = []
-        var rest: [Pending] = []
-        var keys = Set<String>()
-        for pending in queue {
-            if batch.count >= max {
-                rest.append(pending)
-                continue
-            }
-            if let request = pending.idempotency, !keys.insert(request.apiKeyId + "\u{0}" + request.key).inserted {
-                rest.append(pending)
-                continue
-            }
-            batch.append(pending)
-        }
-        queue = rest
-        return batch
     }
 
     private func process(_ batch: [Pending]) async {

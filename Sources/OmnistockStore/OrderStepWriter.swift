@@ -48,26 +48,21 @@ public final class OrderStepWriter: Sendable {
         var continuation: CheckedContinuation<OrderStepOutcome, any Error>
     }
 
-    struct State {
-        var queue: [Pending] = []
-        var lanes = 0
-        /// The orders, order numbers, holds and keys of the batches running now: a request on
-        /// one of them waits for the next batch of any lane, so two lanes never queue on each
-        /// other's rows and one order's steps run in arrival order.
-        var busy = Set<String>()
-    }
-
     let database: Database
     let events: EventStore
     let retentionSeconds: Int64
     let logger: Logger
-    private let state = Mutex(State())
+    /// A request on an order, order number, hold or key that a queued or running batch holds
+    /// waits for a later batch: one order's steps run in arrival order, in one lane at a time.
+    private let queue = WriterQueue<Pending>(
+        depthMax: Limits.orderStepQueueDepthMax, batchMax: Limits.orderStepBatchMax, lanesMax: Limits.orderStepLanesMax,
+        subjects: OrderStepWriter.subjects)
     private let counters = Mutex(HoldWriterStatistics())
 
     /// What the writer has done so far, for metrics.
     public var statistics: HoldWriterStatistics {
         var value = counters.withLock { $0 }
-        value.queued = state.withLock { $0.queue.count }
+        value.queued = queue.count
         return value
     }
 
@@ -98,65 +93,26 @@ public final class OrderStepWriter: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             let pending = Pending(
                 work: work, principal: principal, metadata: metadata, idempotency: idempotency, render: render, continuation: continuation)
-            let start: Bool? = state.withLock { state in
-                guard state.queue.count < Limits.orderStepQueueDepthMax else { return nil }
-                state.queue.append(pending)
-                if state.lanes >= Limits.orderStepLanesMax { return false }
-                state.lanes += 1
-                return true
-            }
-            switch start {
-            case nil: continuation.resume(throwing: HoldWriterError.overloaded(queueDepthMax: Limits.orderStepQueueDepthMax))
-            case true?: Task { await self.drain() }
-            case false?: break
+            switch queue.enqueue(pending) {
+            case .full: continuation.resume(throwing: HoldWriterError.overloaded(queueDepthMax: Limits.orderStepQueueDepthMax))
+            case .startLane: Task { await self.drain() }
+            case .queued: break
             }
         }
     }
 
     private func drain() async {
+        var finished: [Pending] = []
         while true {
-            let batch = state.withLock { state -> [Pending] in
-                guard !state.queue.isEmpty else {
-                    state.lanes -= 1
-                    return []
-                }
-                let batch = Self.take(&state.queue, max: Limits.orderStepBatchMax, busy: state.busy)
-                if batch.isEmpty {
-                    // Everything queued waits for a running batch, whose lane takes it next.
-                    state.lanes -= 1
-                    return []
-                }
-                state.busy.formUnion(batch.flatMap(Self.subjects))
-                return batch
-            }
+            let batch = queue.next(after: finished)
             if batch.isEmpty { return }
             await process(batch)
-            state.withLock { $0.busy.subtract(batch.flatMap(Self.subjects)) }
+            finished = batch
         }
-    }
-
-    /// Up to `max` requests in arrival order; one whose key, order, order number or hold is
-    /// already in the batch waits for the next (it then sees the first one's answer, or the
-    /// order after it).
-    static func take(_ queue: inout [Pending], max: Int, busy: Set<String> = []) -> [Pending] {
-        var batch: [Pending] = []
-        var rest: [Pending] = []
-        var taken = busy
-        for pending in queue {
-            let subjects = Self.subjects(pending)
-            if batch.count >= max || subjects.contains(where: taken.contains) {
-                rest.append(pending)
-                continue
-            }
-            taken.formUnion(subjects)
-            batch.append(pending)
-        }
-        queue = rest
-        return batch
     }
 
     /// What a request works on: its order (or order number and hold) and its key.
-    static func subjects(_ pending: Pending) -> [String] {
+    @Sendable static func subjects(_ pending: Pending) -> [String] {
         var subjects: [String] =
             switch pending.work {
             case .step(_, let orderId): ["order:" + orderId]

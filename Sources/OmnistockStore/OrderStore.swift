@@ -539,7 +539,7 @@ public struct OrderStore: Sendable {
 
     private func orderRow(_ column: String, _ value: String, lock: Bool, on connection: PostgresConnection) async throws -> OrderRecord? {
         var binds = PostgresBindings()
-        try binds.append(value)
+        binds.append(value)
         let sql = "SELECT document, version FROM orders WHERE \(column) = $1" + (lock ? " FOR UPDATE" : "")
         return try await documents(PostgresQuery(unsafeSQL: sql, binds: binds), on: connection).first.map(Self.order)
     }
