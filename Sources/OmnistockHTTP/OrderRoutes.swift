@@ -281,37 +281,31 @@ struct ReturnBody: Codable, Sendable {
     var lines: [Line]
 }
 
+/// A line of a sourcing preview, a transfer or a receipt.
+struct SkuQuantity: Codable, Sendable {
+    var sku: String
+    var quantity: Int64
+}
+
 struct PlanBody: Codable, Sendable {
-    struct Line: Codable, Sendable {
-        var sku: String
-        var quantity: Int64
-    }
     struct Point: Codable, Sendable {
         var latitude: Double
         var longitude: Double
     }
-    var lines: [Line]
+    var lines: [SkuQuantity]
     var destination: Point?
     var fulfilment: HoldBody.FulfilmentBody?
 }
 
 struct TransferBody: Codable, Sendable {
-    struct Line: Codable, Sendable {
-        var sku: String
-        var quantity: Int64
-    }
     var fromLocationId: String
     var toLocationId: String
-    var lines: [Line]
+    var lines: [SkuQuantity]
     var reference: String?
 }
 
 struct ReceiveBody: Codable, Sendable {
-    struct Line: Codable, Sendable {
-        var sku: String
-        var quantity: Int64
-    }
-    var lines: [Line]
+    var lines: [SkuQuantity]
 }
 
 // MARK: - Views
