@@ -178,12 +178,7 @@ struct OrderRoutes {
                 return Self.respond(outcome, requestId: requestId)
             }
             return try await services.idempotent(request, context: context, principal: principal, body: { canonical }) { transaction in
-                let (record, refusal) = try await services.orders.act(asked, orderId: id, principal: principal, metadata: metadata, in: transaction)
-                if let refusal {
-                    let problem = Problem(refusal)
-                    let answer = StoredResponse(status: Int(problem.status.code), body: problem.body(requestId: context.requestId))
-                    return (answer, answer)
-                }
+                let record = try await services.orders.act(asked, orderId: id, principal: principal, metadata: metadata, in: transaction)
                 let answer = StoredResponse(status: 200, body: try OrderView.render(record, pickupCode: nil))
                 return (answer, answer)
             }

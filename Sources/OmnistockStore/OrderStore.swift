@@ -180,24 +180,21 @@ public struct OrderStore: Sendable {
 
     // MARK: - Store work
 
-    /// Performs a step on an order. Returns the order after it, and a refusal to answer once
-    /// the transaction has committed (a wrong pickup code is refused, and counted).
+    /// Performs a step that locks more than it can name before it starts (ship, cancel, not
+    /// found, returns), alone in the caller's transaction; the everyday steps go through the
+    /// `OrderStepWriter`. Returns the order after the step.
     public func act(
         _ command: OrderCommand, orderId: String, principal: Principal, metadata: EventMetadata, in transaction: Transaction
-    ) async throws -> (record: OrderRecord, refusal: Rejections?) {
+    ) async throws -> OrderRecord {
+        precondition(!OrderStepWriter.takes(command), "store steps go through the step writer")
         let connection = transaction.connection
-        // The order, its pickup code's hash and the clock in one round trip: store steps are
-        // a handful of statements each, and each statement is a round trip.
-        var found: (record: OrderRecord, nowMs: Int64, codeHash: ByteBuffer?)?
-        for try await (document, version, nowMs, codeHash) in try await connection.query(
-            """
-            SELECT o.document, o.version, \(unescaped: HoldStore.nowMs), c.code_hash
-              FROM orders o LEFT JOIN pickup_codes c ON c.order_id = o.id
-             WHERE o.id = \(orderId) FOR UPDATE OF o
-            """,
+        // The order and the clock in one round trip.
+        var found: (record: OrderRecord, nowMs: Int64)?
+        for try await (document, version, nowMs) in try await connection.query(
+            "SELECT document, version, \(unescaped: HoldStore.nowMs) FROM orders WHERE id = \(orderId) FOR UPDATE",
             logger: logger
-        ).decode((String, Int64, Int64, ByteBuffer?).self) {
-            found = (try Self.order((document, version)), nowMs, codeHash)
+        ).decode((String, Int64, Int64).self) {
+            found = (try Self.order((document, version)), nowMs)
         }
         guard let found else { throw Rejections(.unknownOrder(orderId: orderId)) }
         let current = found.record
@@ -206,14 +203,8 @@ public struct OrderStore: Sendable {
         var sourcing: (input: SourcingInput, locked: [StockKey: PositionRecord], nowMs: Int64)?
         let action: OrderAction
         switch command {
-        case .picking: action = .picking
-        case .ready:
-            action = .ready
-            if let store = order.pickupLocationId { locations = try await Self.locations([store], on: connection, logger: logger) }
-        case .collect(let code):
-            let presented = PickupCodes.hash(code, orderId: orderId)
-            action = .collect(codeMatches: found.codeHash.map { PickupCodes.equal(Array(buffer: $0), presented) } ?? false)
-        case .unlock: action = .unlock
+        case .picking, .ready, .collect, .unlock:
+            preconditionFailure("store steps go through the step writer")
         case .ship(let lineIds, let carrier, let tracking):
             action = .ship(lineIds: lineIds ?? Orders.shippableLines(order, scope: principal.scope), carrier: carrier, tracking: tracking)
         case .cancel(let reason): action = .cancel(reason: reason)
@@ -259,11 +250,13 @@ public struct OrderStore: Sendable {
         guard !decision.events.isEmpty else {
             if let refusal = decision.refusal { throw refusal }
             try await discardVacant(locked.values.filter(\.isVacant).map(\.key), on: connection)
-            return (current, nil)
+            return current
         }
         let written = try await record(
             decision.events, locked: locked, orders: [orderId: current], transfers: [:], holds: [:], metadata: metadata, on: connection)
-        return (written.orders[orderId] ?? current, decision.refusal)
+        // These steps refuse before deciding events, never after (that is the collect's way).
+        precondition(decision.refusal == nil, "a step refused after deciding events")
+        return written.orders[orderId] ?? current
     }
 
     /// Expires ready orders whose pickup window has passed, up to `limit`, in one transaction.
