@@ -142,6 +142,22 @@ public struct OrderStore: Sendable {
             decided = try Orders.decide(
                 create: request, orderId: orderId, transferIds: Self.transferIds(for: input), nowMs: sourcing.nowMs, input: input
             ).get()
+            // Daily capacity holds under concurrency: the locations sourcing chose are locked (in
+            // id order, after the positions) and their orders of the day counted again; when
+            // another order took a last slot meanwhile, the decision is made again without it.
+            var attempts = 0
+            while true {
+                let chosen = Set(decided.flatMap(\.locationIds)).subtracting(request.namedLocations).sorted()
+                let counts = try await lockAndCount(chosen, day: Orders.day(ofMs: sourcing.nowMs), on: connection)
+                let full = chosen.filter { counts[$0, default: 0] >= (input.locations[$0]?.dailyCapacity ?? 0) }
+                if full.isEmpty { break }
+                attempts += 1
+                guard attempts < Self.capacityRecheckMax else { throw Rejections(.concurrentModification(stream: "daily capacity")) }
+                input.ordersToday.merge(counts) { $1 }
+                decided = try Orders.decide(
+                    create: request, orderId: orderId, transferIds: Self.transferIds(for: input), nowMs: sourcing.nowMs, input: input
+                ).get()
+            }
             // A bound key may only create orders served by its own locations.
             let used = Set(decided.flatMap(\.locationIds))
             if let refusal = Access.authorize(principal, .createOrders, locations: used.sorted()) { throw Rejections(refusal) }
@@ -410,6 +426,26 @@ public struct OrderStore: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// Decisions made again when concurrent orders filled a chosen location (then 409, retry).
+    static let capacityRecheckMax = 3
+
+    /// Locks these locations' rows (in id order) and counts their orders of `day` as committed now.
+    private func lockAndCount(_ ids: [String], day: Int64, on connection: PostgresConnection) async throws -> [String: Int64] {
+        guard !ids.isEmpty else { return [:] }
+        try await connection.query("SELECT id FROM locations WHERE id = ANY(\(ids)::text[]) ORDER BY id FOR UPDATE", logger: logger)
+        var counts: [String: Int64] = [:]
+        for try await (id, count) in try await connection.query(
+            """
+            SELECT location_id, count(*) FROM order_assignments WHERE day = \(day) AND location_id = ANY(\(ids)::text[])
+             GROUP BY location_id
+            """,
+            logger: logger
+        ).decode((String, Int64).self) {
+            counts[id] = count
+        }
+        return counts
+    }
 
     /// Locks positions that exist (an order's lines always do: they hold its allocations) in
     /// the (sku, location) order every writer uses, in one statement.

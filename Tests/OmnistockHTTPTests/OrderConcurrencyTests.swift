@@ -116,6 +116,22 @@ import Testing
         }
     }
 
+    @Test func concurrentOrdersNeverTakeALocationPastItsDailyCapacity() async throws {
+        try await Harness.run { h in
+            let body = #"{"name": "Small warehouse", "kind": "warehouse", "latitude": 48.93, "longitude": 2.29, "capabilities": {"pickup": false, "ships": true}, "dailyCapacity": 2}"#
+            #expect(try await h.call(.put, "/v1/locations/WH-09", key: h.keys.admin, body: body).status == .created)
+            // Different SKUs, so the orders do not queue on the same positions.
+            for index in 0..<6 { _ = try await h.receive("ITEM-\(index)", "WH-09", 5) }
+            let bodies = (0..<6).map {
+                #"{"orderNumber": "CAP-\#($0)", "lines": [{"sku": "ITEM-\#($0)", "quantity": 1}], "fulfilment": {"type": "ship", "address": {"latitude": 48.86, "longitude": 2.34}}}"#
+            }
+            let replies = try await Self.race(h, bodies)
+            #expect(replies.filter { $0.status == .created }.count == 2, "\(replies.map(\.text))")
+            #expect(replies.allSatisfy { $0.status == .created || $0.status == .conflict })
+            try await h.verifyIsClean()
+        }
+    }
+
     @Test func theSameOrderNumberRacingMakesOneOrder() async throws {
         try await Harness.run { h in
             _ = try await h.receive("JACKET-M", "PAR-01", 10)
