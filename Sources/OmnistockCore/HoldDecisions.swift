@@ -92,7 +92,13 @@ public enum Holds {
         var unfilled: [UnfilledLine] = []
         var refusals: [Rejection] = []
         if case .ship(let latitude, let longitude) = request.fulfilment {
-            let candidates = shipCandidates.compactMap { locations[$0] }.filter(canShip)
+            // The rules orders source by (Sourcing.source) but daily capacity, which counts orders:
+            // active, shipping, within reach of the address.
+            let candidates = shipCandidates.compactMap { locations[$0] }.filter { location in
+                canShip(location)
+                    && Geo.distanceKilometres(latitude1: latitude, longitude1: longitude, latitude2: location.latitude, longitude2: location.longitude)
+                        <= Limits.sourcingDistanceKilometresMax
+            }
             var table: [StockKey: Int64] = [:]
             for line in request.lines {
                 for location in candidates {

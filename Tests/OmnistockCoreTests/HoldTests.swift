@@ -32,6 +32,18 @@ import Testing
         return []
     }
 
+    @Test func aShippedHoldIsNotSourcedFartherThanOrdersAre() {
+        // Lille is some 200 km from Paris: within reach. An address in Ajaccio (1,060 km from
+        // Lille) is not served from Lille, as an order would not be.
+        let lilleOnly = stock([("BOOT-42", "LIL-01", 5)])
+        let toParis = HoldRequest(lines: [RequestedLine(sku: "BOOT-42", quantity: 1)], fulfilment: .ship(latitude: 48.86, longitude: 2.34))
+        #expect((try? place(toParis, lilleOnly).get())?.lines.first?.locationId == "LIL-01")
+        let toCorsica = HoldRequest(lines: [RequestedLine(sku: "BOOT-42", quantity: 1)], fulfilment: .ship(latitude: 41.93, longitude: 8.74))
+        #expect(refusal(place(toCorsica, lilleOnly)) == [
+            .inLine(path: "lines/0", .insufficientStock(sku: "BOOT-42", locationId: nil, requested: 1, available: 0)),
+        ])
+    }
+
     @Test func aHoldAtANamedLocationHoldsItsLinesUntilItsExpiry() throws {
         let placed = try place(HoldRequest(lines: [RequestedLine(sku: "JACKET-M", quantity: 2, locationId: "PAR-01")], reference: "cart-1"),
                                stock([("JACKET-M", "PAR-01", 5)])).get()
