@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import OmnistockCore
 import PostgresNIO
-import Synchronization
 
 /// What the hold writer is asked to do.
 public enum HoldCommand: Sendable {
@@ -45,7 +44,7 @@ public typealias HoldAnswerRenderer = @Sendable (_ record: HoldRecord, _ nowMs: 
 /// retried when the failure is transient, and otherwise run one request at a time so that one
 /// poisonous request cannot fail its neighbours.
 public final class HoldWriter: Sendable {
-    struct Pending: Sendable {
+    struct Pending: BatchedRequest {
         var command: HoldCommand
         var metadata: EventMetadata
         var idempotency: IdempotencyRequest?
@@ -59,7 +58,6 @@ public final class HoldWriter: Sendable {
     let logger: Logger
     let queueDepthMax: Int
     private let queue: WriterQueue<Pending>
-    private let counters = Mutex(HoldWriterStatistics())
 
     public init(
         database: Database, events: EventStore, idempotencyRetentionSeconds: Int64, logger: Logger,
@@ -78,11 +76,7 @@ public final class HoldWriter: Sendable {
     }
 
     /// What the writer has done so far, for metrics.
-    public var statistics: HoldWriterStatistics {
-        var value = counters.withLock { $0 }
-        value.queued = queue.count
-        return value
-    }
+    public var statistics: HoldWriterStatistics { queue.statistics }
 
     /// Queues a command and waits for its batch to commit (a 2xx is durable) or fail.
     ///
@@ -105,52 +99,13 @@ public final class HoldWriter: Sendable {
         }
     }
 
-    /// Takes batches until the queue is empty.
+    /// Takes batches until the queue is empty. A refusal is an answer; a failed batch is
+    /// retried when the failure is transient (or a concurrent modification), else split.
     private func drain() async {
-        var finished: [Pending] = []
-        while true {
-            let batch = queue.next(after: finished)
-            if batch.isEmpty { return }
-            await process(batch)
-            finished = batch
+        await queue.drain("hold", database: database, logger: logger, retryable: { isTransientDatabaseError($0) || $0 is Rejection }) {
+            batch, connection in try await self.run(batch, on: connection)
         }
     }
-
-    private func process(_ batch: [Pending]) async {
-        var attempt = 0
-        while true {
-            do {
-                let started = ContinuousClock.now
-                let results = try await database.transaction { connection in
-                    try await self.run(batch, on: connection)
-                }
-                let elapsed = ContinuousClock.now - started
-                counters.withLock {
-                    $0.batches += 1
-                    $0.requests += batch.count
-                    $0.batchSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                }
-                for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
-                return
-            } catch {
-                if isTransientDatabaseError(error) || error is Rejection, attempt < Self.retriesMax {
-                    // Nothing committed: the whole batch is decided again on fresh state.
-                    attempt += 1
-                    counters.withLock { $0.retries += 1 }
-                    continue
-                }
-                if batch.count > 1 {
-                    logger.warning("a hold batch failed; running its requests one by one", metadata: ["error": "\(String(reflecting: error))"])
-                    for pending in batch { await process([pending]) }
-                    return
-                }
-                batch[0].continuation.resume(throwing: error)
-                return
-            }
-        }
-    }
-
-    static let retriesMax = 3
 
     // MARK: - One batch
 

@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import OmnistockCore
 import PostgresNIO
-import Synchronization
 
 /// The answer to one store step taken by the step writer.
 public enum OrderStepOutcome: Sendable {
@@ -39,7 +38,7 @@ public enum OrderStepWork: Sendable {
 /// one statement each. Steps that re-source, return or cancel run alone (`OrderStore.act`): they
 /// lock more than they can name before they start.
 public final class OrderStepWriter: Sendable {
-    struct Pending: Sendable {
+    struct Pending: BatchedRequest {
         var work: OrderStepWork
         var principal: Principal
         var metadata: EventMetadata
@@ -57,14 +56,9 @@ public final class OrderStepWriter: Sendable {
     private let queue = WriterQueue<Pending>(
         depthMax: Limits.orderStepQueueDepthMax, batchMax: Limits.orderStepBatchMax, lanesMax: Limits.orderStepLanesMax,
         subjects: OrderStepWriter.subjects)
-    private let counters = Mutex(HoldWriterStatistics())
 
     /// What the writer has done so far, for metrics.
-    public var statistics: HoldWriterStatistics {
-        var value = counters.withLock { $0 }
-        value.queued = queue.count
-        return value
-    }
+    public var statistics: HoldWriterStatistics { queue.statistics }
 
     public init(database: Database, events: EventStore, idempotencyRetentionSeconds: Int64, logger: Logger) {
         self.database = database
@@ -102,13 +96,12 @@ public final class OrderStepWriter: Sendable {
     }
 
     private func drain() async {
-        var finished: [Pending] = []
-        while true {
-            let batch = queue.next(after: finished)
-            if batch.isEmpty { return }
-            await process(batch)
-            finished = batch
-        }
+        // 23505: a conversion met an order number another transaction committed meanwhile;
+        // run again, it answers with that order.
+        await queue.drain(
+            "order step", database: database, logger: logger,
+            retryable: { isTransientDatabaseError($0) || $0 is Rejection || $0.sqlState == "23505" }
+        ) { batch, connection in try await self.run(batch, on: connection) }
     }
 
     /// What a request works on: its order (or order number and hold) and its key.
@@ -120,39 +113,6 @@ public final class OrderStepWriter: Sendable {
             }
         if let key = pending.idempotency { subjects.append("key:" + key.apiKeyId + "\u{0}" + key.key) }
         return subjects
-    }
-
-    private func process(_ batch: [Pending]) async {
-        var attempt = 0
-        while true {
-            do {
-                let started = ContinuousClock.now
-                let results = try await database.transaction { connection in try await self.run(batch, on: connection) }
-                let elapsed = ContinuousClock.now - started
-                counters.withLock {
-                    $0.batches += 1
-                    $0.requests += batch.count
-                    $0.batchSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-                }
-                for (pending, result) in zip(batch, results) { pending.continuation.resume(with: result) }
-                return
-            } catch {
-                // 23505: a conversion met an order number another transaction committed
-                // meanwhile; run again, it answers with that order.
-                if isTransientDatabaseError(error) || error is Rejection || error.sqlState == "23505", attempt < HoldWriter.retriesMax {
-                    attempt += 1
-                    counters.withLock { $0.retries += 1 }
-                    continue
-                }
-                if batch.count > 1 {
-                    logger.warning("an order step batch failed; running its requests one by one", metadata: ["error": "\(String(reflecting: error))"])
-                    for pending in batch { await process([pending]) }
-                    return
-                }
-                batch[0].continuation.resume(throwing: error)
-                return
-            }
-        }
     }
 
     /// Decides and writes one batch inside its transaction; one answer per request.

@@ -1,3 +1,5 @@
+import Logging
+import PostgresNIO
 import Synchronization
 
 /// The requests waiting for a batching writer (the hold writer, the order step writer), taken
@@ -23,6 +25,7 @@ final class WriterQueue<Item: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
+    private let counters = Mutex(HoldWriterStatistics())
     let depthMax: Int
     let batchMax: Int
     let lanesMax: Int
@@ -37,6 +40,13 @@ final class WriterQueue<Item: Sendable>: Sendable {
     }
 
     var count: Int { state.withLock { $0.items.count } }
+
+    /// What the writer has done so far, for metrics.
+    var statistics: HoldWriterStatistics {
+        var value = counters.withLock { $0 }
+        value.queued = count
+        return value
+    }
 
     func enqueue(_ item: Item) -> Enqueued {
         state.withLock { state in
@@ -73,6 +83,67 @@ final class WriterQueue<Item: Sendable>: Sendable {
                 state.busy.formUnion(batch.flatMap(subjects))
             }
             return batch
+        }
+    }
+}
+
+/// A request of a batching writer: answered through its continuation.
+protocol BatchedRequest: Sendable {
+    associatedtype Outcome: Sendable
+    var continuation: CheckedContinuation<Outcome, any Error> { get }
+}
+
+extension WriterQueue where Item: BatchedRequest {
+    /// Runs one lane: takes batches until none is left, each decided and written by `run` in
+    /// one transaction. A batch that fails is retried (nothing committed: it is decided again on
+    /// fresh state) when `retryable` says so, at most `retriesMax` times; otherwise it is run
+    /// one request at a time, so that one poisonous request cannot fail its neighbours.
+    func drain(
+        _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
+        run: @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
+    ) async {
+        var finished: [Item] = []
+        while true {
+            let batch = next(after: finished)
+            if batch.isEmpty { return }
+            await process(batch, what, database: database, logger: logger, retryable: retryable, run: run)
+            finished = batch
+        }
+    }
+
+    static var retriesMax: Int { 3 }
+
+    private func process(
+        _ batch: [Item], _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
+        run: @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
+    ) async {
+        var attempt = 0
+        while true {
+            do {
+                let started = ContinuousClock.now
+                let results = try await database.transaction { connection in try await run(batch, connection) }
+                let elapsed = ContinuousClock.now - started
+                counters.withLock {
+                    $0.batches += 1
+                    $0.requests += batch.count
+                    $0.batchSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                }
+                for (item, result) in zip(batch, results) { item.continuation.resume(with: result) }
+                return
+            } catch {
+                if retryable(error), attempt < Self.retriesMax {
+                    attempt += 1
+                    counters.withLock { $0.retries += 1 }
+                    continue
+                }
+                if batch.count > 1 {
+                    logger.warning("a \(what) batch failed; running its requests one by one", metadata: ["error": "\(String(reflecting: error))"])
+                    for item in batch { await process([item], what, database: database, logger: logger, retryable: retryable, run: run) }
+                    return
+                }
+                batch[0].continuation.resume(throwing: error)
+                return
+            }
         }
     }
 }

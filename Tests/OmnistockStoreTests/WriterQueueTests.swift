@@ -41,5 +41,3 @@ import Testing
         #expect(queue.enqueue("d/1") == .startLane)
     }
 }
-
-extension WriterQueue.Enqueued: Equatable {}
