@@ -129,6 +129,17 @@ public enum Access {
     }
 }
 
+extension Access {
+    /// Decides for what stands at several locations (an order, a transfer): allowed when the
+    /// caller may act on one of them. A refusal names the first location.
+    public static func authorize(_ principal: Principal, _ operation: Operation, anyOf locations: [String]) -> Rejection? {
+        if let refusal = authorize(principal, operation) { return refusal }
+        if case .all = principal.scope { return nil }
+        if locations.contains(where: principal.scope.contains) { return nil }
+        return .locationForbidden(locationId: locations.first ?? "")
+    }
+}
+
 /// What is needed to create an API key, validated against the role's rules.
 public struct ApiKeySpec: Equatable, Sendable {
     public let name: String

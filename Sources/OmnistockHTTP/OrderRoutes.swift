@@ -132,10 +132,8 @@ struct OrderRoutes {
             guard let record = try await services.orders.transfer(id: id) else {
                 throw Problem(Rejection.unknownTransfer(transferId: id), inBody: false)
             }
-            let ends = [record.transfer.fromLocationId, record.transfer.toLocationId]
-            if case .only(let ids) = principal.scope, ids.isDisjoint(with: ends) {
-                throw Problem(Rejection.locationForbidden(locationId: record.transfer.toLocationId), inBody: false)
-            }
+            let ends = [record.transfer.toLocationId, record.transfer.fromLocationId]
+            if let refusal = Access.authorize(principal, .transferStock, anyOf: ends) { throw Problem(refusal, inBody: false) }
             return try JSON.response(TransferView(record))
         }
         group.post("transfers/{transferId}/receive") { request, context in

@@ -592,10 +592,8 @@ public struct OrderStore: Sendable {
     }
 
     static func authorizeRead(_ principal: Principal, _ order: Order) throws {
-        if let refusal = Access.authorize(principal, .readOrders) { throw Rejections(refusal) }
-        if case .only(let ids) = principal.scope, ids.isDisjoint(with: order.locationIds) {
-            throw Rejections(.locationForbidden(locationId: order.pickupLocationId ?? order.locationIds.first ?? ""))
-        }
+        let locations = [order.pickupLocationId].compactMap { $0 } + order.locationIds.filter { $0 != order.pickupLocationId }
+        if let refusal = Access.authorize(principal, .readOrders, anyOf: locations) { throw Rejections(refusal) }
     }
 
     static func now(on connection: PostgresConnection) async throws -> Int64 {

@@ -85,3 +85,15 @@ import Testing
                 ])))
     }
 }
+
+@Suite struct AnyOfAccessTests {
+    @Test func whatStandsAtSeveralLocationsNeedsOneOfThem() {
+        let store = Principal(apiKeyId: "s", role: .store, scope: .only(["PAR-02"]))
+        #expect(Access.authorize(store, .readOrders, anyOf: ["PAR-01", "PAR-02"]) == nil)
+        #expect(Access.authorize(store, .readOrders, anyOf: ["PAR-01", "PAR-03"]) == .locationForbidden(locationId: "PAR-01"))
+        #expect(Access.authorize(store, .transferStock, anyOf: []) == .locationForbidden(locationId: ""))
+        let checkout = Principal(apiKeyId: "c", role: .checkout, scope: .all)
+        #expect(Access.authorize(checkout, .readOrders, anyOf: ["PAR-01"]) == nil)
+        #expect(Access.authorize(checkout, .transferStock, anyOf: ["PAR-01"]) == .roleForbidden(role: .checkout, operation: .transferStock))
+    }
+}
