@@ -10,13 +10,28 @@ public enum Holds {
         var faults: [Rejection] = []
         if request.lines.isEmpty { faults.append(.missingField(field: "lines")) }
         if request.lines.count > Limits.holdLinesMax { faults.append(.tooMany(field: "lines", countMax: Limits.holdLinesMax)) }
-        for (index, line) in request.lines.enumerated() {
+        faults += validate(lines: request.lines, fulfilment: request.fulfilment)
+        if let fulfilment = request.fulfilment { faults += validate(fulfilment: fulfilment) }
+        if !(Limits.holdTTLSecondsMin...Limits.holdTTLSecondsMax).contains(request.ttlSeconds) {
+            faults.append(.outOfRange(field: "ttlSeconds", lower: "\(Limits.holdTTLSecondsMin)", upper: "\(Limits.holdTTLSecondsMax)"))
+        }
+        if let reference = request.reference, let fault = Text.check(reference, field: "reference", lengthMax: Limits.referenceLengthMax) {
+            faults.append(fault)
+        }
+        return faults
+    }
+
+    /// The faults of each line: its SKU, its quantity, and a location named either by the line
+    /// or by the fulfilment, not both.
+    public static func validate(lines: [RequestedLine], fulfilment: Fulfilment?) -> [Rejection] {
+        var faults: [Rejection] = []
+        for (index, line) in lines.enumerated() {
             var lineFaults: [Rejection] = []
             if let fault = Identifier.check(line.sku, field: "sku") { lineFaults.append(fault) }
             if !(1...Limits.holdLineQuantityMax).contains(line.quantity) {
                 lineFaults.append(.outOfRange(field: "quantity", lower: "1", upper: "\(Limits.holdLineQuantityMax)"))
             }
-            switch (line.locationId, request.fulfilment) {
+            switch (line.locationId, fulfilment) {
             case (nil, nil):
                 lineFaults.append(.missingField(field: "locationId"))
             case (.some(let id), nil):
@@ -28,26 +43,25 @@ public enum Holds {
             }
             faults += lineFaults.map { .inLine(path: "lines/\(index)", $0) }
         }
-        switch request.fulfilment {
+        return faults
+    }
+
+    /// The faults of a fulfilment: a valid pickup location, or an address on the globe.
+    public static func validate(fulfilment: Fulfilment) -> [Rejection] {
+        switch fulfilment {
         case .pickup(let id):
-            if let fault = Identifier.check(id, field: "fulfilment/locationId") { faults.append(fault) }
+            if let fault = Identifier.check(id, field: "fulfilment/locationId") { return [fault] }
+            return []
         case .ship(let latitude, let longitude):
+            var faults: [Rejection] = []
             if !(abs(latitude) <= Limits.latitudeDegreesMax) {
                 faults.append(.outOfRange(field: "fulfilment/address/latitude", lower: "-90", upper: "90"))
             }
             if !(abs(longitude) <= Limits.longitudeDegreesMax) {
                 faults.append(.outOfRange(field: "fulfilment/address/longitude", lower: "-180", upper: "180"))
             }
-        case nil:
-            break
+            return faults
         }
-        if !(Limits.holdTTLSecondsMin...Limits.holdTTLSecondsMax).contains(request.ttlSeconds) {
-            faults.append(.outOfRange(field: "ttlSeconds", lower: "\(Limits.holdTTLSecondsMin)", upper: "\(Limits.holdTTLSecondsMax)"))
-        }
-        if let reference = request.reference, let fault = Text.check(reference, field: "reference", lengthMax: Limits.referenceLengthMax) {
-            faults.append(fault)
-        }
-        return faults
     }
 
     /// The positions a placement must lock and read, given the locations it may use:

@@ -44,7 +44,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdReleased(let event): event.holdId
         case .holdExpired(let event): event.holdId
         case .holdConverted(let event): event.holdId
-        default: nil
+        case .locationDefined, .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort, .order, .transfer: nil
         }
     }
 
@@ -68,7 +68,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted: Hold.stream(holdId!)
         case .order(let event): Order.stream(event.order.id)
         case .transfer(let event): Transfer.stream(event.transfer.id)
-        default: stockKey!.stream
+        case .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort: stockKey!.stream
         }
     }
 
@@ -83,7 +83,7 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdConverted(let event): Array(Set(event.lines.map(\.locationId))).sorted()
         case .order(let event): Array(Set(event.order.locationIds + event.changes.map(\.locationId))).sorted()
         case .transfer(let event): [event.transfer.fromLocationId, event.transfer.toLocationId].sorted()
-        default: [stockKey!.locationId]
+        case .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort: [stockKey!.locationId]
         }
     }
 }
@@ -99,7 +99,7 @@ extension LedgerEvent {
         case .holdConverted(let event): event.lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, held: -$0.quantity) }
         case .order(let event): event.changes
         case .transfer(let event): event.changes
-        default: []
+        case .locationDefined, .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort, .holdExtended: []
         }
     }
 }

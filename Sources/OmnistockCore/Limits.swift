@@ -103,4 +103,26 @@ public enum Limits {
     public static let orderStepQueueDepthMax = 20_000
     public static let orderStepBatchMax = 256
     public static let orderStepLanesMax = 2
+    /// Rows read or written per statement by replay, verify and an import's pre-flight: large
+    /// enough to amortise round trips, small enough to bound one statement's memory.
+    public static let rebuildRowsPerStatementMax = 10_000
+    /// Attempts when two first definitions of one location race (the loser reads again).
+    public static let locationRaceAttemptsMax = 3
+    /// Decisions made again when concurrent orders filled a chosen location's daily capacity.
+    public static let capacityRecheckMax = 3
+    /// Events a ledger tail reads per statement while it catches up, and pages per wake.
+    public static let tailPageEventsMax = 1_000
+    public static let tailCatchUpPagesMax = 100
+    /// Events waiting for one subscriber of a ledger tail; one that falls further behind is
+    /// dropped (with a reason) rather than allowed to grow memory.
+    public static let tailSubscriberQueueEventsMax = 10_000
+    /// Subscribers one ledger tail serves at once.
+    public static let tailSubscribersMax = 10_000
+    /// How often a ledger tail reads the ledger without a notification, in case one was missed.
+    public static let tailPollIntervalMilliseconds: Int64 = 5_000
+    /// Pause before a ledger tail connects again after losing its connection.
+    public static let tailReconnectDelayMilliseconds: Int64 = 1_000
+    /// A batching writer's retries of a transient failure, and its backoff between them.
+    public static let writerRetriesMax = 3
+    public static let writerRetryBackoffMillisecondsMax: Int64 = 50
 }

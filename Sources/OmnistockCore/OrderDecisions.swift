@@ -129,23 +129,29 @@ public enum Orders {
             return faults
         }
         guard let fulfilment = request.fulfilment else { return faults + [.missingField(field: "fulfilment")] }
-        if request.lines.count > Limits.orderLinesMax { faults.append(.tooMany(field: "lines", countMax: Limits.orderLinesMax)) }
-        // The lines follow the rules of hold lines, except that a line may be pinned to a
-        // location while the fulfilment chooses the others.
-        faults += Holds.validate(HoldRequest(lines: request.lines.map { RequestedLine(sku: $0.sku, quantity: $0.quantity) }, fulfilment: fulfilment))
-            .filter { fault in
-                // The count of lines is the order's own limit, named above.
-                if case .tooMany(field: "lines", _) = fault { return false }
-                return true
-            }
+        faults += validate(lines: request.lines, fulfilment: fulfilment)
         for (index, line) in request.lines.enumerated() {
             if let id = line.locationId, let fault = Identifier.check(id, field: "locationId") { faults.append(.inLine(path: "lines/\(index)", fault)) }
         }
         return faults
     }
 
+    /// The faults of an order's lines and fulfilment alone (a sourcing preview has nothing
+    /// else). The lines follow the rules of hold lines, except that a line may be pinned to a
+    /// location while the fulfilment chooses the others, and that orders have their own limit
+    /// on the number of lines.
+    public static func validate(lines: [RequestedLine], fulfilment: Fulfilment) -> [Rejection] {
+        var faults: [Rejection] = []
+        if lines.count > Limits.orderLinesMax { faults.append(.tooMany(field: "lines", countMax: Limits.orderLinesMax)) }
+        if lines.isEmpty { faults.append(.missingField(field: "lines")) }
+        // A pinned location is checked by the caller that allows pins (a creation).
+        faults += Holds.validate(lines: lines.map { RequestedLine(sku: $0.sku, quantity: $0.quantity) }, fulfilment: fulfilment)
+        faults += Holds.validate(fulfilment: fulfilment)
+        return faults
+    }
+
     static func fulfilmentFaults(_ fulfilment: Fulfilment) -> [Rejection] {
-        Holds.validate(HoldRequest(lines: [RequestedLine(sku: "x", quantity: 1)], fulfilment: fulfilment))
+        Holds.validate(fulfilment: fulfilment)
     }
 
     /// Converts an active hold into an order: its held units become allocated, in one step.

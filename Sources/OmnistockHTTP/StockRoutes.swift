@@ -18,7 +18,7 @@ struct StockRoutes {
             _ = try context.authorize(.moveStock, locations: locations)
             let metadata = services.metadata(principal, context: context, request: request)
             return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
-                let result = try await services.stock.move(lines, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: transaction)
+                let result = try await services.stock.move(lines, metadata: metadata, in: transaction)
                 return try await Self.answer(result, status: 201, services: services, in: transaction)
             }
         }
@@ -29,7 +29,7 @@ struct StockRoutes {
             _ = try context.authorize(.countStock, locations: Identifier.isValid(count.locationId) ? [count.locationId] : [])
             let metadata = services.metadata(principal, context: context, request: request)
             return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
-                let result = try await services.stock.count(count, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: transaction)
+                let result = try await services.stock.count(count, metadata: metadata, in: transaction)
                 return try await Self.answer(result, status: 201, services: services, in: transaction)
             }
         }
@@ -40,7 +40,7 @@ struct StockRoutes {
             let metadata = services.metadata(principal, context: context, request: request)
             let result = try await services.database.transaction { connection in
                 try await services.stock.setSafetyStock(
-                    body.value.quantity, key: key, metadata: metadata, nowMs: Timestamp.nowMilliseconds(), in: Transaction(connection))
+                    body.value.quantity, key: key, metadata: metadata, in: Transaction(connection))
             }
             // The write refused an unknown location, so the location is there; an unchanged
             // safety stock wrote nothing, and the position is read as it stands.

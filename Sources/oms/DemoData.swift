@@ -46,9 +46,8 @@ enum DemoData {
         }
         // Opening stock once: a later start finds it and adds nothing.
         if try await stores.stock.position(StockKey(sku: "JACKET-M", locationId: "WH-01"), on: database) == nil {
-            let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
             _ = try await database.transaction { connection in
-                try await stores.stock.move(openingStock, metadata: metadata, nowMs: nowMs, in: Transaction(connection))
+                try await stores.stock.move(openingStock, metadata: metadata, in: Transaction(connection))
             }
         }
         let keyFile = URL(fileURLWithPath: dataDirectory).appendingPathComponent("demo-admin-key")

@@ -39,7 +39,6 @@ struct Import: AsyncParsableCommand {
             case .movements: try ImportBatch.movements(table)
             case .counts: try ImportBatch.counts(table)
             }
-        let nowMs = Int64((Date().timeIntervalSince1970 * 1000).rounded())
         let report = Progress.reporter("imported", unit: "lines", total: Int64(table.rows.count))
         let kind = self.kind
         let (applied, replayed) = try await withDatabase(options) { context in
@@ -57,7 +56,7 @@ struct Import: AsyncParsableCommand {
                     if case .movements(let lines) = entry.element.work { return lines }
                     preconditionFailure("a movements import holds movement batches")
                 }
-                if let (index, rejections) = try await context.stores.stock.simulate(movementBatches: work, nowMs: nowMs, on: context.database) {
+                if let (index, rejections) = try await context.stores.stock.simulate(movementBatches: work, on: context.database) {
                     throw ValidationFailure(pending[index].element.explain(rejections) + "\nnothing was imported")
                 }
             case .counts:
@@ -66,6 +65,8 @@ struct Import: AsyncParsableCommand {
                         if case .count(let count) = entry.element.work { return count.locationId }
                         return nil
                     }), on: context.database)
+                // The database's clock, the one every write decides by.
+                let nowMs = try await context.stores.stock.nowMs(on: context.database)
                 for (_, batch) in pending {
                     guard case .count(let count) = batch.work else { continue }
                     let faults = StockLedger.validate(count: count, locationExists: locations.contains(count.locationId), nowMs: nowMs)
@@ -84,9 +85,9 @@ struct Import: AsyncParsableCommand {
                         let result =
                             switch batch.work {
                             case .movements(let lines):
-                                try await context.stores.stock.move(lines, metadata: metadata, nowMs: nowMs, in: transaction)
+                                try await context.stores.stock.move(lines, metadata: metadata, in: transaction)
                             case .count(let count):
-                                try await context.stores.stock.count(count, metadata: metadata, nowMs: nowMs, in: transaction)
+                                try await context.stores.stock.count(count, metadata: metadata, in: transaction)
                             }
                         try await log.record(events: result.events.count, fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction)
                         return true

@@ -36,14 +36,14 @@ struct StockFixture: Sendable {
     @discardableResult
     func move(_ lines: [MovementLine]) async throws -> StockWriteResult {
         try await database.transaction { connection in
-            try await stock.move(lines, metadata: meta, nowMs: Self.nowMs(), in: Transaction(connection))
+            try await stock.move(lines, metadata: meta, in: Transaction(connection))
         }
     }
 
     @discardableResult
     func count(_ count: Count) async throws -> StockWriteResult {
         try await database.transaction { connection in
-            try await stock.count(count, metadata: meta, nowMs: Self.nowMs(), in: Transaction(connection))
+            try await stock.count(count, metadata: meta, in: Transaction(connection))
         }
     }
 
@@ -215,7 +215,7 @@ func line(_ sku: String, _ location: String, _ kind: MovementKind, _ quantity: I
                         let key = StockKey(sku: skus.randomElement(using: &random)!, locationId: locations.randomElement(using: &random)!)
                         let quantity: Int64? = Bool.random(using: &random) ? Int64.random(in: 0...3, using: &random) : nil
                         _ = try await database.transaction { connection in
-                            try await f.stock.setSafetyStock(quantity, key: key, metadata: f.meta, nowMs: StockFixture.nowMs(), in: Transaction(connection))
+                            try await f.stock.setSafetyStock(quantity, key: key, metadata: f.meta, in: Transaction(connection))
                         }
                     default:
                         try await f.define([locations.randomElement(using: &random)!], safetyStockDefault: Int64.random(in: 0...2, using: &random))

@@ -183,7 +183,7 @@ import Testing
             let retry = try await perform("same")
             #expect(first == .executed(StoredResponse(status: 201, body: Array("run 1".utf8))))
             #expect(retry == .replayed(StoredResponse(status: 201, body: Array("run 1".utf8))))
-            await #expect(throws: Rejection.idempotencyKeyReused) { try await perform("other") }
+            await #expect(throws: Rejections(.idempotencyKeyReused)) { try await perform("other") }
             #expect(runs.value == 1)
         }
     }

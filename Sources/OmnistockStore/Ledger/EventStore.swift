@@ -64,33 +64,36 @@ public struct EventStore: Sendable {
         self.logger = logger
     }
 
-    /// Appends events to their streams inside the caller's transaction.
-    ///
-    /// Call it once per transaction, after every projection row the transaction will touch has
-    /// been locked: it takes the ledger head last, and taking other locks after the head could
-    /// deadlock with a concurrent appender.
-    ///
-    /// Streams are locked in name order (so concurrent appenders cannot deadlock), checked against
-    /// `expected`, and the ledger head is taken last, just before the insert, so the lock that
-    /// serialises appends is held for as short a time as possible: from here to commit.
-    /// Returns the position and recorded time given to each event, in order.
+    /// Appends events of one caller (the ledger's own tests; writers use a `LedgerTransaction`).
     @discardableResult
     public func append(
-        _ events: [LedgerEvent],
-        expected: [String: ExpectedVersion],
-        metadata: EventMetadata,
-        on connection: PostgresConnection
+        _ events: [LedgerEvent], expected: [String: ExpectedVersion], metadata: EventMetadata, on connection: PostgresConnection
     ) async throws -> [AppendedEvent] {
         try await append(events, metadata: Array(repeating: metadata, count: events.count), expected: expected, on: connection)
     }
 
-    /// Appends events that each carry their own metadata: a batch of requests from different
-    /// callers written in one transaction (the hold writer's group commit).
+    /// The channel every append notifies, with the new head position as its payload: the
+    /// ledger tails of every instance LISTEN on it.
+    public static let channel = "omnistock_ledger"
+
+    /// Appends events that each carry their own metadata, inside the caller's transaction, all
+    /// recorded at `recordedAtMs` (the clock their decisions used); nil records them at the
+    /// database's clock now (the ledger's own tests). Writers append through a
+    /// `LedgerTransaction`, which calls this last.
+    ///
+    /// Call it once per transaction, after every projection row the transaction will touch has
+    /// been locked: it takes the ledger head last, and taking other locks after the head could
+    /// deadlock with a concurrent appender. Streams are locked in name order (so concurrent
+    /// appenders cannot deadlock) and checked against `expected`; the head is taken in the same
+    /// statement as the insert, so the lock that serialises appends is held from here to commit
+    /// only. The same statement notifies `channel` with the new head. Returns the position and
+    /// recorded time given to each event, in order.
     @discardableResult
     public func append(
         _ events: [LedgerEvent],
         metadata: [EventMetadata],
         expected: [String: ExpectedVersion],
+        recordedAtMs: Int64? = nil,
         on connection: PostgresConnection
     ) async throws -> [AppendedEvent] {
         precondition(metadata.count == events.count, "one metadata per event")
@@ -167,7 +170,8 @@ public struct EventStore: Sendable {
                 ), inserted AS (
                     INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
                     SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
-                           string_to_array(e.locations, ';'), clock_timestamp()
+                           string_to_array(e.locations, ';'),
+                           coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp())
                       FROM head, unnest(\(streamColumn)::text[], \(versionColumn)::bigint[], \(typeColumn)::text[],
                                         \(payloadColumn)::text[], \(metadataColumn)::text[], \(locationsColumn)::text[])
                                  WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
@@ -176,8 +180,10 @@ public struct EventStore: Sendable {
                     INSERT INTO ledger_streams (stream, version)
                     SELECT * FROM unnest(\(Array(versions.keys))::text[], \(Array(versions.values))::bigint[])
                     ON CONFLICT (stream) DO UPDATE SET version = excluded.version
+                ), notified AS (
+                    SELECT pg_notify(\(Self.channel), position::text) FROM head
                 )
-                SELECT position, stream_version, recorded_at FROM inserted
+                SELECT position, stream_version, recorded_at FROM inserted, notified
                 """,
                 logger: logger)
             for try await (position, version, recordedAt) in rows.decode((Int64, Int64, Date).self) {
@@ -190,6 +196,16 @@ public struct EventStore: Sendable {
         guard appended.count == events.count else { throw StoreError.corrupt("the ledger head row is missing") }
         appended.sort { $0.position < $1.position }
         return appended
+    }
+
+    /// The ledger's last committed position.
+    public func head(on database: Database) async throws -> Int64 {
+        try await database.withConnection { connection in
+            for try await position in try await connection.query("SELECT position FROM ledger_head", logger: logger).decode(Int64.self) {
+                return position
+            }
+            throw StoreError.corrupt("the ledger head row is missing")
+        }
     }
 
     /// Reads committed events after `after`, in position order.
@@ -232,135 +248,6 @@ public struct EventStore: Sendable {
             let nextAfter: Int64 =
                 if events.count == limit { events.last!.position } else { max(after, head) }
             return EventPage(events: events, nextAfter: nextAfter, headPosition: head)
-        }
-    }
-}
-
-/// Encoding of ledger event payloads as JSON, and back.
-public enum EventCodec {
-    public static func encode(_ event: LedgerEvent, with encoder: JSONEncoder) throws -> String {
-        switch event {
-        case .stockMoved(let payload):
-            // The most frequent events, written by hand: JSONEncoder's per-call cost dominated
-            // large movement batches and hold batches. Same documents as the encoder (tests
-            // compare them).
-            return fastJSON(payload)
-        case .holdPlaced(let payload) where payload.fulfilment == nil && payload.unfilled.isEmpty:
-            return fastJSON(payload)
-        case .holdReleased(let payload):
-            return fastJSON(type: "released", holdId: payload.holdId, lines: payload.lines, occurredAtMs: payload.occurredAtMs, recordedAtMs: nil)
-        case .holdExpired(let payload):
-            return fastJSON(type: "expired", holdId: payload.holdId, lines: payload.lines, occurredAtMs: payload.occurredAtMs, recordedAtMs: payload.recordedAtMs)
-        default:
-            break
-        }
-        let data: Data =
-            switch event {
-            case .locationDefined(let payload): try encoder.encode(payload)
-            case .stockMoved(let payload): try encoder.encode(payload)
-            case .stockCounted(let payload): try encoder.encode(payload)
-            case .countCorrected(let payload): try encoder.encode(payload)
-            case .safetyStockSet(let payload): try encoder.encode(payload)
-            case .positionShort(let payload): try encoder.encode(payload)
-            case .holdPlaced(let payload): try encoder.encode(payload)
-            case .holdExtended(let payload): try encoder.encode(payload)
-            case .holdReleased(let payload): try encoder.encode(payload)
-            case .holdExpired(let payload): try encoder.encode(payload)
-            case .holdConverted(let payload): try encoder.encode(payload)
-            case .order(let payload): try encoder.encode(payload)
-            case .transfer(let payload): try encoder.encode(payload)
-            }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// `StockMoved` as JSONEncoder with sorted keys writes it.
-    public static func fastJSON(_ moved: StockMoved) -> String {
-        var writer = JSONWriter(capacity: 256)
-        writer.beginObject()
-        writer.key("kind"); writer.string(moved.kind.rawValue)
-        writer.key("locationId"); writer.string(moved.locationId)
-        writer.key("occurredAtMs"); writer.integer(moved.occurredAtMs)
-        writer.key("onHandAfter"); writer.integer(moved.onHandAfter)
-        writer.key("onHandDelta"); writer.integer(moved.onHandDelta)
-        writer.key("quantity"); writer.integer(moved.quantity)
-        if let reason = moved.reason { writer.key("reason"); writer.string(reason) }
-        if let reference = moved.reference { writer.key("reference"); writer.string(reference) }
-        writer.key("sku"); writer.string(moved.sku)
-        writer.endObject()
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    /// `HoldPlaced` without fulfilment or unfilled lines (the hot path), as the encoder writes it.
-    public static func fastJSON(_ placed: HoldPlaced) -> String {
-        precondition(placed.fulfilment == nil && placed.unfilled.isEmpty, "only the plain shape is written by hand")
-        var writer = JSONWriter(capacity: 160 + 80 * placed.lines.count)
-        writer.beginObject()
-        writer.key("allowPartial"); writer.bool(placed.allowPartial)
-        writer.key("expiresAtMs"); writer.integer(placed.expiresAtMs)
-        writer.key("holdId"); writer.string(placed.holdId)
-        writer.key("lines"); lines(placed.lines, into: &writer)
-        writer.key("occurredAtMs"); writer.integer(placed.occurredAtMs)
-        if let reference = placed.reference { writer.key("reference"); writer.string(reference) }
-        writer.key("unfilled"); writer.beginArray(); writer.endArray()
-        writer.endObject()
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    /// Event metadata as the encoder writes it (sorted keys, absent values left out).
-    public static func json(_ metadata: EventMetadata) -> String {
-        var writer = JSONWriter(capacity: 160)
-        writer.beginObject()
-        writer.key("actor"); writer.string(metadata.actor)
-        if let correlationId = metadata.correlationId { writer.key("correlationId"); writer.string(correlationId) }
-        if let idempotencyKey = metadata.idempotencyKey { writer.key("idempotencyKey"); writer.string(idempotencyKey) }
-        writer.endObject()
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    /// `HoldReleased` and `HoldExpired`, as the encoder writes them.
-    static func fastJSON(type: StaticString, holdId: String, lines held: [HoldLine], occurredAtMs: Int64, recordedAtMs: Int64?) -> String {
-        var writer = JSONWriter(capacity: 120 + 80 * held.count)
-        writer.beginObject()
-        writer.key("holdId"); writer.string(holdId)
-        writer.key("lines"); lines(held, into: &writer)
-        writer.key("occurredAtMs"); writer.integer(occurredAtMs)
-        if let recordedAtMs { writer.key("recordedAtMs"); writer.integer(recordedAtMs) }
-        writer.endObject()
-        return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    private static func lines(_ lines: [HoldLine], into writer: inout JSONWriter) {
-        writer.beginArray()
-        for line in lines {
-            writer.beginObject()
-            writer.key("id"); writer.string(line.id)
-            writer.key("locationId"); writer.string(line.locationId)
-            writer.key("quantity"); writer.integer(line.quantity)
-            writer.key("sku"); writer.string(line.sku)
-            writer.endObject()
-        }
-        writer.endArray()
-    }
-
-    /// Decodes a stored event; throws when the type is unknown or the payload does not fit.
-    public static func decode(type: String, payload: String) throws -> LedgerEvent {
-        let decoder = JSONDecoder()
-        let data = Data(payload.utf8)
-        switch type {
-        case LocationDefined.type: return .locationDefined(try decoder.decode(LocationDefined.self, from: data))
-        case StockMoved.type: return .stockMoved(try decoder.decode(StockMoved.self, from: data))
-        case StockCounted.type: return .stockCounted(try decoder.decode(StockCounted.self, from: data))
-        case CountCorrected.type: return .countCorrected(try decoder.decode(CountCorrected.self, from: data))
-        case SafetyStockSet.type: return .safetyStockSet(try decoder.decode(SafetyStockSet.self, from: data))
-        case PositionShort.type: return .positionShort(try decoder.decode(PositionShort.self, from: data))
-        case HoldPlaced.type: return .holdPlaced(try decoder.decode(HoldPlaced.self, from: data))
-        case HoldExtended.type: return .holdExtended(try decoder.decode(HoldExtended.self, from: data))
-        case HoldReleased.type: return .holdReleased(try decoder.decode(HoldReleased.self, from: data))
-        case HoldExpired.type: return .holdExpired(try decoder.decode(HoldExpired.self, from: data))
-        case HoldConverted.type: return .holdConverted(try decoder.decode(HoldConverted.self, from: data))
-        case _ where type.hasPrefix("order."): return .order(try decoder.decode(OrderRecorded.self, from: data))
-        case _ where type.hasPrefix("transfer."): return .transfer(try decoder.decode(TransferRecorded.self, from: data))
-        default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")
         }
     }
 }

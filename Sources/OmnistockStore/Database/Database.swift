@@ -101,6 +101,7 @@ public struct Transaction: Sendable {
 /// business refusals). Lease counters feed the pool metrics.
 public final class Database: Sendable {
     public let client: PostgresClient
+    public let settings: DatabaseSettings
     public let logger: Logger
     public let poolSize: Int
     private let leased = Atomic<Int>(0)
@@ -113,6 +114,7 @@ public final class Database: Sendable {
         background.logLevel = max(logger.logLevel, .error)
         self.client = PostgresClient(
             configuration: settings.clientConfiguration(poolSize: poolSize), backgroundLogger: background)
+        self.settings = settings
         self.logger = logger
         self.poolSize = poolSize
     }

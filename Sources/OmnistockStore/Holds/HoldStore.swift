@@ -3,11 +3,8 @@ import Logging
 import OmnistockCore
 import PostgresNIO
 
-/// Reads of holds, and the SQL the hold writer shares with them.
-///
-/// Every "now" that decides whether a hold has expired is the database's clock, read in the
-/// transaction (or statement) that acts on it: several `oms serve` instances then agree on
-/// the instant a hold ends, whatever their own clocks say.
+/// Reads of holds, and the SQL the hold writer shares with them. Every "now" that decides
+/// whether a hold has expired is the database's `Clock`.
 public struct HoldStore: Sendable {
     let logger: Logger
 
@@ -20,7 +17,7 @@ public struct HoldStore: Sendable {
         try await database.withConnection { connection in
             let rows = try await connection.query(
                 """
-                SELECT \(unescaped: Self.columns), \(unescaped: Self.nowMs) AS now_ms FROM holds WHERE id = \(id)
+                SELECT \(unescaped: Self.columns), \(unescaped: Clock.nowMsSQL) AS now_ms FROM holds WHERE id = \(id)
                 """,
                 logger: logger
             ).collect()
@@ -37,7 +34,7 @@ public struct HoldStore: Sendable {
             var ids: [String] = []
             for try await id in try await connection.query(
                 """
-                SELECT id FROM holds WHERE status = 'active' AND expires_at_ms <= (SELECT \(unescaped: Self.nowMs))
+                SELECT id FROM holds WHERE status = 'active' AND expires_at_ms <= (SELECT \(unescaped: Clock.nowMsSQL))
                  ORDER BY expires_at_ms LIMIT \(limit)
                 """,
                 logger: logger
@@ -47,11 +44,6 @@ public struct HoldStore: Sendable {
             return ids
         }
     }
-
-    /// The database clock in milliseconds since 1970, as SQL. It is volatile: compared with an
-    /// indexed column it must be wrapped in a sub-select, evaluated once, or the index is not
-    /// used (measured: a 44 ms scan of the holds table for every sweep).
-    static let nowMs = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
 
     static let columns = """
         id, status, reference, fulfilment, allow_partial, line_skus, line_locations, line_quantities, unfilled,

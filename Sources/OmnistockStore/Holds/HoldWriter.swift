@@ -102,40 +102,39 @@ public final class HoldWriter: Sendable {
     /// Takes batches until the queue is empty. A refusal is an answer; a failed batch is
     /// retried when the failure is transient (or a concurrent modification), else split.
     private func drain() async {
-        await queue.drain("hold", database: database, logger: logger, retryable: { isTransientDatabaseError($0) || $0 is Rejection }) {
+        await queue.drain("hold", database: database, logger: logger, retryable: WriterQueue<Pending>.isRetryable) {
             batch, connection in try await self.run(batch, on: connection)
         }
     }
 
     // MARK: - One batch
 
-    /// The state a batch decides against, and what it changes.
-    private struct Working {
-        /// Positions as stored (their `held` includes expired holds not yet recorded).
-        var stored: [StockKey: PositionRecord] = [:]
-        /// Positions as they count now: `held` without the holds whose expiry has passed.
-        var effective: [StockKey: StockPosition] = [:]
-        var holds: [String: HoldRecord] = [:]
-        /// Holds that existed before this batch (their stream versions are expected).
-        var loadedVersions: [String: Int64] = [:]
-        var touchedPositions = Set<StockKey>()
-        var touchedHolds: [String] = []
+    /// What a batch must lock and read, from its requests alone.
+    private struct Plan {
+        /// Holds named by extensions, releases and expiries whose positions must be read.
+        var namedHolds = Set<String>()
+        /// The positions of holds, per hold (known from the caller, or read).
+        var holdKeys: [String: [StockKey]] = [:]
+        var places = false
+        var ships = false
+        var namedLocations = Set<String>()
+    }
 
-        mutating func apply(_ event: LedgerEvent) {
-            let isExpiry = if case .holdExpired = event { true } else { false }
-            for (key, delta) in Holds.heldChanges(event) {
-                guard var record = stored[key] else { preconditionFailure("a hold event on a position that was not locked") }
-                record.position = Holds.evolve(record.position, held: delta)
-                stored[key] = record
+    /// The state a batch decides against: the transaction's rows, and positions as they count
+    /// now (`held` without the holds whose expiry has passed but is not recorded yet).
+    private struct Working {
+        var transaction: LedgerTransaction
+        var effective: [StockKey: StockPosition]
+        var locations: [String: Location]
+        var shipping: [String]
+
+        mutating func apply(_ events: [LedgerEvent], metadata: EventMetadata) {
+            for event in events {
+                transaction.apply(event, metadata: metadata)
                 // An expired hold was already left out of the effective figure.
-                if !isExpiry { effective[key] = Holds.evolve(effective[key]!, held: delta) }
-                touchedPositions.insert(key)
+                if case .holdExpired = event { continue }
+                for (key, delta) in Holds.heldChanges(event) { effective[key] = Holds.evolve(effective[key]!, held: delta) }
             }
-            guard let id = event.holdId else { preconditionFailure("the hold writer writes hold events only") }
-            let previous = holds[id]
-            let hold = Holds.evolve(previous?.hold, event)
-            holds[id] = HoldRecord(hold: hold, version: (previous?.version ?? 0) + 1)
-            if !touchedHolds.contains(id) { touchedHolds.append(id) }
         }
     }
 
@@ -143,131 +142,102 @@ public final class HoldWriter: Sendable {
     private func run(_ batch: [Pending], on connection: PostgresConnection) async throws -> [Result<HoldOutcome, any Error>] {
         var answers = [Result<HoldOutcome, any Error>?](repeating: nil, count: batch.count)
         try await claimKeys(batch, into: &answers, on: connection)
-
-        // Holds named by extensions, releases and expiries: their lines say which positions to
-        // lock. Lines never change, so reading them before the locks is safe; their status is
-        // read again once the locks are held.
-        var namedHolds = Set<String>()
-        var holdKeys: [String: [StockKey]] = [:]
-        var places = false
-        var ships = false
-        var namedLocations = Set<String>()
-        for (index, pending) in batch.enumerated() where answers[index] == nil {
-            switch pending.command {
-            case .place(let request, _, _):
-                places = true
-                namedLocations.formUnion(request.namedLocations)
-                if case .ship = request.fulfilment { ships = true }
-            case .extend(let id, _, let known), .release(let id, let known):
-                if let known { holdKeys[id] = known } else { namedHolds.insert(id) }
-            case .expire(let ids): namedHolds.formUnion(ids)
-            }
-        }
-        var working = Working()
-        if !namedHolds.isEmpty {
-            for record in try await readHolds(Array(namedHolds), on: connection) { holdKeys[record.hold.id] = record.hold.keys }
-        }
-        var locations: [String: Location] = [:]
-        // Shipped holds lock every shipping candidate, so the locations must be known before the
-        // locks; otherwise they are read in the same statement as the locks.
-        if ships { locations = try await readLocations(named: Array(namedLocations), shipping: true, on: connection) }
-        let shipping = locations.values.filter(Holds.canShip).map(\.id).sorted()
-
-        // Every position of the batch, locked at once in the global order.
-        var keys = Set<StockKey>()
-        for (index, pending) in batch.enumerated() where answers[index] == nil {
-            switch pending.command {
-            case .place(let request, _, let scope):
-                keys.formUnion(Holds.keys(of: request, shipCandidates: shipping.filter(scope.contains)))
-            case .extend(let id, _, _), .release(let id, _): keys.formUnion(holdKeys[id] ?? [])
-            case .expire(let ids): for id in ids { keys.formUnion(holdKeys[id] ?? []) }
-            }
-        }
-        let sortedKeys = keys.sorted()
-        let (locked, nowMs, expiredHeld, named) = try await lockPositions(
-            sortedKeys, locations: places && !ships ? Array(namedLocations) : [], on: connection)
-        if places && !ships { locations = named }
-        working.stored = locked
-        for (key, record) in working.stored {
-            var position = record.position
-            position.held -= expiredHeld[key] ?? 0
-            precondition(position.held >= 0, "expired hold lines exceed the held bucket")
-            working.effective[key] = position
-        }
-        if !holdKeys.isEmpty {
-            for record in try await readHolds(Array(holdKeys.keys), on: connection) {
-                working.holds[record.hold.id] = record
-                working.loadedVersions[record.hold.id] = record.version
-            }
-        }
-
-        // Decide in arrival order, each against what the previous ones left.
-        var newEvents: [LedgerEvent] = []
-        var newMetadata: [EventMetadata] = []
+        var working = try await open(batch, answers: answers, on: connection)
         var decided: [(index: Int, holdId: String?, events: Int)] = []
         for (index, pending) in batch.enumerated() where answers[index] == nil {
-            let outcome: Result<(String?, [LedgerEvent]), Rejections>
-            switch pending.command {
-            case .place(let request, let holdId, let scope):
-                // Shipped holds are sourced among the caller's locations only.
-                outcome = Holds.decide(
-                    place: request, holdId: holdId, nowMs: nowMs, locations: locations, positions: working.effective,
-                    shipCandidates: shipping.filter(scope.contains)
-                ).map { (holdId, [.holdPlaced($0)]) }
-            case .extend(let id, let ttlSeconds, _):
-                guard let hold = working.holds[id]?.hold else {
-                    outcome = .failure(Rejections(.unknownHold(holdId: id)))
-                    break
-                }
-                outcome = Holds.decide(extend: hold, ttlSeconds: ttlSeconds, nowMs: nowMs).map { (id, $0) }
-            case .release(let id, _):
-                guard let hold = working.holds[id]?.hold else {
-                    outcome = .failure(Rejections(.unknownHold(holdId: id)))
-                    break
-                }
-                outcome = Holds.decide(release: hold, nowMs: nowMs).map { (id, $0) }
-            case .expire(let ids):
-                outcome = .success((nil, ids.compactMap { working.holds[$0]?.hold }.flatMap { Holds.expire($0, nowMs: nowMs) }))
-            }
-            switch outcome {
+            switch decide(pending.command, working) {
             case .failure(let rejections):
                 answers[index] = .failure(rejections)
             case .success(let (holdId, events)):
-                for event in events {
-                    working.apply(event)
-                    newEvents.append(event)
-                    newMetadata.append(pending.metadata)
-                }
+                working.apply(events, metadata: pending.metadata)
                 decided.append((index, holdId, events.count))
             }
         }
-
-        // Write what was decided: the projections and the idempotent answers first, the events
-        // last, so the ledger head (taken by the append) is held only for one statement and the
-        // commit.
+        let nowMs = working.transaction.nowMs
         for (index, holdId, count) in decided {
-            answers[index] = .success(.done(holdId.flatMap { working.holds[$0] }, nowMs: nowMs, events: count))
+            answers[index] = .success(.done(holdId.flatMap { working.transaction.hold($0) }, nowMs: nowMs, events: count))
         }
-        if !newEvents.isEmpty {
-            try await ProjectionWriter.writeHoldBatch(
-                positions: working.touchedPositions.sorted().map { working.stored[$0]! },
-                holds: working.touchedHolds.map { working.holds[$0]! },
-                replacing: working.touchedHolds.filter { working.loadedVersions[$0] != nil }, on: connection, logger: logger)
-        }
+        // The answers are stored before the transaction finishes: it appends last, so the ledger
+        // head is held for one statement and the commit only.
         try await storeAnswers(batch, answers, on: connection)
-        if !newEvents.isEmpty {
-            var expected: [String: ExpectedVersion] = [:]
-            for id in working.touchedHolds {
-                expected[Hold.stream(id)] = working.loadedVersions[id].map { .exact($0) } ?? .noStream
-            }
-            try await events.append(newEvents, metadata: newMetadata, expected: expected, on: connection)
-        }
+        try await working.transaction.finish(using: events)
         return answers.map { $0! }
     }
+
+    /// Plans, locks and reads what the batch's requests need, and opens its transaction.
+    private func open(_ batch: [Pending], answers: [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws -> Working {
+        // Holds named by extensions, releases and expiries: their lines say which positions to
+        // lock. Lines never change, so reading them before the locks is safe; their status is
+        // read again once the locks are held.
+        var plan = Plan()
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            switch pending.command {
+            case .place(let request, _, _):
+                plan.places = true
+                plan.namedLocations.formUnion(request.namedLocations)
+                if case .ship = request.fulfilment { plan.ships = true }
+            case .extend(let id, _, let known), .release(let id, let known):
+                if let known { plan.holdKeys[id] = known } else { plan.namedHolds.insert(id) }
+            case .expire(let ids): plan.namedHolds.formUnion(ids)
+            }
+        }
+        if !plan.namedHolds.isEmpty {
+            for record in try await readHolds(Array(plan.namedHolds), on: connection) { plan.holdKeys[record.hold.id] = record.hold.keys }
+        }
+        // Shipped holds lock every shipping candidate, so the locations must be known before the
+        // locks; otherwise they are read in the same statement as the locks.
+        var locations: [String: Location] = [:]
+        if plan.ships { locations = try await readLocations(named: Array(plan.namedLocations), shipping: true, on: connection) }
+        let shipping = locations.values.filter(Holds.canShip).map(\.id).sorted()
+        var keys = Set<StockKey>()
+        for (index, pending) in batch.enumerated() where answers[index] == nil {
+            switch pending.command {
+            case .place(let request, _, let scope): keys.formUnion(Holds.keys(of: request, shipCandidates: shipping.filter(scope.contains)))
+            case .extend(let id, _, _), .release(let id, _): keys.formUnion(plan.holdKeys[id] ?? [])
+            case .expire(let ids): for id in ids { keys.formUnion(plan.holdKeys[id] ?? []) }
+            }
+        }
+        let readsLocations = plan.places && !plan.ships
+        let (locked, named) = try await lockPositions(keys.sorted(), locations: readsLocations ? Array(plan.namedLocations) : [], on: connection)
+        if readsLocations { locations = named }
+        let (nowMs, expiredHeld, holds) = try await readAfterLocks(Array(locked.keys), holds: Array(plan.holdKeys.keys), on: connection)
+        var effective: [StockKey: StockPosition] = [:]
+        effective.reserveCapacity(locked.count)
+        for (key, record) in locked {
+            var position = record.position
+            position.held -= expiredHeld[key] ?? 0
+            precondition(position.held >= 0, "expired hold lines exceed the held bucket")
+            effective[key] = position
+        }
+        let transaction = LedgerTransaction(on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds)
+        return Working(transaction: transaction, effective: effective, locations: locations, shipping: shipping)
+    }
+
+    /// Decides one request against what the previous ones of the batch left.
+    private func decide(_ command: HoldCommand, _ working: Working) -> Result<(String?, [LedgerEvent]), Rejections> {
+        let nowMs = working.transaction.nowMs
+        switch command {
+        case .place(let request, let holdId, let scope):
+            // Shipped holds are sourced among the caller's locations only.
+            return Holds.decide(
+                place: request, holdId: holdId, nowMs: nowMs, locations: working.locations, positions: working.effective,
+                shipCandidates: working.shipping.filter(scope.contains)
+            ).map { (holdId, [.holdPlaced($0)]) }
+        case .extend(let id, let ttlSeconds, _):
+            guard let hold = working.transaction.hold(id)?.hold else { return .failure(Rejections(.unknownHold(holdId: id))) }
+            return Holds.decide(extend: hold, ttlSeconds: ttlSeconds, nowMs: nowMs).map { (id, $0) }
+        case .release(let id, _):
+            guard let hold = working.transaction.hold(id)?.hold else { return .failure(Rejections(.unknownHold(holdId: id))) }
+            return Holds.decide(release: hold, nowMs: nowMs).map { (id, $0) }
+        case .expire(let ids):
+            return .success((nil, ids.compactMap { working.transaction.hold($0)?.hold }.flatMap { Holds.expire($0, nowMs: nowMs) }))
+        }
+    }
+
     /// Claims the batch's Idempotency-Keys; requests whose key was used before get the stored
     /// answer (or a refusal when the body differs) and are not executed.
     private func claimKeys(_ batch: [Pending], into answers: inout [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws {
-        let claims = try await BatchIdempotency(retentionSeconds: retentionSeconds, logger: logger).claim(batch.map(\.idempotency), on: connection)
+        let claims = try await IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger).claim(batch.map(\.idempotency), on: connection)
         for (index, claim) in claims.enumerated() {
             switch claim {
             case .replayed(let response)?: answers[index] = .success(.replayed(response))
@@ -288,57 +258,39 @@ public final class HoldWriter: Sendable {
             case .success(.done(let record?, let nowMs, _))?:
                 guard let render = pending.render else { continue }
                 keep.append((request, render(record, nowMs)))
-            case .failure(let error)?:
-                if BatchIdempotency.givesKeyBack(error) { free.append(request) }
-            default:
+            case .success(.done(nil, _, _))?, .success(.replayed)?, nil:
                 continue
+            case .failure(let error)?:
+                if IdempotencyKeys.givesKeyBack(error) { free.append(request) }
             }
         }
-        try await BatchIdempotency(retentionSeconds: retentionSeconds, logger: logger).finish(keep: keep, free: free, on: connection)
+        try await IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger).finish(keep: keep, free: free, on: connection)
     }
 
-    /// Locks the existing positions of `keys` in (sku, location) byte order and reads them, then
-    /// reads the database clock, and per locked position the units of holds that expired by
-    /// then but are not recorded as expired yet: one statement, one round trip.
+    /// Locks the existing positions of `keys` in (sku, location) byte order and reads them, with
+    /// the named locations' facts a decision needs: one statement, one round trip.
     ///
     /// A position that does not exist holds nothing and is not created: a hold on it is refused.
     /// The sort sits below the row locking in the plan, so rows are locked in this order;
-    /// COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in. The clock is
-    /// read only once every row is locked (the CASE evaluates its condition, which counts the
-    /// locked rows, first): a decision never uses a time earlier than one that a writer which
-    /// held these rows before already used, on this instance or another.
+    /// COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in.
     private func lockPositions(_ keys: [StockKey], locations ids: [String], on connection: PostgresConnection) async throws -> (
-        positions: [StockKey: PositionRecord], nowMs: Int64, expiredHeld: [StockKey: Int64], locations: [String: Location]
+        positions: [StockKey: PositionRecord], locations: [String: Location]
     ) {
         var locations: [String: Location] = [:]
         var positions: [StockKey: PositionRecord] = [:]
         positions.reserveCapacity(keys.count)
-        var expired: [StockKey: Int64] = [:]
-        var nowMs: Int64?
-        let skus = keys.map(\.sku)
-        let locationIds = keys.map(\.locationId)
         for try await (kind, sku, locationId, onHand, held, allocated, safety, incoming, counted, version) in try await connection.query(
             """
             WITH locked AS MATERIALIZED (
                 SELECT sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version
                   FROM stock_positions
-                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locationIds)::text[])) AND version > 0
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[])) AND version > 0
                  ORDER BY sku COLLATE "C", location_id COLLATE "C"
                  FOR UPDATE
-            ), n AS MATERIALIZED (
-                SELECT CASE WHEN (SELECT count(*) FROM locked) >= 0 THEN \(unescaped: HoldStore.nowMs) END AS ms
             )
             SELECT 0, sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version FROM locked
             UNION ALL
-            SELECT 1, NULL, NULL, ms, 0, 0, NULL, 0, NULL, 0 FROM n
-            UNION ALL
-            SELECT 2, l.sku, l.location_id, sum(l.quantity)::bigint, 0, 0, NULL, 0, NULL, 0
-              FROM active_hold_lines l, n
-             WHERE (l.sku, l.location_id) IN (SELECT * FROM unnest(\(skus)::text[], \(locationIds)::text[]))
-               AND l.expires_at_ms <= n.ms
-             GROUP BY l.sku, l.location_id
-            UNION ALL
-            SELECT 3, id, concat_ws('/', active, pickup, ships, priority, latitude, longitude), safety_stock_default, 0, 0, NULL, 0, NULL, 0
+            SELECT 1, id, concat_ws('/', active, pickup, ships, priority, latitude, longitude), safety_stock_default, 0, 0, NULL, 0, NULL, 0
               FROM locations WHERE id = ANY(\(ids)::text[])
             """,
             logger: logger
@@ -351,27 +303,63 @@ public final class HoldWriter: Sendable {
                     position: StockPosition(
                         onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
                     version: version)
-            case (1, _, _):
-                nowMs = onHand
-            case (2, let sku?, let locationId?):
-                expired[StockKey(sku: sku, locationId: locationId)] = onHand
-            case (3, let id?, let packed?):
-                // What decisions need of a location, packed (decoding cells costs more than this);
-                // booleans print as t and f.
-                let fields = packed.split(separator: "/")
-                guard fields.count == 6, let priority = Int64(fields[3]), let latitude = Double(fields[4]), let longitude = Double(fields[5]) else {
-                    throw StoreError.corrupt("the location '\(id)' could not be read")
-                }
-                locations[id] = Location(
-                    id: id, name: id, kind: .store, latitude: latitude, longitude: longitude,
-                    capabilities: .init(pickup: fields[1] == "t", ships: fields[2] == "t"), dailyCapacity: 0, priority: priority,
-                    pickupWindowDays: Limits.pickupWindowDaysDefault, active: fields[0] == "t", safetyStockDefault: onHand)
+            case (1, let id?, let packed?):
+                locations[id] = try Self.location(id, packed: packed, safetyStockDefault: onHand)
             default:
                 throw StoreError.corrupt("the hold writer's lock read returned an unexpected row")
             }
         }
+        return (positions, locations)
+    }
+
+    /// What a decision needs of a location, packed (decoding cells costs more than this);
+    /// booleans print as t and f.
+    private static func location(_ id: String, packed: String, safetyStockDefault: Int64) throws -> Location {
+        let fields = packed.split(separator: "/")
+        guard fields.count == 6, let priority = Int64(fields[3]), let latitude = Double(fields[4]), let longitude = Double(fields[5]) else {
+            throw StoreError.corrupt("the location '\(id)' could not be read")
+        }
+        return Location(
+            id: id, name: id, kind: .store, latitude: latitude, longitude: longitude,
+            capabilities: .init(pickup: fields[1] == "t", ships: fields[2] == "t"), dailyCapacity: 0, priority: priority,
+            pickupWindowDays: Limits.pickupWindowDaysDefault, active: fields[0] == "t", safetyStockDefault: safetyStockDefault)
+    }
+
+    /// The database clock, the units of holds that expired by then but are not recorded as
+    /// expired yet (per locked position), and the named holds as they stand: one statement, sent
+    /// once every lock is held.
+    ///
+    /// It must be a statement of its own. A statement reads with the snapshot it started with,
+    /// and only the rows it locks are re-read after a wait: read in the locking statement, the
+    /// hold lines are those from before the wait, so a hold another instance released or
+    /// expired meanwhile (its units gone from the re-read `held`) was subtracted a second time,
+    /// and a batch could sell its units again (seen once in eight runs of the flash-sale check:
+    /// 55 units live for 50 in stock).
+    private func readAfterLocks(_ keys: [StockKey], holds ids: [String], on connection: PostgresConnection) async throws -> (
+        nowMs: Int64, expiredHeld: [StockKey: Int64], holds: [HoldRecord]
+    ) {
+        var nowMs: Int64?
+        var expired: [StockKey: Int64] = [:]
+        for try await (kind, sku, locationId, units) in try await connection.query(
+            """
+            WITH n AS MATERIALIZED (SELECT \(unescaped: Clock.nowMsSQL) AS ms),
+                 keys AS (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]) AS k(sku, location_id))
+            SELECT 0, NULL, NULL, ms FROM n
+            UNION ALL
+            SELECT 1, e.sku, e.location_id, e.units
+              FROM (\(unescaped: ExpiredHolds.perPositionSQL(keys: "keys", nowMs: "(SELECT ms FROM n)"))) e
+            """,
+            logger: logger
+        ).decode((Int32, String?, String?, Int64).self) {
+            switch (kind, sku, locationId) {
+            case (0, nil, nil): nowMs = units
+            case (1, let sku?, let locationId?): expired[StockKey(sku: sku, locationId: locationId)] = units
+            default: throw StoreError.corrupt("the hold writer's clock read returned an unexpected row")
+            }
+        }
         guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
-        return (positions, nowMs, expired, locations)
+        let holds = ids.isEmpty ? [] : try await readHolds(ids, on: connection)
+        return (nowMs, expired, holds)
     }
 
     private func readHolds(_ ids: [String], on connection: PostgresConnection) async throws -> [HoldRecord] {
@@ -400,7 +388,6 @@ public final class HoldWriter: Sendable {
         return result
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { BatchIdempotency.hex(bytes) }
 }
 
 /// Counters of the hold writer since start.

@@ -3,9 +3,14 @@ import Logging
 import OmnistockCore
 import PostgresNIO
 
-/// Idempotency-Keys of a batch of requests decided in one transaction (the hold writer, the
-/// order step writer): claimed in one statement, answered in one, whatever the batch's size.
-struct BatchIdempotency {
+/// The one mechanism for Idempotency-Keys: the keys of the requests decided in one transaction
+/// (a batch of the hold writer or the order step writer, or one request alone) are claimed in
+/// one statement and answered in one, whatever their number.
+///
+/// The key row is inserted in the same transaction as the effect. A second request with the
+/// same key blocks on the unique index until the first commits (then reads its answer) or rolls
+/// back (then executes itself): two requests with one key never both execute.
+struct IdempotencyKeys {
     /// What claiming found for a request whose key was used before.
     enum Claim: Sendable {
         /// The stored answer of the first request: this one is not executed.

@@ -15,10 +15,8 @@ public struct ProjectionDifference: Sendable, Equatable, CustomStringConvertible
 
 /// Rebuilds projections from the ledger alone (`oms replay`) and proves the live ones equal a
 /// rebuild (`oms verify`). Both fold events with the same `Projector` and write rows with the
-/// same `ProjectionWriter` as the live write path.
+/// same `ProjectionWriter` statements as the live write path (`LedgerTransaction`).
 public struct Rebuilder: Sendable {
-    static let pageSize = 10_000
-    static let writeChunk = 10_000
     /// The projections, in the order they are written (positions refer to locations).
     static let tables = ["locations", "stock_positions", "holds", "active_hold_lines", "orders", "transfers", "order_assignments"]
     let logger: Logger
@@ -93,7 +91,7 @@ public struct Rebuilder: Sendable {
             for try await (position, version, type, payload, recordedAt) in try await connection.query(
                 """
                 SELECT position, stream_version, type, payload::text, recorded_at FROM ledger
-                 WHERE position > \(after) ORDER BY position LIMIT \(Self.pageSize)
+                 WHERE position > \(after) ORDER BY position LIMIT \(Limits.rebuildRowsPerStatementMax)
                 """,
                 logger: logger
             ).decode((Int64, Int64, String, String, Date).self) {
@@ -103,45 +101,44 @@ public struct Rebuilder: Sendable {
             }
             count += Int64(read)
             progress?(count)
-            if read < Self.pageSize { return (projector, count) }
+            if read < Limits.rebuildRowsPerStatementMax { return (projector, count) }
         }
     }
 
     func write(_ projector: Projector, prefix: String, on connection: PostgresConnection) async throws {
-        let locations = projector.locations.values.sorted { $0.location.id < $1.location.id }
-        for start in stride(from: 0, to: locations.count, by: Self.writeChunk) {
-            let chunk = Array(locations[start..<min(start + Self.writeChunk, locations.count)])
-            try await ProjectionWriter.upsertLocations(chunk, table: prefix + "locations", on: connection, logger: logger)
+        let tables = ProjectionWriter.Tables.prefixed(prefix)
+        try await chunked(projector.locations.values.sorted { $0.location.id < $1.location.id }, on: connection) { rows, query in
+            [try ProjectionWriter.locationsSQL(rows, table: tables.locations, into: &query)]
         }
         // A position that no event ever stocked and that nothing promises or brings is not a
         // position (the live writers discard such rows too).
-        let positions = projector.positions.values.filter { !$0.isVacant }.sorted { $0.key < $1.key }
-        for start in stride(from: 0, to: positions.count, by: Self.writeChunk) {
-            let chunk = Array(positions[start..<min(start + Self.writeChunk, positions.count)])
-            try await ProjectionWriter.upsertPositions(chunk, table: prefix + "stock_positions", on: connection, logger: logger)
+        try await chunked(projector.positions.values.filter { !$0.isVacant }.sorted { $0.key < $1.key }, on: connection) { rows, query in
+            [try ProjectionWriter.positionsSQL(rows, table: tables.positions, into: &query)]
         }
-        let holds = projector.holds.values.sorted { $0.hold.id < $1.hold.id }
-        for start in stride(from: 0, to: holds.count, by: Self.writeChunk) {
-            let chunk = Array(holds[start..<min(start + Self.writeChunk, holds.count)])
-            try await ProjectionWriter.upsertHolds(chunk, table: prefix + "holds", on: connection, logger: logger)
-            try await ProjectionWriter.writeActiveLines(
-                chunk.map(\.hold), replacing: [], table: prefix + "active_hold_lines", on: connection, logger: logger)
+        try await chunked(projector.holds.values.sorted { $0.hold.id < $1.hold.id }, on: connection) { rows, query in
+            [try ProjectionWriter.holdsSQL(rows, table: tables.holds, into: &query),
+             try ProjectionWriter.activeLinesSQL(rows.map(\.hold), table: tables.activeHoldLines, into: &query)]
         }
-        let orders = projector.orders.values.sorted { $0.order.id < $1.order.id }
-        for start in stride(from: 0, to: orders.count, by: Self.writeChunk) {
-            try await ProjectionWriter.upsertOrders(
-                Array(orders[start..<min(start + Self.writeChunk, orders.count)]), table: prefix + "orders", on: connection, logger: logger)
+        try await chunked(projector.orders.values.sorted { $0.order.id < $1.order.id }, on: connection) { rows, query in
+            [try ProjectionWriter.ordersSQL(rows, table: tables.orders, into: &query)]
         }
-        let transfers = projector.transfers.values.sorted { $0.transfer.id < $1.transfer.id }
-        for start in stride(from: 0, to: transfers.count, by: Self.writeChunk) {
-            try await ProjectionWriter.upsertTransfers(
-                Array(transfers[start..<min(start + Self.writeChunk, transfers.count)]), table: prefix + "transfers", on: connection, logger: logger)
+        try await chunked(projector.transfers.values.sorted { $0.transfer.id < $1.transfer.id }, on: connection) { rows, query in
+            [try ProjectionWriter.transfersSQL(rows, table: tables.transfers, into: &query)]
         }
-        let assignments = projector.assignments.sorted()
-        for start in stride(from: 0, to: assignments.count, by: Self.writeChunk) {
-            try await ProjectionWriter.insertAssignments(
-                Array(assignments[start..<min(start + Self.writeChunk, assignments.count)]), table: prefix + "order_assignments",
-                on: connection, logger: logger)
+        try await chunked(projector.assignments.sorted(), on: connection) { rows, query in
+            [try ProjectionWriter.assignmentsSQL(rows, table: tables.assignments, into: &query)]
+        }
+    }
+
+    /// Writes rows in statements of at most `Limits.rebuildRowsPerStatementMax` rows.
+    private func chunked<Row>(
+        _ rows: [Row], on connection: PostgresConnection, _ statements: ([Row], inout QueryBuilder) throws -> [String]
+    ) async throws {
+        for start in stride(from: 0, to: rows.count, by: Limits.rebuildRowsPerStatementMax) {
+            let chunk = Array(rows[start..<min(start + Limits.rebuildRowsPerStatementMax, rows.count)])
+            var query = QueryBuilder()
+            let sql = try statements(chunk, &query)
+            try await ProjectionWriter.run(sql, query, on: connection, logger: logger)
         }
     }
 }

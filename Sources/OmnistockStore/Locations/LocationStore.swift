@@ -22,8 +22,6 @@ public enum DefineOutcome: Sendable, Equatable {
 public struct LocationStore: Sendable {
     let events: EventStore
     let logger: Logger
-    /// Attempts when two first definitions of one location race (the loser re-reads and decides again).
-    static let raceAttemptsMax = 3
 
     public init(events: EventStore, logger: Logger) {
         self.events = events
@@ -40,7 +38,7 @@ public struct LocationStore: Sendable {
                 return try await database.transaction { connection in
                     try await define(proposed, metadata: metadata, on: connection)
                 }
-            } catch Rejection.concurrentModification(let stream) where attempt < Self.raceAttemptsMax {
+            } catch Rejection.concurrentModification(let stream) where attempt < Limits.locationRaceAttemptsMax {
                 logger.debug("location definition raced; retrying", metadata: ["stream": "\(stream)"])
                 attempt += 1
             }
@@ -58,19 +56,11 @@ public struct LocationStore: Sendable {
         case .success(let events): newEvents = events
         }
         if newEvents.isEmpty, let current { return (current, .unchanged) }
-        let expected: ExpectedVersion = current.map { .exact($0.version) } ?? .noStream
-        let appended = try await events.append(
-            newEvents, expected: [LocationStream.name(proposed.id): expected], metadata: metadata, on: connection)
-        var state = current?.location
-        for event in newEvents { state = LocationStream.evolve(state, event) }
-        guard let location = state, let last = appended.last else {
-            throw StoreError.corrupt("a location event produced no location")
-        }
-        // Times come from the ledger, so a replay rebuilds exactly these rows.
-        let record = LocationRecord(
-            location: location, version: last.streamVersion, createdAt: current?.createdAt ?? appended[0].recordedAt,
-            updatedAt: last.recordedAt)
-        try await ProjectionWriter.upsertLocations([record], on: connection, logger: logger)
+        let nowMs = try await Clock.now(on: connection, logger: logger)
+        var transaction = LedgerTransaction(on: connection, nowMs: nowMs, logger: logger, locations: current.map { [$0] } ?? [])
+        transaction.apply(newEvents, metadata: metadata)
+        try await transaction.finish(using: events)
+        guard let record = transaction.location(proposed.id) else { throw StoreError.corrupt("a location event produced no location") }
         return (record, current == nil ? .created : .changed)
     }
 

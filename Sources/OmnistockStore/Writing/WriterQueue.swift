@@ -1,4 +1,5 @@
 import Logging
+import OmnistockCore
 import PostgresNIO
 import Synchronization
 
@@ -96,7 +97,7 @@ protocol BatchedRequest: Sendable {
 extension WriterQueue where Item: BatchedRequest {
     /// Runs one lane: takes batches until none is left, each decided and written by `run` in
     /// one transaction. A batch that fails is retried (nothing committed: it is decided again on
-    /// fresh state) when `retryable` says so, at most `retriesMax` times; otherwise it is run
+    /// fresh state) when `retryable` says so, at most `Limits.writerRetriesMax` times; otherwise it is run
     /// one request at a time, so that one poisonous request cannot fail its neighbours.
     func drain(
         _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
@@ -111,7 +112,19 @@ extension WriterQueue where Item: BatchedRequest {
         }
     }
 
-    static var retriesMax: Int { 3 }
+    /// Whether a failed batch is worth running again as it is: a transient database failure,
+    /// or a stream another writer changed first (the batch decides again on fresh state).
+    /// Anything else would fail again the same way.
+    static func isRetryable(_ error: any Error) -> Bool {
+        if isTransientDatabaseError(error) { return true }
+        switch error {
+        case Rejection.concurrentModification: return true
+        case let rejections as Rejections:
+            if case .concurrentModification? = rejections.all.first { return true }
+            return false
+        default: return false
+        }
+    }
 
     private func process(
         _ batch: [Item], _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
@@ -131,9 +144,13 @@ extension WriterQueue where Item: BatchedRequest {
                 for (item, result) in zip(batch, results) { item.continuation.resume(with: result) }
                 return
             } catch {
-                if retryable(error), attempt < Self.retriesMax {
+                if retryable(error), attempt < Limits.writerRetriesMax {
                     attempt += 1
                     counters.withLock { $0.retries += 1 }
+                    // A short backoff with jitter, so two lanes (or instances) that collided do
+                    // not collide again at once.
+                    let pauseMs = Int64.random(in: 1...Limits.writerRetryBackoffMillisecondsMax * Int64(attempt))
+                    try? await Task.sleep(for: .milliseconds(pauseMs))
                     continue
                 }
                 if batch.count > 1 {

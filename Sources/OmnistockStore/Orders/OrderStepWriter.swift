@@ -71,7 +71,7 @@ public final class OrderStepWriter: Sendable {
     public static func takes(_ command: OrderCommand) -> Bool {
         switch command {
         case .picking, .ready, .collect, .unlock: true
-        default: false
+        case .ship, .cancel, .notFound, .returned: false
         }
     }
 
@@ -100,7 +100,7 @@ public final class OrderStepWriter: Sendable {
         // run again, it answers with that order.
         await queue.drain(
             "order step", database: database, logger: logger,
-            retryable: { isTransientDatabaseError($0) || $0 is Rejection || $0.sqlState == "23505" }
+            retryable: { WriterQueue<Pending>.isRetryable($0) || $0.sqlState == "23505" }
         ) { batch, connection in try await self.run(batch, on: connection) }
     }
 
@@ -115,9 +115,17 @@ public final class OrderStepWriter: Sendable {
         return subjects
     }
 
+    /// What a batch read and locked before it decides.
+    private struct Prepared {
+        var actions: [Int: OrderAction] = [:]
+        var hashes: [String: [UInt8]] = [:]
+        var locations: [String: Location] = [:]
+        var made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]) = ([:], [:])
+    }
+
     /// Decides and writes one batch inside its transaction; one answer per request.
     private func run(_ batch: [Pending], on connection: PostgresConnection) async throws -> [Result<OrderStepOutcome, any Error>] {
-        let keys = BatchIdempotency(retentionSeconds: retentionSeconds, logger: logger)
+        let keys = IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger)
         var answers = [Result<OrderStepOutcome, any Error>?](repeating: nil, count: batch.count)
         for (index, claim) in try await keys.claim(batch.map(\.idempotency), on: connection).enumerated() {
             switch claim {
@@ -126,47 +134,56 @@ public final class OrderStepWriter: Sendable {
             case nil: break
             }
         }
-
-        // Conversions: the holds' lines say which positions to lock (lines never change; the
-        // holds are read again once the positions are locked).
-        var conversions: [Int: OrderRequest] = [:]
+        var (transaction, prepared) = try await open(batch, answers: &answers, on: connection)
+        // Decide in arrival order, each against what the previous ones left.
+        var codes: [(orderId: String, hash: [UInt8])] = []
         for (index, pending) in batch.enumerated() where answers[index] == nil {
-            if case .convert(let request) = pending.work { conversions[index] = request }
-        }
-        var holdKeys: [String: [StockKey]] = [:]
-        if !conversions.isEmpty {
-            for record in try await Self.holds(conversions.values.compactMap(\.holdId), on: connection, logger: logger) {
-                holdKeys[record.hold.id] = record.hold.keys
+            switch pending.work {
+            case .convert(let request):
+                answers[index] = convert(request, pending, made: prepared.made, transaction: &transaction, code: { codes.append($0) })
+            case .step(_, let orderId):
+                guard let action = prepared.actions[index] else { continue }
+                answers[index] = step(action, orderId: orderId, pending, locations: prepared.locations, transaction: &transaction)
             }
         }
+        // Codes and answers, then the transaction (projections, then the events): the ledger
+        // head is held for the append and the commit only.
+        if !codes.isEmpty {
+            try await connection.query(
+                """
+                INSERT INTO pickup_codes (order_id, code_hash)
+                SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { IdempotencyKeys.hex($0.hash) })::text[]) AS c(id, h)
+                """,
+                logger: logger)
+        }
+        try await storeAnswers(batch, answers, keys: keys, on: connection)
+        try await transaction.finish(using: events)
+        return answers.map { $0! }
+    }
 
-        // The orders of the steps (locked in id order), their codes' hashes, and the clock.
+    /// Reads the orders of the steps (locked in id order) with their codes' hashes, the holds
+    /// of conversions, and locks the positions collections and conversions take from; opens
+    /// the batch's transaction at the clock read once every lock is held.
+    private func open(
+        _ batch: [Pending], answers: inout [Result<OrderStepOutcome, any Error>?], on connection: PostgresConnection
+    ) async throws -> (LedgerTransaction, Prepared) {
+        var prepared = Prepared()
+        var conversions: [OrderRequest] = []
         var stepOrders: [Int: String] = [:]
         for (index, pending) in batch.enumerated() where answers[index] == nil {
-            if case .step(_, let orderId) = pending.work { stepOrders[index] = orderId }
-        }
-        let ids = Array(Set(stepOrders.values)).sorted()
-        var orders: [String: OrderRecord] = [:]
-        var hashes: [String: [UInt8]] = [:]
-        var nowMs: Int64 = 0
-        if !ids.isEmpty {
-            for try await (document, version, now, hash) in try await connection.query(
-                """
-                SELECT o.document, o.version, \(unescaped: HoldStore.nowMs), c.code_hash
-                  FROM orders o LEFT JOIN pickup_codes c ON c.order_id = o.id
-                 WHERE o.id = ANY(\(ids)::text[]) ORDER BY o.id FOR UPDATE OF o
-                """,
-                logger: logger
-            ).decode((String, Int64, Int64, ByteBuffer?).self) {
-                nowMs = max(nowMs, now)
-                let record = try OrderStore.order((document, version))
-                orders[record.order.id] = record
-                if let hash { hashes[record.order.id] = Array(buffer: hash) }
+            switch pending.work {
+            case .convert(let request): conversions.append(request)
+            case .step(_, let orderId): stepOrders[index] = orderId
             }
         }
-
-        // What each step is, once its order is known; what collections and readiness need.
-        var actions: [Int: OrderAction] = [:]
+        // Conversions: the holds' lines say which positions to lock (lines never change; the
+        // holds are read again once the positions are locked).
+        var holdKeys: [String: [StockKey]] = [:]
+        for record in try await Self.holds(conversions.compactMap(\.holdId), on: connection, logger: logger) {
+            holdKeys[record.hold.id] = record.hold.keys
+        }
+        let (orders, hashes) = try await lockOrders(Array(Set(stepOrders.values)).sorted(), on: connection)
+        prepared.hashes = hashes
         var stockKeys = Set<StockKey>()
         var stores = Set<String>()
         for (index, orderId) in stepOrders {
@@ -176,163 +193,133 @@ public final class OrderStepWriter: Sendable {
                 answers[index] = .failure(Rejections(.unknownOrder(orderId: orderId)))
                 continue
             }
-            let action: OrderAction
-            switch command {
-            case .picking: action = .picking
-            case .ready:
-                action = .ready
-                if let store = order.pickupLocationId { stores.insert(store) }
-            case .unlock: action = .unlock
-            case .collect(let code):
-                let matches = hashes[order.id].map { PickupCodes.equal($0, PickupCodes.hash(code, orderId: order.id)) } ?? false
-                action = .collect(codeMatches: matches)
-            default: preconditionFailure("the step writer takes store steps only")
-            }
+            let action = Self.action(command, order: order, hashes: hashes)
+            if case .ready = action, let store = order.pickupLocationId { stores.insert(store) }
             stockKeys.formUnion(Orders.positions(touchedBy: action, order: order))
             do {
                 try OrderStore.authorize(pending.principal, command, action, order)
-                actions[index] = action
+                prepared.actions[index] = action
             } catch {
                 answers[index] = .failure(error)
             }
         }
         for keys in holdKeys.values { stockKeys.formUnion(keys) }
-        let locked = try await OrderStore.lockExisting(Array(stockKeys), on: connection, logger: logger)
         // A conversion decides whether its hold has expired: the clock is read once the hold's
         // positions are locked, so it is never earlier than a time a writer that held them
         // before already used (that writer may have counted the hold as expired).
-        if !conversions.isEmpty || nowMs == 0 { nowMs = max(nowMs, try await OrderStore.now(on: connection)) }
-        let locations = stores.isEmpty ? [:] : try await OrderStore.locations(Array(stores), on: connection, logger: logger)
+        let (locked, nowMs) = try await OrderStore.lockExisting(Array(stockKeys), on: connection, logger: logger)
+        if !stores.isEmpty { prepared.locations = try await OrderStore.locations(Array(stores), on: connection, logger: logger) }
         // With the positions locked, the holds and the orders already made for these numbers
         // and holds are as they stand.
-        var holds: [String: HoldRecord] = [:]
-        var made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]) = ([:], [:])
+        var holds: [HoldRecord] = []
         if !conversions.isEmpty {
-            for record in try await Self.holds(Array(holdKeys.keys), on: connection, logger: logger) { holds[record.hold.id] = record }
-            let numbers = conversions.values.map(\.orderNumber)
-            let holdIds = conversions.values.compactMap(\.holdId)
-            for try await (document, version) in try await connection.query(
-                "SELECT document, version FROM orders WHERE order_number = ANY(\(numbers)::text[]) OR hold_id = ANY(\(holdIds)::text[])",
-                logger: logger
-            ).decode((String, Int64).self) {
-                let record = try OrderStore.order((document, version))
-                made.byNumber[record.order.orderNumber] = record
-                if let holdId = record.order.holdId { made.byHold[holdId] = record }
-            }
+            holds = try await Self.holds(Array(holdKeys.keys), on: connection, logger: logger)
+            prepared.made = try await madeOrders(conversions, on: connection)
         }
+        let transaction = LedgerTransaction(
+            on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds, orders: Array(orders.values))
+        return (transaction, prepared)
+    }
 
-        // Decide in arrival order, then write everything once.
-        var positions = locked
-        var touchedPositions = Set<StockKey>()
-        var expected: [String: ExpectedVersion] = [:]
-        var written: [String: OrderRecord] = [:]
-        var convertedHolds: [String: HoldRecord] = [:]
-        var codes: [(orderId: String, hash: [UInt8])] = []
-        var assignments: [OrderAssignment] = []
-        var newEvents: [LedgerEvent] = []
-        var newMetadata: [EventMetadata] = []
-        func record(_ events: [LedgerEvent], _ pending: Pending, order current: OrderRecord?) -> OrderRecord? {
-            var order = current
-            for event in events {
-                let stream = event.stream
-                switch event {
-                case .order:
-                    if expected[stream] == nil { expected[stream] = order.map { .exact($0.version) } ?? .noStream }
-                    order = OrderRecord(order: Orders.evolve(order?.order, event), version: (order?.version ?? 0) + 1)
-                    assignments += ProjectionWriter.assignments(event)
-                case .holdConverted(let converted):
-                    guard let hold = holds[converted.holdId] else { preconditionFailure("a hold was converted without being read") }
-                    if expected[stream] == nil { expected[stream] = .exact(hold.version) }
-                    convertedHolds[hold.hold.id] = HoldRecord(hold: Holds.evolve(hold.hold, event), version: hold.version + 1)
-                default:
-                    guard let key = event.stockKey, let position = positions[key] else {
-                        preconditionFailure("a step moved a position it did not lock")
-                    }
-                    if expected[stream] == nil { expected[stream] = .exact(position.version) }
-                    positions[key]!.position = StockLedger.evolve(position.position, event)
-                    positions[key]!.version += 1
-                    touchedPositions.insert(key)
-                }
-                for change in event.positionChanges {
-                    guard positions[change.key] != nil else { preconditionFailure("a step changed a position it did not lock") }
-                    positions[change.key]!.position = positions[change.key]!.position.applying(change)
-                    touchedPositions.insert(change.key)
-                }
-                newEvents.append(event)
-                newMetadata.append(pending.metadata)
-            }
-            if let order { written[order.order.id] = order }
-            return order
+    /// The step a command is on its order (a collection compares the code's hash in constant time).
+    private static func action(_ command: OrderCommand, order: Order, hashes: [String: [UInt8]]) -> OrderAction {
+        switch command {
+        case .picking: return .picking
+        case .ready: return .ready
+        case .unlock: return .unlock
+        case .collect(let code):
+            let matches = hashes[order.id].map { PickupCodes.equal($0, PickupCodes.hash(code, orderId: order.id)) } ?? false
+            return .collect(codeMatches: matches)
+        case .ship, .cancel, .notFound, .returned:
+            preconditionFailure("the step writer takes store steps only")
         }
-        for (index, pending) in batch.enumerated() where answers[index] == nil {
-            switch pending.work {
-            case .convert(let request):
-                answers[index] = convert(
-                    request, pending, holds: holds, made: made, nowMs: nowMs,
-                    record: { events in record(events, pending, order: nil)! }, code: { codes.append($0) })
-            case .step:
-                guard let action = actions[index], case .step(_, let orderId) = pending.work, let current = orders[orderId] else { continue }
-                switch Orders.decide(action, order: current.order, nowMs: nowMs, positions: positions.mapValues(\.position), locations: locations) {
-                case .failure(let rejections):
-                    answers[index] = .failure(rejections)
-                case .success(let decision) where decision.events.isEmpty:
-                    answers[index] = decision.refusal.map { .failure($0) } ?? .success(.done(current, refusal: nil))
-                case .success(let decision):
-                    answers[index] = .success(.done(record(decision.events, pending, order: current)!, refusal: decision.refusal))
-                }
-            }
-        }
+    }
 
-        // Projections, codes, answers, then the events: the ledger head is held for the append
-        // and the commit only.
-        try await ProjectionWriter.upsertPositions(touchedPositions.sorted().map { positions[$0]! }, on: connection, logger: logger)
-        try await ProjectionWriter.upsertOrders(written.values.sorted { $0.order.id < $1.order.id }, on: connection, logger: logger)
-        if !convertedHolds.isEmpty {
-            let ids = convertedHolds.keys.sorted()
-            try await ProjectionWriter.upsertHolds(ids.map { convertedHolds[$0]! }, on: connection, logger: logger)
-            try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(ids)::text[])", logger: logger)
+    /// Locks the orders (in id order) and reads their pickup codes' hashes.
+    private func lockOrders(_ ids: [String], on connection: PostgresConnection) async throws -> ([String: OrderRecord], [String: [UInt8]]) {
+        var orders: [String: OrderRecord] = [:]
+        var hashes: [String: [UInt8]] = [:]
+        guard !ids.isEmpty else { return (orders, hashes) }
+        for try await (document, version, hash) in try await connection.query(
+            """
+            SELECT o.document, o.version, c.code_hash
+              FROM orders o LEFT JOIN pickup_codes c ON c.order_id = o.id
+             WHERE o.id = ANY(\(ids)::text[]) ORDER BY o.id FOR UPDATE OF o
+            """,
+            logger: logger
+        ).decode((String, Int64, ByteBuffer?).self) {
+            let record = try OrderStore.order((document, version))
+            orders[record.order.id] = record
+            if let hash { hashes[record.order.id] = Array(buffer: hash) }
         }
-        try await ProjectionWriter.insertAssignments(assignments, on: connection, logger: logger)
-        if !codes.isEmpty {
-            try await connection.query(
-                """
-                INSERT INTO pickup_codes (order_id, code_hash)
-                SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { BatchIdempotency.hex($0.hash) })::text[]) AS c(id, h)
-                """,
-                logger: logger)
+        return (orders, hashes)
+    }
+
+    /// The orders already made for these conversions' numbers and holds.
+    private func madeOrders(_ conversions: [OrderRequest], on connection: PostgresConnection) async throws -> (
+        byNumber: [String: OrderRecord], byHold: [String: OrderRecord]
+    ) {
+        var made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]) = ([:], [:])
+        for try await (document, version) in try await connection.query(
+            """
+            SELECT document, version FROM orders
+             WHERE order_number = ANY(\(conversions.map(\.orderNumber))::text[]) OR hold_id = ANY(\(conversions.compactMap(\.holdId))::text[])
+            """,
+            logger: logger
+        ).decode((String, Int64).self) {
+            let record = try OrderStore.order((document, version))
+            made.byNumber[record.order.orderNumber] = record
+            if let holdId = record.order.holdId { made.byHold[holdId] = record }
         }
+        return made
+    }
+
+    /// Decides one step against what the batch left so far, and applies its events.
+    private func step(
+        _ action: OrderAction, orderId: String, _ pending: Pending, locations: [String: Location], transaction: inout LedgerTransaction
+    ) -> Result<OrderStepOutcome, any Error> {
+        guard let current = transaction.order(orderId) else { preconditionFailure("a step's order was not locked") }
+        switch Orders.decide(action, order: current.order, nowMs: transaction.nowMs, positions: transaction.positions, locations: locations) {
+        case .failure(let rejections):
+            return .failure(rejections)
+        case .success(let decision) where decision.events.isEmpty:
+            return decision.refusal.map { .failure($0) } ?? .success(.done(current, refusal: nil))
+        case .success(let decision):
+            transaction.apply(decision.events, metadata: pending.metadata)
+            return .success(.done(transaction.order(orderId)!, refusal: decision.refusal))
+        }
+    }
+
+    /// Stores the answers of executed requests that carry a key; refused ones give their key
+    /// back, so a retry runs again.
+    private func storeAnswers(
+        _ batch: [Pending], _ answers: [Result<OrderStepOutcome, any Error>?], keys: IdempotencyKeys, on connection: PostgresConnection
+    ) async throws {
         var keep: [(IdempotencyRequest, StoredResponse)] = []
         var free: [IdempotencyRequest] = []
         for (pending, answer) in zip(batch, answers) {
             guard let request = pending.idempotency else { continue }
             switch answer {
-            case .success(let outcome)?:
-                if case .replayed = outcome { continue }
-                keep.append((request, pending.render(outcome)))
-            case .failure(let error)?: if BatchIdempotency.givesKeyBack(error) { free.append(request) }
-            default: continue
+            case .success(.replayed)?, nil: continue
+            case .success(let outcome)?: keep.append((request, pending.render(outcome)))
+            case .failure(let error)?: if IdempotencyKeys.givesKeyBack(error) { free.append(request) }
             }
         }
         try await keys.finish(keep: keep, free: free, on: connection)
-        if !newEvents.isEmpty {
-            try await events.append(newEvents, metadata: newMetadata, expected: expected, on: connection)
-        }
-        return answers.map { $0! }
     }
 
     /// Decides one conversion: the order its number or hold already made, or a new one with
     /// its pickup code (whose hash `code` collects).
     private func convert(
-        _ request: OrderRequest, _ pending: Pending, holds: [String: HoldRecord],
-        made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]), nowMs: Int64,
-        record: (_ events: [LedgerEvent]) -> OrderRecord, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void
+        _ request: OrderRequest, _ pending: Pending, made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]),
+        transaction: inout LedgerTransaction, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void
     ) -> Result<OrderStepOutcome, any Error> {
         guard let holdId = request.holdId else { preconditionFailure("the step writer converts holds only") }
         if let existing = made.byNumber[request.orderNumber] {
             do { try OrderStore.authorizeRead(pending.principal, existing.order) } catch { return .failure(error) }
             return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
         }
-        guard let hold = holds[holdId]?.hold else { return .failure(Rejections(.inLine(path: "", .unknownHold(holdId: holdId)))) }
+        guard let hold = transaction.hold(holdId)?.hold else { return .failure(Rejections(.inLine(path: "", .unknownHold(holdId: holdId)))) }
         var named = Set(hold.lines.map(\.locationId))
         if case .pickup(let id)? = hold.fulfilment ?? request.fulfilment { named.insert(id) }
         if let refusal = Access.authorize(pending.principal, .createOrders, locations: named.sorted()) { return .failure(Rejections(refusal)) }
@@ -340,11 +327,12 @@ public final class OrderStepWriter: Sendable {
             return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
         }
         let orderId = RandomIds.make("ord_")
-        switch Orders.decide(convert: hold, request: request, orderId: orderId, nowMs: nowMs) {
+        switch Orders.decide(convert: hold, request: request, orderId: orderId, nowMs: transaction.nowMs) {
         case .failure(let rejections):
             return .failure(rejections)
         case .success(let events):
-            let order = record(events)
+            transaction.apply(events, metadata: pending.metadata)
+            guard let order = transaction.order(orderId) else { preconditionFailure("a conversion made no order") }
             var pickupCode: String?
             if order.order.pickupLocationId != nil {
                 let made = PickupCodes.make()

@@ -35,11 +35,8 @@ public enum IdempotentOutcome: Sendable, Equatable {
     case replayed(StoredResponse)
 }
 
-/// Runs writes so that a retried request gets the first answer and changes nothing more.
-///
-/// The key row is inserted in the same transaction as the effect. A second request with the same
-/// key blocks on the unique index until the first commits (then reads its answer) or rolls back
-/// (then executes itself): two requests with one key never both execute.
+/// Runs writes that are not batched so that a retried request gets the first answer and
+/// changes nothing more, with the same key mechanism as the batching writers (`IdempotencyKeys`).
 public struct IdempotencyStore: Sendable {
     let logger: Logger
     public let retentionSeconds: Int64
@@ -62,58 +59,19 @@ public struct IdempotencyStore: Sendable {
         on database: Database,
         _ body: (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
     ) async throws -> IdempotentOutcome {
-        try await database.transaction { connection in
+        let keys = IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger)
+        return try await database.transaction { connection in
             if let request {
-                if let earlier = try await claim(request, on: connection) {
-                    return .replayed(earlier)
+                switch try await keys.claim([request], on: connection)[0] {
+                case .replayed(let earlier)?: return .replayed(earlier)
+                case .refused(let rejections)?: throw rejections
+                case nil: break
                 }
             }
             let (response, stored) = try await body(Transaction(connection))
-            if let request {
-                try await connection.query(
-                    """
-                    UPDATE idempotency_keys SET status = \(stored.status), response_body = \(ByteBuffer(bytes: stored.body)),
-                           expires_at = clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
-                     WHERE api_key_id = \(request.apiKeyId) AND key = \(request.key)
-                    """,
-                    logger: logger)
-            }
+            if let request { try await keys.finish(keep: [(request, stored)], free: [], on: connection) }
             return .executed(response)
         }
-    }
-
-    /// Inserts the key row, or returns the stored answer of the request that holds it.
-    private func claim(_ request: IdempotencyRequest, on connection: PostgresConnection) async throws -> StoredResponse? {
-        // An expired key is free again: its answer is past the promised retention.
-        try await connection.query(
-            "DELETE FROM idempotency_keys WHERE api_key_id = \(request.apiKeyId) AND key = \(request.key) AND expires_at <= now()",
-            logger: logger)
-        let inserted = try await connection.query(
-            """
-            INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
-            VALUES (\(request.apiKeyId), \(request.key), \(ByteBuffer(bytes: request.requestHash)), 0, ''::bytea,
-                    now() + make_interval(secs => \(Double(retentionSeconds))))
-            ON CONFLICT (api_key_id, key) DO NOTHING
-            RETURNING true
-            """,
-            logger: logger
-        ).collect()
-        if !inserted.isEmpty { return nil }
-        guard
-            let row = try await connection.query(
-                """
-                SELECT request_sha256, status, response_body FROM idempotency_keys
-                 WHERE api_key_id = \(request.apiKeyId) AND key = \(request.key)
-                """,
-                logger: logger
-            ).collect().first
-        else {
-            // The holder expired and was swept between our statements; the caller may retry.
-            throw Rejection.concurrentModification(stream: "idempotency-key")
-        }
-        let (hash, status, body) = try row.decode((ByteBuffer, Int, ByteBuffer).self)
-        guard Array(hash.readableBytesView) == request.requestHash else { throw Rejection.idempotencyKeyReused }
-        return StoredResponse(status: status, body: Array(body.readableBytesView))
     }
 
     /// Deletes up to `limit` expired keys; returns how many went. Run by the sweeper.

@@ -1,0 +1,221 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+
+/// The SQL that writes projection rows. A `LedgerTransaction` and `replay`/`verify` use these
+/// same statements, into the live tables or into scratch copies, so a rebuilt projection is
+/// written exactly as a live one.
+///
+/// Each function returns one INSERT with its values bound in the caller's `QueryBuilder`, so a
+/// writer can send the writes of every table it touched as one statement (data-modifying
+/// `WITH` parts run whether or not the statement reads them).
+public enum ProjectionWriter {
+    /// The tables a set of rows is written to (the live ones, or the verifier's copies).
+    struct Tables: Sendable {
+        var locations = "locations"
+        var positions = "stock_positions"
+        var holds = "holds"
+        var activeHoldLines = "active_hold_lines"
+        var orders = "orders"
+        var transfers = "transfers"
+        var assignments = "order_assignments"
+
+        static let live = Tables()
+
+        static func prefixed(_ prefix: String) -> Tables {
+            Tables(
+                locations: prefix + "locations", positions: prefix + "stock_positions", holds: prefix + "holds",
+                activeHoldLines: prefix + "active_hold_lines", orders: prefix + "orders", transfers: prefix + "transfers",
+                assignments: prefix + "order_assignments")
+        }
+    }
+
+    /// Inserts or replaces location rows.
+    static func locationsSQL(_ records: [LocationRecord], table: String, into query: inout QueryBuilder) throws -> String {
+        let locations = records.map(\.location)
+        return """
+            INSERT INTO \(table) (id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority,
+                                  pickup_window_days, active, safety_stock_default, version, created_at, updated_at)
+            SELECT * FROM unnest(\(try query.bind(locations.map(\.id)))::text[], \(try query.bind(locations.map(\.name)))::text[],
+                                 \(try query.bind(locations.map(\.kind.rawValue)))::text[], \(try query.bind(locations.map(\.latitude)))::float8[],
+                                 \(try query.bind(locations.map(\.longitude)))::float8[], \(try query.bind(locations.map(\.capabilities.pickup)))::bool[],
+                                 \(try query.bind(locations.map(\.capabilities.ships)))::bool[], \(try query.bind(locations.map(\.dailyCapacity)))::bigint[],
+                                 \(try query.bind(locations.map(\.priority)))::bigint[], \(try query.bind(locations.map(\.pickupWindowDays)))::bigint[],
+                                 \(try query.bind(locations.map(\.active)))::bool[], \(try query.bind(locations.map(\.safetyStockDefault)))::bigint[],
+                                 \(try query.bind(records.map(\.version)))::bigint[], \(try query.bind(records.map(\.createdAt)))::timestamptz[],
+                                 \(try query.bind(records.map(\.updatedAt)))::timestamptz[])
+            ON CONFLICT (id) DO UPDATE SET
+                name = excluded.name, kind = excluded.kind, latitude = excluded.latitude, longitude = excluded.longitude,
+                pickup = excluded.pickup, ships = excluded.ships, daily_capacity = excluded.daily_capacity,
+                priority = excluded.priority, pickup_window_days = excluded.pickup_window_days, active = excluded.active,
+                safety_stock_default = excluded.safety_stock_default, version = excluded.version,
+                created_at = excluded.created_at, updated_at = excluded.updated_at
+            """
+    }
+
+    /// Inserts or replaces stock position rows.
+    static func positionsSQL(_ records: [PositionRecord], table: String, into query: inout QueryBuilder) throws -> String {
+        // Arrays of optionals do not bind; -1 stands for "no own safety stock" (quantities are >= 0).
+        let safety = records.map { $0.position.safetyStock ?? -1 }
+        let counted = records.map { $0.position.lastCountedAtMs ?? -1 }
+        return """
+            INSERT INTO \(table) (sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version)
+            SELECT sku, location_id, on_hand, held, allocated, nullif(safety_stock, -1), incoming, nullif(counted, -1), version
+              FROM unnest(\(try query.bind(records.map(\.key.sku)))::text[], \(try query.bind(records.map(\.key.locationId)))::text[],
+                          \(try query.bind(records.map(\.position.onHand)))::bigint[], \(try query.bind(records.map(\.position.held)))::bigint[],
+                          \(try query.bind(records.map(\.position.allocated)))::bigint[], \(try query.bind(safety))::bigint[],
+                          \(try query.bind(records.map(\.position.incoming)))::bigint[], \(try query.bind(counted))::bigint[],
+                          \(try query.bind(records.map(\.version)))::bigint[])
+                   AS r(sku, location_id, on_hand, held, allocated, safety_stock, incoming, counted, version)
+            ON CONFLICT (sku, location_id) DO UPDATE SET
+                on_hand = excluded.on_hand, held = excluded.held, allocated = excluded.allocated,
+                safety_stock = excluded.safety_stock, incoming = excluded.incoming,
+                last_counted_at_ms = excluded.last_counted_at_ms, version = excluded.version
+            """
+    }
+
+    /// The JSON text stored for a hold's fulfilment and unfilled lines (deterministic: sorted keys).
+    static func holdTexts(_ hold: Hold) throws -> (fulfilment: String?, unfilled: String) {
+        let fulfilment = try hold.fulfilment.map { try document($0) }
+        let unfilled = hold.unfilled.isEmpty ? "[]" : try document(hold.unfilled)
+        return (fulfilment, unfilled)
+    }
+
+    /// Inserts or replaces hold rows. Lines travel as `;`-joined text (identifiers never
+    /// contain `;`) because arrays of arrays do not bind.
+    static func holdsSQL(_ records: [HoldRecord], table: String, into query: inout QueryBuilder) throws -> String {
+        var fulfilments: [String] = []
+        var unfilled: [String] = []
+        for record in records {
+            let texts = try holdTexts(record.hold)
+            // Arrays of optionals do not bind; "" stands for none (a fulfilment is never empty).
+            fulfilments.append(texts.fulfilment ?? "")
+            unfilled.append(texts.unfilled)
+        }
+        let holds = records.map(\.hold)
+        return """
+            INSERT INTO \(table) (id, status, reference, fulfilment, allow_partial, line_skus, line_locations, line_quantities,
+                                  unfilled, placed_at_ms, expires_at_ms, ended_at_ms, updated_at_ms, version)
+            SELECT id, status, nullif(reference, ''), nullif(fulfilment, ''), allow_partial, string_to_array(skus, ';'),
+                   string_to_array(locations, ';'), string_to_array(quantities, ';')::bigint[], unfilled, placed, expires,
+                   nullif(ended, -1), updated, version
+              FROM unnest(\(try query.bind(holds.map(\.id)))::text[], \(try query.bind(holds.map(\.recordedStatus.rawValue)))::text[],
+                          \(try query.bind(holds.map { $0.reference ?? "" }))::text[], \(try query.bind(fulfilments))::text[],
+                          \(try query.bind(holds.map(\.allowPartial)))::bool[],
+                          \(try query.bind(holds.map { $0.lines.map(\.sku).joined(separator: ";") }))::text[],
+                          \(try query.bind(holds.map { $0.lines.map(\.locationId).joined(separator: ";") }))::text[],
+                          \(try query.bind(holds.map { $0.lines.map { String($0.quantity) }.joined(separator: ";") }))::text[],
+                          \(try query.bind(unfilled))::text[], \(try query.bind(holds.map(\.placedAtMs)))::bigint[],
+                          \(try query.bind(holds.map(\.expiresAtMs)))::bigint[], \(try query.bind(holds.map { $0.endedAtMs ?? -1 }))::bigint[],
+                          \(try query.bind(holds.map(\.updatedAtMs)))::bigint[], \(try query.bind(records.map(\.version)))::bigint[])
+                   AS h(id, status, reference, fulfilment, allow_partial, skus, locations, quantities, unfilled, placed, expires,
+                        ended, updated, version)
+            ON CONFLICT (id) DO UPDATE SET
+                status = excluded.status, reference = excluded.reference, fulfilment = excluded.fulfilment,
+                allow_partial = excluded.allow_partial, line_skus = excluded.line_skus, line_locations = excluded.line_locations,
+                line_quantities = excluded.line_quantities, unfilled = excluded.unfilled, placed_at_ms = excluded.placed_at_ms,
+                expires_at_ms = excluded.expires_at_ms, ended_at_ms = excluded.ended_at_ms,
+                updated_at_ms = excluded.updated_at_ms, version = excluded.version
+            """
+    }
+
+    /// The insert of the active holds' lines (no rows when none is active). Lines of holds that
+    /// existed before must be deleted first, in a statement of their own: one statement cannot
+    /// delete and re-insert the same key.
+    static func activeLinesSQL(_ holds: [Hold], table: String, into query: inout QueryBuilder) throws -> String {
+        var ids: [String] = []
+        var numbers: [Int32] = []
+        var skus: [String] = []
+        var locations: [String] = []
+        var quantities: [Int64] = []
+        var expiries: [Int64] = []
+        for hold in holds where hold.recordedStatus == .active {
+            for (index, line) in hold.lines.enumerated() {
+                ids.append(hold.id)
+                numbers.append(Int32(index + 1))
+                skus.append(line.sku)
+                locations.append(line.locationId)
+                quantities.append(line.quantity)
+                expiries.append(hold.expiresAtMs)
+            }
+        }
+        return """
+            INSERT INTO \(table) (hold_id, line_no, sku, location_id, quantity, expires_at_ms)
+            SELECT * FROM unnest(\(try query.bind(ids))::text[], \(try query.bind(numbers))::int4[], \(try query.bind(skus))::text[],
+                                 \(try query.bind(locations))::text[], \(try query.bind(quantities))::bigint[], \(try query.bind(expiries))::bigint[])
+            """
+    }
+
+    /// The JSON text a document column holds: sorted keys, so a rebuild writes the same text.
+    static func document<Value: Encodable>(_ value: Value) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    /// Inserts or replaces order rows.
+    static func ordersSQL(_ records: [OrderRecord], table: String, into query: inout QueryBuilder) throws -> String {
+        let orders = records.map(\.order)
+        let documents = try orders.map { try document($0) }
+        return """
+            INSERT INTO \(table) (id, order_number, hold_id, status, location_ids, created_at_ms, pickup_expires_at_ms, document, version)
+            SELECT id, number, nullif(hold, ''), status, string_to_array(locations, ';'), created, nullif(expires, -1), document, version
+              FROM unnest(\(try query.bind(orders.map(\.id)))::text[], \(try query.bind(orders.map(\.orderNumber)))::text[],
+                          \(try query.bind(orders.map { $0.holdId ?? "" }))::text[], \(try query.bind(orders.map(\.status.rawValue)))::text[],
+                          \(try query.bind(orders.map { $0.queueLocationIds.joined(separator: ";") }))::text[],
+                          \(try query.bind(orders.map(\.createdAtMs)))::bigint[],
+                          \(try query.bind(orders.map { $0.status == .ready ? ($0.pickupExpiresAtMs ?? -1) : -1 }))::bigint[],
+                          \(try query.bind(documents))::text[], \(try query.bind(records.map(\.version)))::bigint[])
+                   AS o(id, number, hold, status, locations, created, expires, document, version)
+            ON CONFLICT (id) DO UPDATE SET
+                status = excluded.status, location_ids = excluded.location_ids,
+                pickup_expires_at_ms = excluded.pickup_expires_at_ms, document = excluded.document, version = excluded.version
+            """
+    }
+
+    /// Inserts or replaces transfer rows.
+    static func transfersSQL(_ records: [TransferRecord], table: String, into query: inout QueryBuilder) throws -> String {
+        let transfers = records.map(\.transfer)
+        let documents = try transfers.map { try document($0) }
+        return """
+            INSERT INTO \(table) (id, status, from_location_id, to_location_id, order_id, document, version)
+            SELECT id, status, source, destination, nullif(order_id, ''), document, version
+              FROM unnest(\(try query.bind(transfers.map(\.id)))::text[], \(try query.bind(transfers.map(\.status.rawValue)))::text[],
+                          \(try query.bind(transfers.map(\.fromLocationId)))::text[], \(try query.bind(transfers.map(\.toLocationId)))::text[],
+                          \(try query.bind(transfers.map { $0.orderId ?? "" }))::text[], \(try query.bind(documents))::text[],
+                          \(try query.bind(records.map(\.version)))::bigint[])
+                   AS t(id, status, source, destination, order_id, document, version)
+            ON CONFLICT (id) DO UPDATE SET status = excluded.status, document = excluded.document, version = excluded.version
+            """
+    }
+
+    /// Inserts order assignments (what daily capacity counts).
+    static func assignmentsSQL(_ assignments: [OrderAssignment], table: String, into query: inout QueryBuilder) throws -> String {
+        let rows = assignments.sorted()
+        return """
+            INSERT INTO \(table) (location_id, day, order_id)
+            SELECT * FROM unnest(\(try query.bind(rows.map(\.locationId)))::text[], \(try query.bind(rows.map(\.day)))::bigint[],
+                                 \(try query.bind(rows.map(\.orderId)))::text[])
+            """
+    }
+
+    /// The assignments an event makes (creation and re-sourcing).
+    static func assignments(_ event: LedgerEvent) -> [OrderAssignment] {
+        guard case .order(let recorded) = event else { return [] }
+        let day = Orders.day(ofMs: recorded.occurredAtMs)
+        return recorded.assigned.map { OrderAssignment(locationId: $0, day: day, orderId: recorded.order.id) }
+    }
+
+    /// Runs INSERT statements built in `query` as one statement (nothing when there is none).
+    static func run(_ statements: [String], _ query: QueryBuilder, on connection: PostgresConnection, logger: Logger) async throws {
+        guard let last = statements.last else { return }
+        var sql = ""
+        if statements.count > 1 {
+            sql = "WITH " + statements.dropLast().enumerated().map { "w\($0.offset) AS (\($0.element))" }.joined(separator: ",\n") + "\n"
+        }
+        var complete = query
+        complete.sql = sql + last
+        try await connection.query(complete.query, logger: logger)
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+
+/// The one write path: every writer (stock, locations, holds, orders, store steps, no-shows,
+/// returns, transfers) opens one on the rows it locked, applies the events its decisions made,
+/// and finishes it.
+///
+/// `apply` folds each event into the rows through the same `Projector` a replay uses and
+/// tracks the stream versions the append must find. `finish` writes every touched projection
+/// table in one statement, then appends the events last, so the ledger head (the lock that
+/// serialises appends) is held only for the append and the commit, and notifies the ledger
+/// tails of every instance, in the same transaction, with the new head position.
+///
+/// Every event is recorded at `nowMs`, the database clock the decisions used (read once the
+/// writer held its locks): the ledger never dates an event by another clock than the one that
+/// decided it.
+public struct LedgerTransaction {
+    public let connection: PostgresConnection
+    /// The database clock the decisions of this transaction used, in ms since 1970.
+    public let nowMs: Int64
+    let logger: Logger
+    private var state: Projector
+    /// Stream versions as they stood when the rows were locked (0: no stream), for the streams
+    /// this transaction appends to.
+    private var opened: [String: Int64] = [:]
+    /// Positions locked by the writer (created when new): only these may change.
+    private let locked: Set<StockKey>
+    private var touchedPositions = Set<StockKey>()
+    private var touchedHolds = Set<String>()
+    private var touchedOrders = Set<String>()
+    private var touchedTransfers = Set<String>()
+    private var touchedLocations = Set<String>()
+    private var newAssignments: [OrderAssignment] = []
+    public private(set) var events: [LedgerEvent] = []
+    private var metadata: [EventMetadata] = []
+
+    /// Opens the transaction on the rows a writer locked and read, as they are stored.
+    public init(
+        on connection: PostgresConnection, nowMs: Int64, logger: Logger, positions: [StockKey: PositionRecord] = [:],
+        holds: [HoldRecord] = [], orders: [OrderRecord] = [], transfers: [TransferRecord] = [], locations: [LocationRecord] = []
+    ) {
+        precondition(nowMs > 0, "a transaction decides at a time")
+        self.connection = connection
+        self.nowMs = nowMs
+        self.logger = logger
+        self.locked = Set(positions.keys)
+        self.state = Projector(
+            positions: positions,
+            holds: Dictionary(holds.map { ($0.hold.id, $0) }, uniquingKeysWith: { first, _ in first }),
+            orders: Dictionary(orders.map { ($0.order.id, $0) }, uniquingKeysWith: { first, _ in first }),
+            transfers: Dictionary(transfers.map { ($0.transfer.id, $0) }, uniquingKeysWith: { first, _ in first }),
+            locations: Dictionary(locations.map { ($0.location.id, $0) }, uniquingKeysWith: { first, _ in first }))
+    }
+
+    // MARK: - The rows as this transaction leaves them so far
+
+    public func position(_ key: StockKey) -> PositionRecord? { state.positions[key] }
+    public func hold(_ id: String) -> HoldRecord? { state.holds[id] }
+    public func order(_ id: String) -> OrderRecord? { state.orders[id] }
+    public func transfer(_ id: String) -> TransferRecord? { state.transfers[id] }
+    public func location(_ id: String) -> LocationRecord? { state.locations[id] }
+
+    /// Every locked position's figures as they stand now in this transaction.
+    public var positions: [StockKey: StockPosition] { state.positions.mapValues(\.position) }
+
+    /// Whether anything was applied.
+    public var isEmpty: Bool { events.isEmpty }
+
+    // MARK: - Applying
+
+    /// Applies one decided event: the rows it changes, and its stream's expected version.
+    public mutating func apply(_ event: LedgerEvent, metadata eventMetadata: EventMetadata) {
+        let stream = event.stream
+        let version = state.version(ofStreamOf: event)
+        if opened[stream] == nil { opened[stream] = version }
+        if let key = event.stockKey {
+            precondition(locked.contains(key), "a position was changed without being locked")
+            touchedPositions.insert(key)
+        }
+        for change in event.positionChanges {
+            precondition(locked.contains(change.key), "a position was changed without being locked")
+            touchedPositions.insert(change.key)
+        }
+        markTouched(event)
+        state.apply(event, streamVersion: version + 1, recordedAt: Self.date(nowMs))
+        events.append(event)
+        metadata.append(eventMetadata)
+    }
+
+    /// Applies events that share their metadata (one request's).
+    public mutating func apply(_ events: [LedgerEvent], metadata eventMetadata: EventMetadata) {
+        for event in events { apply(event, metadata: eventMetadata) }
+    }
+
+    private mutating func markTouched(_ event: LedgerEvent) {
+        switch event {
+        case .locationDefined(let defined):
+            touchedLocations.insert(defined.location.id)
+        case .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort:
+            break
+        case .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted:
+            touchedHolds.insert(event.holdId!)
+        case .order(let recorded):
+            touchedOrders.insert(recorded.order.id)
+            newAssignments += ProjectionWriter.assignments(event)
+        case .transfer(let recorded):
+            touchedTransfers.insert(recorded.transfer.id)
+        }
+    }
+
+    /// The time an event recorded at `ms` has when read back from the ledger: built as
+    /// PostgresNIO builds a decoded `timestamptz` (microseconds after 2000-01-01), so the
+    /// location rows a writer writes carry to the microsecond the times a replay writes.
+    static func date(_ ms: Int64) -> Date {
+        Date(timeInterval: Double((ms - postgresEpochMs) * 1000) / 1_000_000, since: postgresEpoch)
+    }
+
+    private static let postgresEpochMs: Int64 = 946_684_800_000
+    private static let postgresEpoch = Date(timeIntervalSince1970: 946_684_800)
+
+    // MARK: - Finishing
+
+    /// Writes the projections, then appends the events and notifies, in this order. Returns
+    /// where the events landed (empty when nothing was applied; vacant rows are still removed).
+    @discardableResult
+    public func finish(using ledger: EventStore) async throws -> [AppendedEvent] {
+        try await writeProjections()
+        guard !events.isEmpty else { return [] }
+        var expected: [String: ExpectedVersion] = [:]
+        for (stream, version) in opened { expected[stream] = version == 0 ? .noStream : .exact(version) }
+        return try await ledger.append(events, metadata: metadata, expected: expected, recordedAtMs: nowMs, on: connection)
+    }
+
+    /// Every touched table in one statement, after the deletes that must come first: active
+    /// lines of holds that existed before, and rows of positions no event ever stocked that this
+    /// transaction leaves empty (locking creates them; they are not positions, and a rebuild
+    /// would not have them).
+    private func writeProjections() async throws {
+        let tables = ProjectionWriter.Tables.live
+        let rows = touchedPositions.sorted().map { state.positions[$0]! }
+        let vacant = locked.filter { key in state.positions[key].map(\.isVacant) ?? true }.sorted()
+        if !vacant.isEmpty {
+            try await connection.query(
+                """
+                DELETE FROM stock_positions
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(vacant.map(\.sku))::text[], \(vacant.map(\.locationId))::text[]))
+                   AND version = 0
+                """,
+                logger: logger)
+        }
+        let replaced = touchedHolds.filter { opened[Hold.stream($0)].map { $0 > 0 } ?? false }.sorted()
+        if !replaced.isEmpty {
+            try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(replaced)::text[])", logger: logger)
+        }
+        var query = QueryBuilder()
+        var statements: [String] = []
+        let positions = rows.filter { !$0.isVacant }
+        if !positions.isEmpty { statements.append(try ProjectionWriter.positionsSQL(positions, table: tables.positions, into: &query)) }
+        if !touchedLocations.isEmpty {
+            let records = touchedLocations.sorted().map { state.locations[$0]! }
+            statements.append(try ProjectionWriter.locationsSQL(records, table: tables.locations, into: &query))
+        }
+        if !touchedHolds.isEmpty {
+            let holds = touchedHolds.sorted().map { state.holds[$0]! }
+            statements.append(try ProjectionWriter.holdsSQL(holds, table: tables.holds, into: &query))
+            if holds.contains(where: { $0.hold.recordedStatus == .active }) {
+                statements.append(try ProjectionWriter.activeLinesSQL(holds.map(\.hold), table: tables.activeHoldLines, into: &query))
+            }
+        }
+        if !touchedOrders.isEmpty {
+            let orders = touchedOrders.sorted().map { state.orders[$0]! }
+            statements.append(try ProjectionWriter.ordersSQL(orders, table: tables.orders, into: &query))
+        }
+        if !touchedTransfers.isEmpty {
+            let transfers = touchedTransfers.sorted().map { state.transfers[$0]! }
+            statements.append(try ProjectionWriter.transfersSQL(transfers, table: tables.transfers, into: &query))
+        }
+        if !newAssignments.isEmpty {
+            statements.append(try ProjectionWriter.assignmentsSQL(newAssignments, table: tables.assignments, into: &query))
+        }
+        try await ProjectionWriter.run(statements, query, on: connection, logger: logger)
+    }
+}
