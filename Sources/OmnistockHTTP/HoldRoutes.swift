@@ -61,7 +61,9 @@ struct HoldRoutes {
         guard let found = try await services.holds.get(id: id, on: services.database) else {
             throw Problem(Rejection.unknownHold(holdId: id), inBody: false)
         }
-        _ = try context.authorize(.holdStock, locations: found.record.hold.lines.map(\.locationId))
+        // The hold's own rule, as every writer applies it (its pickup store counts too).
+        let principal = try context.authorize(.holdStock)
+        if let refusal = Access.authorize(principal, .holdStock, hold: found.record.hold) { throw Problem(refusal) }
         return found
     }
 

@@ -290,7 +290,8 @@ public final class HoldWriter: Sendable {
             )
             SELECT 0, sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version FROM locked
             UNION ALL
-            SELECT 1, id, concat_ws('/', active, pickup, ships, priority, latitude, longitude), safety_stock_default, 0, 0, NULL, 0, NULL, 0
+            SELECT 1, id, concat_ws(chr(31), kind, active, pickup, ships, latitude, longitude, name), safety_stock_default,
+                   daily_capacity, priority, NULL, pickup_window_days, NULL, 0
               FROM locations WHERE id = ANY(\(ids)::text[])
             """,
             logger: logger
@@ -304,7 +305,8 @@ public final class HoldWriter: Sendable {
                         onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
                     version: version)
             case (1, let id?, let packed?):
-                locations[id] = try Self.location(id, packed: packed, safetyStockDefault: onHand)
+                locations[id] = try Self.location(
+                    id, packed: packed, safetyStockDefault: onHand, dailyCapacity: held, priority: allocated, pickupWindowDays: incoming)
             default:
                 throw StoreError.corrupt("the hold writer's lock read returned an unexpected row")
             }
@@ -312,17 +314,22 @@ public final class HoldWriter: Sendable {
         return (positions, locations)
     }
 
-    /// What a decision needs of a location, packed (decoding cells costs more than this);
+    /// A location whose text fields come packed, separated by the unit separator (decoding
+    /// cells costs more than this; names cannot hold control characters), the name last;
     /// booleans print as t and f.
-    private static func location(_ id: String, packed: String, safetyStockDefault: Int64) throws -> Location {
-        let fields = packed.split(separator: "/")
-        guard fields.count == 6, let priority = Int64(fields[3]), let latitude = Double(fields[4]), let longitude = Double(fields[5]) else {
+    private static func location(
+        _ id: String, packed: String, safetyStockDefault: Int64, dailyCapacity: Int64, priority: Int64, pickupWindowDays: Int64
+    ) throws -> Location {
+        let fields = packed.split(separator: "\u{1F}", maxSplits: 6, omittingEmptySubsequences: false)
+        guard fields.count == 7, let kind = Location.Kind(rawValue: String(fields[0])), let latitude = Double(fields[4]),
+            let longitude = Double(fields[5])
+        else {
             throw StoreError.corrupt("the location '\(id)' could not be read")
         }
         return Location(
-            id: id, name: id, kind: .store, latitude: latitude, longitude: longitude,
-            capabilities: .init(pickup: fields[1] == "t", ships: fields[2] == "t"), dailyCapacity: 0, priority: priority,
-            pickupWindowDays: Limits.pickupWindowDaysDefault, active: fields[0] == "t", safetyStockDefault: safetyStockDefault)
+            id: id, name: String(fields[6]), kind: kind, latitude: latitude, longitude: longitude,
+            capabilities: .init(pickup: fields[2] == "t", ships: fields[3] == "t"), dailyCapacity: dailyCapacity, priority: priority,
+            pickupWindowDays: pickupWindowDays, active: fields[1] == "t", safetyStockDefault: safetyStockDefault)
     }
 
     /// The database clock, the units of holds that expired by then but are not recorded as

@@ -98,17 +98,26 @@ public struct EventStore: Sendable {
     ) async throws -> [AppendedEvent] {
         precondition(metadata.count == events.count, "one metadata per event")
         guard !events.isEmpty else { return [] }
+        var versions = try await checkStreams(of: events, expected: expected, on: connection)
+        let rows = try Rows(events, metadata: metadata, versions: &versions)
+        return try await insert(rows, streamVersions: versions, recordedAtMs: recordedAtMs, on: connection)
+    }
+
+    /// Locks the streams this append touches (in name order) and checks them against what the
+    /// writer expects; returns their current versions.
+    private func checkStreams(
+        of events: [LedgerEvent], expected: [String: ExpectedVersion], on connection: PostgresConnection
+    ) async throws -> [String: Int64] {
         let streamSet = Set(events.map(\.stream))
-        let streams = streamSet.sorted()
         precondition(expected.keys.allSatisfy(streamSet.contains), "an expectation names a stream this batch does not touch")
         var versions: [String: Int64] = [:]
         // A batch that only starts new streams (a batch of new holds, named by random ids) has
         // nothing to lock or compare: the unique (stream, stream_version) index refuses a
-        // stream that exists after all, which becomes a concurrent modification below.
+        // stream that exists after all, which becomes a concurrent modification in `insert`.
         let onlyNewStreams = expected.count == streamSet.count && expected.values.allSatisfy { $0 == .noStream }
         if !onlyNewStreams {
             for try await (stream, version) in try await connection.query(
-                "SELECT stream, version FROM ledger_streams WHERE stream = ANY(\(streams)) ORDER BY stream FOR UPDATE",
+                "SELECT stream, version FROM ledger_streams WHERE stream = ANY(\(streamSet.sorted())) ORDER BY stream FOR UPDATE",
                 logger: logger
             ).decode((String, Int64).self) {
                 versions[stream] = version
@@ -118,52 +127,63 @@ public struct EventStore: Sendable {
             switch (expectation, versions[stream]) {
             case (.noStream, nil): continue
             case (.exact(let want), .some(let have)) where want == have: continue
-            default: throw Rejection.concurrentModification(stream: stream)
+            case (.noStream, .some), (.exact, nil), (.exact, .some):
+                throw Rejection.concurrentModification(stream: stream)
             }
         }
+        return versions
+    }
 
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var streamColumn: [String] = []
-        var versionColumn: [Int64] = []
-        var typeColumn: [String] = []
-        var payloadColumn: [String] = []
-        var metadataColumn: [String] = []
-        var locationsColumn: [String] = []
-        streamColumn.reserveCapacity(events.count)
-        versionColumn.reserveCapacity(events.count)
-        typeColumn.reserveCapacity(events.count)
-        payloadColumn.reserveCapacity(events.count)
-        metadataColumn.reserveCapacity(events.count)
-        locationsColumn.reserveCapacity(events.count)
-        var previousMetadata: (EventMetadata, String)?
-        for (event, eventMetadata) in zip(events, metadata) {
-            let version = (versions[event.stream] ?? 0) + 1
-            versions[event.stream] = version
-            streamColumn.append(event.stream)
-            versionColumn.append(version)
-            typeColumn.append(event.type)
-            payloadColumn.append(try EventCodec.encode(event, with: encoder))
-            // Consecutive events of one request share their metadata; it is written once.
-            if let previousMetadata, previousMetadata.0 == eventMetadata {
-                metadataColumn.append(previousMetadata.1)
-            } else {
-                let json = EventCodec.json(eventMetadata)
-                metadataColumn.append(json)
-                previousMetadata = (eventMetadata, json)
+    /// The columns of the rows to insert, one array per column.
+    private struct Rows {
+        var streams: [String] = []
+        var versions: [Int64] = []
+        var types: [String] = []
+        var payloads: [String] = []
+        var metadata: [String] = []
+        /// Identifiers never contain ';', so each event's list travels as one text.
+        var locations: [String] = []
+
+        /// Numbers each event in its stream after `versions`, which it moves on.
+        init(_ events: [LedgerEvent], metadata eventMetadata: [EventMetadata], versions: inout [String: Int64]) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            for column in [\Rows.streams, \Rows.types, \Rows.payloads, \Rows.metadata, \Rows.locations] {
+                self[keyPath: column].reserveCapacity(events.count)
             }
-            // Identifiers never contain ';', so the list travels as one text.
-            locationsColumn.append(event.locationIds.joined(separator: ";"))
+            versions.reserveCapacity(events.count)
+            var previousMetadata: (EventMetadata, String)?
+            for (event, eventMetadata) in zip(events, eventMetadata) {
+                let version = (versions[event.stream] ?? 0) + 1
+                versions[event.stream] = version
+                streams.append(event.stream)
+                self.versions.append(version)
+                types.append(event.type)
+                payloads.append(try EventCodec.encode(event, with: encoder))
+                // Consecutive events of one request share their metadata; it is written once.
+                if let previousMetadata, previousMetadata.0 == eventMetadata {
+                    metadata.append(previousMetadata.1)
+                } else {
+                    let json = EventCodec.json(eventMetadata)
+                    metadata.append(json)
+                    previousMetadata = (eventMetadata, json)
+                }
+                locations.append(event.locationIds.joined(separator: ";"))
+            }
         }
+    }
 
-        // One statement: take the head (the row lock that serialises appends until commit),
-        // insert the events at the positions it hands out, and move the streams' versions.
-        // Taking the head in the same statement as the insert keeps it for the least time.
-        let count = Int64(events.count)
+    /// One statement: take the head (the row lock that serialises appends until commit), insert
+    /// the events at the positions it hands out, move the streams' versions and notify the
+    /// tails. Taking the head in the same statement as the insert keeps it for the least time.
+    private func insert(
+        _ rows: Rows, streamVersions: [String: Int64], recordedAtMs: Int64?, on connection: PostgresConnection
+    ) async throws -> [AppendedEvent] {
+        let count = Int64(rows.streams.count)
         var appended: [AppendedEvent] = []
-        appended.reserveCapacity(events.count)
+        appended.reserveCapacity(rows.streams.count)
         do {
-            let rows = try await connection.query(
+            let result = try await connection.query(
                 """
                 WITH head AS (
                     UPDATE ledger_head SET position = position + \(count) RETURNING position
@@ -172,13 +192,13 @@ public struct EventStore: Sendable {
                     SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
                            string_to_array(e.locations, ';'),
                            coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp())
-                      FROM head, unnest(\(streamColumn)::text[], \(versionColumn)::bigint[], \(typeColumn)::text[],
-                                        \(payloadColumn)::text[], \(metadataColumn)::text[], \(locationsColumn)::text[])
+                      FROM head, unnest(\(rows.streams)::text[], \(rows.versions)::bigint[], \(rows.types)::text[],
+                                        \(rows.payloads)::text[], \(rows.metadata)::text[], \(rows.locations)::text[])
                                  WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
                     RETURNING position, stream_version, recorded_at
                 ), streams AS (
                     INSERT INTO ledger_streams (stream, version)
-                    SELECT * FROM unnest(\(Array(versions.keys))::text[], \(Array(versions.values))::bigint[])
+                    SELECT * FROM unnest(\(Array(streamVersions.keys))::text[], \(Array(streamVersions.values))::bigint[])
                     ON CONFLICT (stream) DO UPDATE SET version = excluded.version
                 ), notified AS (
                     SELECT pg_notify(\(Self.channel), position::text) FROM head
@@ -186,14 +206,14 @@ public struct EventStore: Sendable {
                 SELECT position, stream_version, recorded_at FROM inserted, notified
                 """,
                 logger: logger)
-            for try await (position, version, recordedAt) in rows.decode((Int64, Int64, Date).self) {
+            for try await (position, version, recordedAt) in result.decode((Int64, Int64, Date).self) {
                 appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
             }
         } catch where error.sqlState == "23505" {
             // Another transaction created one of these streams first (both saw no stream).
-            throw Rejection.concurrentModification(stream: streams.joined(separator: ","))
+            throw Rejection.concurrentModification(stream: Set(rows.streams).sorted().joined(separator: ","))
         }
-        guard appended.count == events.count else { throw StoreError.corrupt("the ledger head row is missing") }
+        guard appended.count == rows.streams.count else { throw StoreError.corrupt("the ledger head row is missing") }
         appended.sort { $0.position < $1.position }
         return appended
     }

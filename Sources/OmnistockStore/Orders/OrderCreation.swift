@@ -54,9 +54,7 @@ extension OrderStore {
         _ holdId: String, request: OrderRequest, orderId: String, principal: Principal, on connection: PostgresConnection
     ) async throws -> FromHold {
         guard let first = try await holdRow(holdId, on: connection) else { throw Rejections(.inLine(path: "", .unknownHold(holdId: holdId))) }
-        var named = Set(first.hold.lines.map(\.locationId))
-        if case .pickup(let id)? = first.hold.fulfilment ?? request.fulfilment { named.insert(id) }
-        if let refusal = Access.authorize(principal, .createOrders, locations: named.sorted()) { throw Rejections(refusal) }
+        if let refusal = Access.authorize(principal, .createOrders, hold: first.hold, fulfilment: request.fulfilment) { throw Rejections(refusal) }
         // Every change to a hold locks its positions first, so with them locked the hold read
         // again is the hold as it stands.
         let (locked, nowMs) = try await stock.lock(first.hold.keys, on: connection)

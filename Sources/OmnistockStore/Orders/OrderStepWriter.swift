@@ -320,9 +320,9 @@ public final class OrderStepWriter: Sendable {
             return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
         }
         guard let hold = transaction.hold(holdId)?.hold else { return .failure(Rejections(.inLine(path: "", .unknownHold(holdId: holdId)))) }
-        var named = Set(hold.lines.map(\.locationId))
-        if case .pickup(let id)? = hold.fulfilment ?? request.fulfilment { named.insert(id) }
-        if let refusal = Access.authorize(pending.principal, .createOrders, locations: named.sorted()) { return .failure(Rejections(refusal)) }
+        if let refusal = Access.authorize(pending.principal, .createOrders, hold: hold, fulfilment: request.fulfilment) {
+            return .failure(Rejections(refusal))
+        }
         if hold.recordedStatus == .converted, let existing = made.byHold[holdId] {
             return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
         }

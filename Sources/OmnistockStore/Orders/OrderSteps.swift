@@ -26,7 +26,7 @@ extension OrderStore {
         }
         let order = current.order
         let step = try await input(command, order: order, principal: principal, on: connection)
-        try Self.authorizeStep(principal, command, step.action, order)
+        try Self.authorize(principal, command, step.action, order)
         let (locked, nowMs, positions) = try await lockStep(step, order: order, on: connection)
         let transferIds = step.sourcing.map { Self.transferIds(for: $0.input) } ?? []
         let decision = try Orders.decide(
@@ -60,17 +60,6 @@ extension OrderStore {
             var step = StepInput(action: .returned(locationId: locationId, lines: lines))
             if Identifier.isValid(locationId) { step.locations = try await Self.locations([locationId], on: connection, logger: logger) }
             return step
-        }
-    }
-
-    /// Whether the caller may take the step. A return is taken at any store: the key must be
-    /// bound to the return location, not to where the order was served.
-    private static func authorizeStep(_ principal: Principal, _ command: OrderCommand, _ action: OrderAction, _ order: Order) throws {
-        if case .returned = command {
-            let acting = Orders.actingLocations(action, order: order)
-            if let refusal = Access.authorize(principal, command.operation, locations: acting) { throw Rejections(refusal) }
-        } else {
-            try authorize(principal, command, action, order)
         }
     }
 

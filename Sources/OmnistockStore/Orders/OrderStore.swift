@@ -183,22 +183,18 @@ public struct OrderStore: Sendable {
         return try rows.first.map(HoldStore.record)
     }
 
-    /// Whether the caller may take this step on this order: see it, and act where the step acts.
+    /// Whether the caller may take this step on this order (the core's rule).
     static func authorize(_ principal: Principal, _ command: OrderCommand, _ action: OrderAction, _ order: Order) throws {
-        try authorizeRead(principal, order)
-        if let refusal = Access.authorize(principal, command.operation, locations: Orders.actingLocations(action, order: order)) {
-            throw Rejections(refusal)
-        }
+        if let refusal = Access.authorize(principal, command.operation, step: action, order: order) { throw Rejections(refusal) }
     }
 
-    /// Bound keys see an order when one of its locations is theirs.
+    /// Whether the caller may see this order (the core's rule).
     public func authorizeRead(_ principal: Principal, _ order: Order) throws {
         try Self.authorizeRead(principal, order)
     }
 
     static func authorizeRead(_ principal: Principal, _ order: Order) throws {
-        let locations = [order.pickupLocationId].compactMap { $0 } + order.locationIds.filter { $0 != order.pickupLocationId }
-        if let refusal = Access.authorize(principal, .readOrders, anyOf: locations) { throw Rejections(refusal) }
+        if let refusal = Access.authorizeRead(principal, order: order) { throw Rejections(refusal) }
     }
 
     /// Rows of (document, version).

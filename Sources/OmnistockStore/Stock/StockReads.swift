@@ -107,7 +107,8 @@ extension StockStore {
                 SELECT sku, string_agg(concat_ws('/', location_id, on_hand, held, allocated, safety, incoming), ';' ORDER BY location_id)
                   FROM p GROUP BY sku
                 UNION ALL
-                SELECT NULL, coalesce(json_agg(json_build_array(id, name, kind, pickup, ships, latitude, longitude, safety_stock_default))::text, '[]')
+                SELECT NULL, coalesce(json_agg(json_build_array(id, name, kind, pickup, ships, latitude, longitude, safety_stock_default,
+                                                          daily_capacity, priority, pickup_window_days))::text, '[]')
                   FROM locations WHERE id IN (SELECT DISTINCT location_id FROM p)
                 """,
                 logger: logger
@@ -145,17 +146,19 @@ extension StockStore {
         }
         var result: [String: Location] = [:]
         for entry in entries {
-            guard entry.count == 8, let id = entry[0] as? String, let name = entry[1] as? String,
+            guard entry.count == 11, let id = entry[0] as? String, let name = entry[1] as? String,
                 let kind = (entry[2] as? String).flatMap(Location.Kind.init(rawValue:)), let pickup = entry[3] as? Bool,
                 let ships = entry[4] as? Bool, let latitude = (entry[5] as? NSNumber)?.doubleValue,
-                let longitude = (entry[6] as? NSNumber)?.doubleValue, let safetyDefault = (entry[7] as? NSNumber)?.int64Value
+                let longitude = (entry[6] as? NSNumber)?.doubleValue, let safetyDefault = (entry[7] as? NSNumber)?.int64Value,
+                let capacity = (entry[8] as? NSNumber)?.int64Value, let priority = (entry[9] as? NSNumber)?.int64Value,
+                let window = (entry[10] as? NSNumber)?.int64Value
             else {
                 throw StoreError.corrupt("an availability location could not be read")
             }
             result[id] = Location(
                 id: id, name: name, kind: kind, latitude: latitude, longitude: longitude,
-                capabilities: .init(pickup: pickup, ships: ships), dailyCapacity: 0, priority: 0, pickupWindowDays: 1,
-                active: true, safetyStockDefault: safetyDefault)
+                capabilities: .init(pickup: pickup, ships: ships), dailyCapacity: capacity, priority: priority,
+                pickupWindowDays: window, active: true, safetyStockDefault: safetyDefault)
         }
         return result
     }
