@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End-to-end check of the built `oms` binary as an operator uses it: `oms serve` on a fresh
-# embedded PostgreSQL cluster with the demo data, a key made with `oms api-key create` while the
-# server runs, the operations endpoints, a role refusal, graceful shutdown, and a second start.
+# End-to-end check of the built `oms` binary as an operator uses it: its help and version, `oms
+# serve` on a fresh embedded PostgreSQL cluster with the demo data, a key made with `oms api-key
+# create` while the server runs, the operations endpoints, a role refusal, graceful shutdown, a
+# second start, and the messages of a start that cannot listen or has a bad setting.
 # Prints the start-up times and a closing "N passed, N failed" line. Loopback only; every wait
 # is bounded.
 set -uo pipefail
@@ -55,6 +56,26 @@ stop_server() {  # SIGTERM, then wait at most 15 s for a clean exit; returns its
   server=""
   return $rc
 }
+
+# The command line itself, before any database: help and the version print and exit 0, a bad
+# option exits 64 (EX_USAGE) with the usage.
+prints() {  # prints TEXT COMMAND...: the command exits 0 and its output contains TEXT
+  local text=$1; shift
+  local out
+  out=$("$@" 2>&1) && grep -qF -- "$text" <<<"$out"
+}
+check "oms --help prints the usage (exit 0)" prints "USAGE: oms" "$oms" --help
+check "oms -h prints the usage (exit 0)" prints "USAGE: oms" "$oms" -h
+check "oms help prints the usage (exit 0)" prints "USAGE: oms" "$oms" help
+check "a bare oms prints the usage (exit 0)" prints "USAGE: oms" "$oms"
+check "oms serve --help prints its options (exit 0)" prints "--port" "$oms" serve --help
+check "oms help serve prints its options (exit 0)" prints "--port" "$oms" help serve
+check "oms api-key --help lists its subcommands (exit 0)" prints "revoke" "$oms" api-key --help
+check "oms api-key create --help prints its options (exit 0)" prints "--role" "$oms" api-key create --help
+check "oms --version prints the version (exit 0)" \
+  bash -c "out=\$('$oms' --version) && grep -qxE '[0-9]+\.[0-9]+\.[0-9]+' <<<\"\$out\""
+check "an unknown option exits 64 with the usage" \
+  bash -c "out=\$('$oms' serve --no-such-option 2>&1); [ \$? -eq 64 ] && grep -q 'Usage: oms serve' <<<\"\$out\""
 
 t0=$(now_ms)
 if ! start_server "$work/serve1.log"; then
@@ -134,9 +155,10 @@ check "oms api-key create starts and stops the cluster itself when no server run
   bash -c "'$oms' api-key create --role checkout --data-dir '$data' >/dev/null 2>&1 && test ! -f '$data/pgdata/postmaster.pid'"
 check "oms serve with a bad setting exits non-zero and names it" \
   bash -c "out=\$(OMS_HTTP_PORT=99999 '$oms' serve --data-dir '$data' 2>&1); [ \$? -ne 0 ] && grep -q oms.http.port <<<\"\$out\""
-check "oms serve on a port in use exits non-zero" \
+check "oms serve on a port in use exits non-zero, naming the address and how to choose another" \
   bash -c "python3 -c 'import socket,time; s=socket.socket(); s.bind((\"127.0.0.1\",$port)); s.listen(); time.sleep(20)' & sleep 0.5; \
-           timeout 60 '$oms' serve --data-dir '$data' --port $port >/dev/null 2>&1; rc=\$?; kill %1; [ \$rc -ne 0 ] && [ \$rc -ne 124 ]"
+           out=\$(timeout 60 '$oms' serve --data-dir '$data' --port $port 2>&1); rc=\$?; kill %1; [ \$rc -ne 0 ] && [ \$rc -ne 124 ] \
+           && grep -q 'cannot listen on 127.0.0.1:$port: the address is already in use' <<<\"\$out\" && grep -q -- '--port 9090' <<<\"\$out\""
 check "a failed start leaves no server running" test ! -f "$data/pgdata/postmaster.pid"
 
 echo "smoke: start-up to ready: first start (initdb + migrations) ${first_ms} ms, later start ${later_ms} ms"

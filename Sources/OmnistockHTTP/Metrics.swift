@@ -32,20 +32,25 @@ public final class EdgeMetrics: Sendable {
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
-        self.poolLeased = registry.makeGauge(name: "oms_db_pool_connections_leased", help: "Database connections lent out now.")
-        self.poolWaiting = registry.makeGauge(name: "oms_db_pool_requests_waiting", help: "Requests waiting for a database connection.")
-        self.poolSize = registry.makeGauge(name: "oms_db_pool_connections_max", help: "The pool's connection limit.")
+        func gauge(_ subsystem: String, _ name: String, unit: String = "", help: String) -> Gauge {
+            // The name is `oms_<subsystem>_<name>[_<unit>]`, the one dashboards and the README know;
+            // an empty unit is left out of it, since most of these gauges count things.
+            registry.makeGauge(descriptor: .init(namespace: "oms", subsystem: subsystem, metricName: name, unitName: unit, helpText: help))
+        }
+        self.poolLeased = gauge("db_pool", "connections_leased", help: "Database connections lent out now.")
+        self.poolWaiting = gauge("db_pool", "requests_waiting", help: "Requests waiting for a database connection.")
+        self.poolSize = gauge("db_pool", "connections_max", help: "The pool's connection limit.")
         // Totals since start, read from the writer at scrape time (hence gauges, not counters).
-        self.holdQueued = registry.makeGauge(name: "oms_hold_writer_queued", help: "Hold requests waiting for the writer now.")
-        self.holdBatches = registry.makeGauge(name: "oms_hold_writer_batches", help: "Hold transactions committed since start.")
-        self.holdRequests = registry.makeGauge(name: "oms_hold_writer_requests", help: "Hold requests answered by committed batches since start.")
-        self.holdRetries = registry.makeGauge(name: "oms_hold_writer_retries", help: "Hold batches retried after a transient failure since start.")
-        self.holdBatchSeconds = registry.makeGauge(name: "oms_hold_writer_batch_seconds", help: "Time spent in hold transactions since start.")
-        self.stepQueued = registry.makeGauge(name: "oms_order_step_writer_queued", help: "Store steps waiting for the step writer now.")
-        self.stepBatches = registry.makeGauge(name: "oms_order_step_writer_batches", help: "Store-step transactions committed since start.")
-        self.stepRequests = registry.makeGauge(name: "oms_order_step_writer_requests", help: "Store steps answered by committed batches since start.")
-        self.stepRetries = registry.makeGauge(name: "oms_order_step_writer_retries", help: "Store-step batches retried after a transient failure since start.")
-        self.stepBatchSeconds = registry.makeGauge(name: "oms_order_step_writer_batch_seconds", help: "Time spent in store-step transactions since start.")
+        self.holdQueued = gauge("hold_writer", "queued", help: "Hold requests waiting for the writer now.")
+        self.holdBatches = gauge("hold_writer", "batches", help: "Hold transactions committed since start.")
+        self.holdRequests = gauge("hold_writer", "requests", help: "Hold requests answered by committed batches since start.")
+        self.holdRetries = gauge("hold_writer", "retries", help: "Hold batches retried after a transient failure since start.")
+        self.holdBatchSeconds = gauge("hold_writer", "batch", unit: "seconds", help: "Time spent in hold transactions since start.")
+        self.stepQueued = gauge("order_step_writer", "queued", help: "Store steps waiting for the step writer now.")
+        self.stepBatches = gauge("order_step_writer", "batches", help: "Store-step transactions committed since start.")
+        self.stepRequests = gauge("order_step_writer", "requests", help: "Store steps answered by committed batches since start.")
+        self.stepRetries = gauge("order_step_writer", "retries", help: "Store-step batches retried after a transient failure since start.")
+        self.stepBatchSeconds = gauge("order_step_writer", "batch", unit: "seconds", help: "Time spent in store-step transactions since start.")
     }
 
     func record(method: String, route: String, status: Int, duration: Duration) {

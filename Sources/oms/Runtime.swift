@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import OmnistockCore
 import OmnistockHTTP
 import OmnistockStore
@@ -102,5 +103,32 @@ func withDatabase<R: Sendable>(
     return try await handle.run { database in
         if checkSchema { try await stores.prepareSchema(database, migrate: settings.migrateOnStart) }
         return try await body(CommandContext(settings: settings, stores: stores, database: database, logger: logger))
+    }
+}
+
+/// The HTTP listener could not take its address. The socket's own words ("bind(descriptor:ptr:bytes:):
+/// Address already in use (errno: 98)") name neither the address nor what to do; this says both.
+struct ListenFailure: Error, CustomStringConvertible {
+    let description: String
+
+    /// The failure when `error` is the listening socket's refusal, told by its errno; nil for
+    /// any other error, which is shown as it is.
+    init?(_ error: any Error, host: String, port: Int) {
+        guard let error = error as? IOError else { return nil }
+        // An IPv6 address is bracketed, as in a URL, so that the port stands apart from it.
+        let address = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let otherPort = "choose another port with `make run PORT=9090`, or `oms serve --port 9090` (env OMS_HTTP_PORT)"
+        switch error.errnoCode {
+        case EADDRINUSE:
+            description = "cannot listen on \(address): the address is already in use, by another `oms serve` "
+                + "(a second `make run`?) or another program. Stop it, or \(otherPort)."
+        case EACCES:
+            description = "cannot listen on \(address): permission denied (ports below 1024 need privileges); \(otherPort)."
+        case EADDRNOTAVAIL:
+            description = "cannot listen on \(address): \(host) is not an address of this machine; "
+                + "choose another with `make run HOST=127.0.0.1`, or `oms serve --host 0.0.0.0` for every interface (env OMS_HTTP_HOST)."
+        default:
+            return nil
+        }
     }
 }
