@@ -96,103 +96,170 @@ public enum Holds {
     ) -> Result<HoldPlaced, Rejections> {
         let faults = validate(request)
         if !faults.isEmpty { return .failure(Rejections(faults)) }
+        let stock = PlacementStock(locations: locations, positions: positions)
+        // Where each line goes: sourced for shipping; named, or the pickup point, otherwise.
+        let placement: Result<Placement, Rejections>
+        if case .ship(let latitude, let longitude) = request.fulfilment {
+            placement = placeShipped(request, destination: (latitude, longitude), stock: stock, shipCandidates: shipCandidates)
+        } else {
+            placement = placeAtLocations(request, stock: stock)
+        }
+        switch placement {
+        case .failure(let rejections): return .failure(rejections)
+        case .success(let placement): return holdPlaced(placement, request: request, holdId: holdId, nowMs: nowMs)
+        }
+    }
+
+    /// What a placement can take from each position: its availability, kept back by its
+    /// location's safety stock; nothing at a location the caller does not know.
+    private struct PlacementStock {
+        let locations: [String: Location]
+        let positions: [StockKey: StockPosition]
+
         func available(_ key: StockKey) -> Int64 {
             guard let location = locations[key.locationId] else { return 0 }
             return positions[key]?.available(locationDefault: location.safetyStockDefault) ?? 0
         }
+    }
 
-        // Where each line goes: named, the pickup point, or sourced.
+    /// The lines a placement holds, in request order, and the lines it reports unfilled.
+    private struct Placement {
         var placed: [(line: Int, sku: String, locationId: String, quantity: Int64)] = []
         var unfilled: [UnfilledLine] = []
+    }
+
+    /// Sources a shipped hold by the rules orders source by (`Sourcing.source`) but daily
+    /// capacity, which counts orders: among active, shipping candidates within reach of the address.
+    private static func placeShipped(
+        _ request: HoldRequest, destination: (latitude: Double, longitude: Double), stock: PlacementStock, shipCandidates: [String]
+    ) -> Result<Placement, Rejections> {
+        let candidates = shipCandidates.compactMap { stock.locations[$0] }.filter { location in
+            canShip(location)
+                && Geo.distanceKilometres(
+                    latitude1: destination.latitude, longitude1: destination.longitude, latitude2: location.latitude, longitude2: location.longitude)
+                    <= Limits.sourcingDistanceKilometresMax
+        }
+        var table: [StockKey: Int64] = [:]
+        for line in request.lines {
+            for location in candidates {
+                let key = StockKey(sku: line.sku, locationId: location.id)
+                table[key] = stock.available(key)
+            }
+        }
+        let demands = request.lines.enumerated().map { Sourcing.Demand(line: $0.offset, sku: $0.element.sku, quantity: $0.element.quantity) }
+        let plan = Sourcing.plan(demands, candidates: candidates, destination: destination, available: table)
+        var placement = Placement(placed: plan.assignments.map { ($0.line, $0.sku, $0.locationId, $0.quantity) })
+        guard !plan.unfilled.isEmpty else { return .success(placement) }
+        guard request.allowPartial else {
+            // All or nothing: nothing is held, and every line that could not be served is named.
+            return .failure(Rejections(plan.unfilled.map {
+                .inLine(path: "lines/\($0.line)", .insufficientStock(sku: $0.sku, locationId: nil, requested: $0.requested, available: $0.available))
+            }))
+        }
+        placement.unfilled = plan.unfilled
+        return .success(placement)
+    }
+
+    /// Places the lines of a pickup hold at the pickup point, and named lines at their location.
+    private static func placeAtLocations(_ request: HoldRequest, stock: PlacementStock) -> Result<Placement, Rejections> {
+        let pickupPoint: String?
+        switch validatePickupPoint(request.fulfilment, locations: stock.locations) {
+        case .failure(let rejections): return .failure(rejections)
+        case .success(let id): pickupPoint = id
+        }
+        let locationFaults = lineLocationFaults(request, locations: stock.locations)
+        if !locationFaults.isEmpty { return .failure(Rejections(locationFaults)) }
+        let keyed = request.lines.map { line -> StockKey in
+            guard let id = line.locationId ?? pickupPoint else {
+                preconditionFailure("a line with neither a location nor a pickup point passed validation")
+            }
+            return StockKey(sku: line.sku, locationId: id)
+        }
+        return request.allowPartial ? .success(placePartially(request, keyed: keyed, stock: stock)) : placeWhole(request, keyed: keyed, stock: stock)
+    }
+
+    /// The pickup point of a pickup fulfilment, when it can be one; nil without a fulfilment.
+    private static func validatePickupPoint(_ fulfilment: Fulfilment?, locations: [String: Location]) -> Result<String?, Rejections> {
+        guard case .pickup(let id) = fulfilment else { return .success(nil) }
+        switch locations[id] {
+        case nil:
+            return .failure(Rejections(.inLine(path: "fulfilment", .unknownLocation(locationId: id))))
+        case .some(let location) where !location.active:
+            return .failure(Rejections(.inLine(path: "fulfilment", .locationInactive(locationId: id))))
+        case .some(let location) where !location.capabilities.pickup:
+            return .failure(Rejections(.inLine(path: "fulfilment", .locationLacksCapability(locationId: id, capability: "be a pickup point"))))
+        case .some:
+            return .success(id)
+        }
+    }
+
+    /// The faults of the locations lines name: unknown, or inactive.
+    private static func lineLocationFaults(_ request: HoldRequest, locations: [String: Location]) -> [Rejection] {
+        var faults: [Rejection] = []
+        for (index, line) in request.lines.enumerated() {
+            guard let id = line.locationId, let location = locations[id] else {
+                if let id = line.locationId { faults.append(.inLine(path: "lines/\(index)", .unknownLocation(locationId: id))) }
+                continue
+            }
+            if !location.active { faults.append(.inLine(path: "lines/\(index)", .locationInactive(locationId: id))) }
+        }
+        return faults
+    }
+
+    /// Holds each line its position can still serve, in request order, and reports the others.
+    private static func placePartially(_ request: HoldRequest, keyed: [StockKey], stock: PlacementStock) -> Placement {
+        var placement = Placement()
+        var left: [StockKey: Int64] = [:]
+        for (index, line) in request.lines.enumerated() {
+            let key = keyed[index]
+            let have = left[key] ?? stock.available(key)
+            if have >= line.quantity {
+                left[key] = have - line.quantity
+                placement.placed.append((index, line.sku, key.locationId, line.quantity))
+            } else {
+                left[key] = have
+                placement.unfilled.append(UnfilledLine(line: index, sku: line.sku, locationId: key.locationId, requested: line.quantity, available: have))
+            }
+        }
+        return placement
+    }
+
+    /// Holds every line, or refuses each line whose position cannot serve all the lines that
+    /// ask it: lines for the same position are checked against their sum (two lines of 3 where
+    /// 5 are available is a refusal, not two acceptances).
+    private static func placeWhole(_ request: HoldRequest, keyed: [StockKey], stock: PlacementStock) -> Result<Placement, Rejections> {
+        var demand: [StockKey: Int64] = [:]
+        for (index, line) in request.lines.enumerated() { demand[keyed[index], default: 0] += line.quantity }
+        var placement = Placement()
         var refusals: [Rejection] = []
-        if case .ship(let latitude, let longitude) = request.fulfilment {
-            // The rules orders source by (Sourcing.source) but daily capacity, which counts orders:
-            // active, shipping, within reach of the address.
-            let candidates = shipCandidates.compactMap { locations[$0] }.filter { location in
-                canShip(location)
-                    && Geo.distanceKilometres(latitude1: latitude, longitude1: longitude, latitude2: location.latitude, longitude2: location.longitude)
-                        <= Limits.sourcingDistanceKilometresMax
-            }
-            var table: [StockKey: Int64] = [:]
-            for line in request.lines {
-                for location in candidates {
-                    let key = StockKey(sku: line.sku, locationId: location.id)
-                    table[key] = available(key)
-                }
-            }
-            let demands = request.lines.enumerated().map { Sourcing.Demand(line: $0.offset, sku: $0.element.sku, quantity: $0.element.quantity) }
-            let plan = Sourcing.plan(demands, candidates: candidates, destination: (latitude, longitude), available: table)
-            placed = plan.assignments.map { ($0.line, $0.sku, $0.locationId, $0.quantity) }
-            if !plan.unfilled.isEmpty {
-                if request.allowPartial {
-                    unfilled = plan.unfilled
-                } else {
-                    // All or nothing: nothing is held, and every line that could not be served is named.
-                    refusals = plan.unfilled.map {
-                        .inLine(path: "lines/\($0.line)", .insufficientStock(sku: $0.sku, locationId: nil, requested: $0.requested, available: $0.available))
-                    }
-                }
-            }
-        } else {
-            var pickupPoint: String?
-            if case .pickup(let id) = request.fulfilment {
-                switch locations[id] {
-                case nil:
-                    return .failure(Rejections(.inLine(path: "fulfilment", .unknownLocation(locationId: id))))
-                case .some(let location) where !location.active:
-                    return .failure(Rejections(.inLine(path: "fulfilment", .locationInactive(locationId: id))))
-                case .some(let location) where !location.capabilities.pickup:
-                    return .failure(Rejections(.inLine(path: "fulfilment", .locationLacksCapability(locationId: id, capability: "be a pickup point"))))
-                default:
-                    pickupPoint = id
-                }
-            }
-            var locationFaults: [Rejection] = []
-            for (index, line) in request.lines.enumerated() {
-                guard let id = line.locationId, let location = locations[id] else {
-                    if let id = line.locationId { locationFaults.append(.inLine(path: "lines/\(index)", .unknownLocation(locationId: id))) }
-                    continue
-                }
-                if !location.active { locationFaults.append(.inLine(path: "lines/\(index)", .locationInactive(locationId: id))) }
-            }
-            if !locationFaults.isEmpty { return .failure(Rejections(locationFaults)) }
-            // Lines for the same position are checked against their sum (two lines of 3 where 5
-            // are available is a refusal, not two acceptances).
-            var demand: [StockKey: Int64] = [:]
-            let keyed = request.lines.map { StockKey(sku: $0.sku, locationId: $0.locationId ?? pickupPoint!) }
-            for (index, line) in request.lines.enumerated() { demand[keyed[index], default: 0] += line.quantity }
-            var left: [StockKey: Int64] = [:]
-            for (index, line) in request.lines.enumerated() {
-                let key = keyed[index]
-                let have = left[key] ?? available(key)
-                if request.allowPartial {
-                    if have >= line.quantity {
-                        left[key] = have - line.quantity
-                        placed.append((index, line.sku, key.locationId, line.quantity))
-                    } else {
-                        left[key] = have
-                        unfilled.append(UnfilledLine(line: index, sku: line.sku, locationId: key.locationId, requested: line.quantity, available: have))
-                    }
-                } else if demand[key]! > available(key) {
-                    refusals.append(.inLine(
-                        path: "lines/\(index)",
-                        .insufficientStock(sku: line.sku, locationId: key.locationId, requested: demand[key]!, available: available(key))))
-                } else {
-                    placed.append((index, line.sku, key.locationId, line.quantity))
-                }
+        for (index, line) in request.lines.enumerated() {
+            let key = keyed[index]
+            if demand[key]! > stock.available(key) {
+                refusals.append(.inLine(
+                    path: "lines/\(index)",
+                    .insufficientStock(sku: line.sku, locationId: key.locationId, requested: demand[key]!, available: stock.available(key))))
+            } else {
+                placement.placed.append((index, line.sku, key.locationId, line.quantity))
             }
         }
         if !refusals.isEmpty { return .failure(Rejections(refusals)) }
-        if placed.isEmpty {
-            // A partial hold that could hold nothing is a refusal, with every line's figures.
-            return .failure(Rejections(unfilled.map {
+        return .success(placement)
+    }
+
+    /// The event of a placement that holds something; a partial hold that could hold nothing is
+    /// a refusal, with every line's figures.
+    private static func holdPlaced(_ placement: Placement, request: HoldRequest, holdId: String, nowMs: Int64) -> Result<HoldPlaced, Rejections> {
+        if placement.placed.isEmpty {
+            return .failure(Rejections(placement.unfilled.map {
                 .inLine(path: "lines/\($0.line)", .insufficientStock(sku: $0.sku, locationId: $0.locationId, requested: $0.requested, available: $0.available))
             }))
         }
-        let lines = placed.enumerated().map { HoldLine(id: String($0.offset + 1), sku: $0.element.sku, locationId: $0.element.locationId, quantity: $0.element.quantity) }
+        let lines = placement.placed.enumerated().map {
+            HoldLine(id: String($0.offset + 1), sku: $0.element.sku, locationId: $0.element.locationId, quantity: $0.element.quantity)
+        }
         return .success(HoldPlaced(
             holdId: holdId, reference: request.reference, fulfilment: request.fulfilment, allowPartial: request.allowPartial,
-            lines: lines, unfilled: unfilled, expiresAtMs: nowMs + request.ttlSeconds * 1000, occurredAtMs: nowMs))
+            lines: lines, unfilled: placement.unfilled, expiresAtMs: nowMs + request.ttlSeconds * 1000, occurredAtMs: nowMs))
     }
 
     /// Decides an extension: the new expiry is `ttlSeconds` from now, never earlier than the
@@ -227,7 +294,7 @@ public enum Holds {
             return .success(expire(hold, nowMs: nowMs))
         case (.converted, _):
             return .failure(Rejections(.holdNotActive(holdId: hold.id, status: .converted)))
-        default:
+        case (.released, _), (.expired, _):
             return .success([])
         }
     }
@@ -271,7 +338,7 @@ public enum Holds {
             next.endedAtMs = converted.occurredAtMs
             next.updatedAtMs = converted.occurredAtMs
             return next
-        default:
+        case .locationDefined, .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort, .order, .transfer:
             preconditionFailure("a non-hold event was applied to a hold")
         }
     }
@@ -282,7 +349,11 @@ public enum Holds {
         case .holdPlaced(let placed): placed.lines.map { ($0.key, $0.quantity) }
         case .holdReleased(let released): released.lines.map { ($0.key, -$0.quantity) }
         case .holdExpired(let expired): expired.lines.map { ($0.key, -$0.quantity) }
-        default: []
+        // An extension moves only the expiry, and a conversion's release of its held units
+        // travels with the allocation that replaces it (`positionChanges`); the others are not
+        // hold events.
+        case .holdExtended, .holdConverted: []
+        case .locationDefined, .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort, .order, .transfer: []
         }
     }
 

@@ -117,8 +117,9 @@ public enum LocationStream {
         case .locationDefined(let defined):
             precondition(current == nil || current?.id == defined.location.id, "an event was applied to another location's stream")
             return defined.location
-        default:
-            preconditionFailure("a stock event was applied to a location stream")
+        case .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort, .holdPlaced, .holdExtended, .holdReleased,
+            .holdExpired, .holdConverted, .order, .transfer:
+            preconditionFailure("an event of another stream was applied to a location stream")
         }
     }
 }

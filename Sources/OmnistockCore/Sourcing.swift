@@ -43,24 +43,64 @@ public enum Sourcing {
         available: [StockKey: Int64]
     ) -> Plan {
         let ranked = rank(candidates, destination: destination)
-        var working = available
-        func can(_ location: String, _ sku: String) -> Int64 { working[StockKey(sku: sku, locationId: location)] ?? 0 }
-
-        // 1. The whole request from one location, the best ranked that can.
-        var totals: [String: Int64] = [:]
-        for demand in demands { totals[demand.sku, default: 0] += demand.quantity }
-        if let whole = ranked.first(where: { location in totals.allSatisfy { can(location.id, $0.key) >= $0.value } }) {
+        if let whole = wholeFromOne(demands, ranked: ranked, available: available) {
             return Plan(
                 assignments: demands.map { Assignment(line: $0.line, sku: $0.sku, locationId: whole.id, quantity: $0.quantity) },
                 unfilled: [], locations: [whole.id])
         }
+        var planning = Planning(available: available)
+        let remaining = planning.coverWhole(demands, ranked: ranked)
+        let unfilled = planning.split(remaining, ranked: ranked)
+        planning.assignments.sort { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
+        return Plan(assignments: planning.assignments, unfilled: unfilled, locations: planning.used)
+    }
 
-        // 2. Fewest locations: repeatedly take the location that serves the most remaining lines
-        // whole (greedy set cover; exact cover is exponential and lines are few), ties by rank.
-        var remaining = demands
+    /// 1. The whole request from one location, the best ranked that can.
+    private static func wholeFromOne(_ demands: [Demand], ranked: [Location], available: [StockKey: Int64]) -> Location? {
+        var totals: [String: Int64] = [:]
+        for demand in demands { totals[demand.sku, default: 0] += demand.quantity }
+        return ranked.first { location in
+            totals.allSatisfy { (available[StockKey(sku: $0.key, locationId: location.id)] ?? 0) >= $0.value }
+        }
+    }
+
+    /// A plan over several locations being built: what each position can still give, the
+    /// assignments so far, and the locations used, in the order they were chosen.
+    private struct Planning {
+        let available: [StockKey: Int64]
+        var working: [StockKey: Int64]
         var assignments: [Assignment] = []
         var used: [String] = []
-        while !remaining.isEmpty {
+
+        init(available: [StockKey: Int64]) {
+            self.available = available
+            self.working = available
+        }
+
+        func can(_ location: String, _ sku: String) -> Int64 { working[StockKey(sku: sku, locationId: location)] ?? 0 }
+
+        /// 2. Fewest locations: repeatedly take the location that serves the most remaining
+        /// lines whole (greedy set cover; exact cover is exponential and lines are few), ties
+        /// by rank. Returns the lines no location left can serve whole.
+        mutating func coverWhole(_ demands: [Demand], ranked: [Location]) -> [Demand] {
+            var remaining = demands
+            while !remaining.isEmpty {
+                guard let best = bestCover(remaining, ranked: ranked) else { break }
+                used.append(best.location.id)
+                for index in best.lines {
+                    let demand = remaining[index]
+                    working[StockKey(sku: demand.sku, locationId: best.location.id)]! -= demand.quantity
+                    assignments.append(Assignment(line: demand.line, sku: demand.sku, locationId: best.location.id, quantity: demand.quantity))
+                }
+                let taken = Set(best.lines)
+                remaining = remaining.enumerated().filter { !taken.contains($0.offset) }.map(\.element)
+            }
+            return remaining
+        }
+
+        /// The unused location that serves the most of `remaining` whole (indices into it), the
+        /// first ranked among equals; nil when none serves any.
+        func bestCover(_ remaining: [Demand], ranked: [Location]) -> (location: Location, lines: [Int])? {
             var best: (location: Location, lines: [Int])?
             for location in ranked where !used.contains(location.id) {
                 var left: [String: Int64] = [:]
@@ -74,39 +114,33 @@ public enum Sourcing {
                 }
                 if served.count > (best?.lines.count ?? 0) { best = (location, served) }
             }
-            guard let best else { break }
-            used.append(best.location.id)
-            for index in best.lines {
-                let demand = remaining[index]
-                working[StockKey(sku: demand.sku, locationId: best.location.id)]! -= demand.quantity
-                assignments.append(Assignment(line: demand.line, sku: demand.sku, locationId: best.location.id, quantity: demand.quantity))
-            }
-            let taken = Set(best.lines)
-            remaining = remaining.enumerated().filter { !taken.contains($0.offset) }.map(\.element)
+            return best
         }
 
-        // 3. Lines no location can serve whole are split over locations in rank order, when
-        // together they have enough; otherwise the line is unfilled (never held in part).
-        var unfilled: [UnfilledLine] = []
-        for demand in remaining {
-            let total = ranked.reduce(Int64(0)) { $0 + can($1.id, demand.sku) }
-            guard total >= demand.quantity else {
-                let before = ranked.reduce(Int64(0)) { $0 + (available[StockKey(sku: demand.sku, locationId: $1.id)] ?? 0) }
-                unfilled.append(UnfilledLine(line: demand.line, sku: demand.sku, locationId: nil, requested: demand.quantity, available: before))
-                continue
+        /// 3. Lines no location can serve whole are split over locations in rank order, when
+        /// together they have enough; otherwise the line is unfilled (never held in part), with
+        /// what there was before this plan took any.
+        mutating func split(_ remaining: [Demand], ranked: [Location]) -> [UnfilledLine] {
+            var unfilled: [UnfilledLine] = []
+            for demand in remaining {
+                let total = ranked.reduce(Int64(0)) { $0 + can($1.id, demand.sku) }
+                guard total >= demand.quantity else {
+                    let before = ranked.reduce(Int64(0)) { $0 + (available[StockKey(sku: demand.sku, locationId: $1.id)] ?? 0) }
+                    unfilled.append(UnfilledLine(line: demand.line, sku: demand.sku, locationId: nil, requested: demand.quantity, available: before))
+                    continue
+                }
+                var needed = demand.quantity
+                for location in ranked where needed > 0 {
+                    let take = min(needed, can(location.id, demand.sku))
+                    guard take > 0 else { continue }
+                    working[StockKey(sku: demand.sku, locationId: location.id)]! -= take
+                    needed -= take
+                    if !used.contains(location.id) { used.append(location.id) }
+                    assignments.append(Assignment(line: demand.line, sku: demand.sku, locationId: location.id, quantity: take))
+                }
             }
-            var needed = demand.quantity
-            for location in ranked where needed > 0 {
-                let take = min(needed, can(location.id, demand.sku))
-                guard take > 0 else { continue }
-                working[StockKey(sku: demand.sku, locationId: location.id)]! -= take
-                needed -= take
-                if !used.contains(location.id) { used.append(location.id) }
-                assignments.append(Assignment(line: demand.line, sku: demand.sku, locationId: location.id, quantity: take))
-            }
+            return unfilled
         }
-        assignments.sort { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
-        return Plan(assignments: assignments, unfilled: unfilled, locations: used)
     }
 
     /// Candidates in order of preference: nearest first (when there is a destination), then
@@ -207,46 +241,100 @@ extension Sourcing {
         case .ship(let latitude, let longitude):
             return .success(explained(demands, destination: (latitude, longitude), input: input, excluding: excluding, first: []))
         case .pickup(let storeId):
-            guard let store = input.locations[storeId] else {
-                return .failure(Rejections(.inLine(path: "fulfilment", .unknownLocation(locationId: storeId))))
+            switch validatePickupStore(storeId, input: input) {
+            case .failure(let rejections):
+                return .failure(rejections)
+            case .success(let store):
+                var pickup = PickupSourcing(store: store, input: input, excluding: excluding)
+                return .success(pickup.source(demands))
             }
-            guard store.active else { return .failure(Rejections(.inLine(path: "fulfilment", .locationInactive(locationId: storeId)))) }
-            guard store.capabilities.pickup else {
-                return .failure(Rejections(.inLine(path: "fulfilment", .locationLacksCapability(locationId: storeId, capability: "be a pickup point"))))
+        }
+    }
+
+    /// The pickup store of a pickup fulfilment, when it can be one.
+    private static func validatePickupStore(_ storeId: String, input: SourcingInput) -> Result<Location, Rejections> {
+        guard let store = input.locations[storeId] else {
+            return .failure(Rejections(.inLine(path: "fulfilment", .unknownLocation(locationId: storeId))))
+        }
+        guard store.active else { return .failure(Rejections(.inLine(path: "fulfilment", .locationInactive(locationId: storeId)))) }
+        guard store.capabilities.pickup else {
+            return .failure(Rejections(.inLine(path: "fulfilment", .locationLacksCapability(locationId: storeId, capability: "be a pickup point"))))
+        }
+        return .success(store)
+    }
+
+    /// A pickup order being sourced: the lines the store serves itself, the lines that travel
+    /// to it by transfer, and what the store has left of each SKU after the lines it serves.
+    private struct PickupSourcing {
+        let store: Location
+        let input: SourcingInput
+        let excluding: Set<String>
+        var left: [String: Int64] = [:]
+        var atStore: [SourcedLine] = []
+        var travelling: [SourcedLine] = []
+
+        init(store: Location, input: SourcingInput, excluding: Set<String>) {
+            self.store = store
+            self.input = input
+            self.excluding = excluding
+        }
+
+        /// Whether the store may not serve (a line was not found there).
+        var storeExcluded: Bool { excluding.contains(store.id) }
+
+        /// What the store can still give of a SKU.
+        func storeHas(_ sku: String) -> Int64 {
+            storeExcluded ? 0 : left[sku] ?? input.available(StockKey(sku: sku, locationId: store.id))
+        }
+
+        /// Serves from the store, then from elsewhere by transfer, then tops up from both what
+        /// neither could serve whole.
+        mutating func source(_ demands: [Demand]) -> SourcingOutcome {
+            let rest = serveWholeAtStore(demands)
+            var storeVerdict = CandidateVerdict(locationId: store.id, distanceKilometres: 0, chosen: !atStore.isEmpty, reasons: storeReasons(rest))
+            guard !rest.isEmpty else {
+                return SourcingOutcome(lines: atStore, unfilled: [], locations: [store.id], candidates: [storeVerdict])
             }
-            var atStore: [SourcedLine] = []
-            var rest = demands
-            // What the store has left of each SKU after the lines it serves whole.
-            var left: [String: Int64] = [:]
-            func storeHas(_ sku: String) -> Int64 {
-                excluding.contains(storeId) ? 0 : left[sku] ?? input.available(StockKey(sku: sku, locationId: storeId))
-            }
-            if !excluding.contains(storeId) {
-                rest = []
-                for demand in demands {
-                    let have = storeHas(demand.sku)
-                    if have >= demand.quantity {
-                        left[demand.sku] = have - demand.quantity
-                        atStore.append(SourcedLine(line: demand.line, sku: demand.sku, quantity: demand.quantity, locationId: storeId, viaTransfer: false))
-                    } else {
-                        rest.append(demand)
-                    }
+            var others = Sourcing.explained(
+                rest, destination: (store.latitude, store.longitude), input: input, excluding: excluding.union([store.id]), first: [])
+            travelling = others.lines.map { var line = $0; line.viaTransfer = true; return line }
+            let unfilled = topUp(&others)
+            storeVerdict.chosen = !atStore.isEmpty
+            others.lines = (atStore + travelling).sorted { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
+            others.unfilled = unfilled
+            others.locations = (atStore.isEmpty ? [] : [store.id]) + others.locations
+            others.candidates = [storeVerdict] + others.candidates.filter { $0.locationId != store.id }
+            return others
+        }
+
+        /// Serves at the store every line it has whole, in order; returns the others.
+        mutating func serveWholeAtStore(_ demands: [Demand]) -> [Demand] {
+            guard !storeExcluded else { return demands }
+            var rest: [Demand] = []
+            for demand in demands {
+                let have = storeHas(demand.sku)
+                if have >= demand.quantity {
+                    left[demand.sku] = have - demand.quantity
+                    atStore.append(SourcedLine(line: demand.line, sku: demand.sku, quantity: demand.quantity, locationId: store.id, viaTransfer: false))
+                } else {
+                    rest.append(demand)
                 }
             }
-            var storeVerdict = CandidateVerdict(locationId: storeId, distanceKilometres: 0, chosen: !atStore.isEmpty, reasons: [])
-            if excluding.contains(storeId) {
-                storeVerdict.reasons = rest.map { .init(reason: .noStock, sku: $0.sku) }
-            } else {
-                storeVerdict.reasons = rest.map { .init(reason: stockReason(StockKey(sku: $0.sku, locationId: storeId), input, needed: $0.quantity), sku: $0.sku) }
+            return rest
+        }
+
+        /// Why the store did not serve the lines it left.
+        func storeReasons(_ rest: [Demand]) -> [CandidateVerdict.Reason] {
+            if storeExcluded { return rest.map { .init(reason: .noStock, sku: $0.sku) } }
+            return rest.map {
+                .init(reason: Sourcing.stockReason(StockKey(sku: $0.sku, locationId: store.id), input, needed: $0.quantity), sku: $0.sku)
             }
-            guard !rest.isEmpty else {
-                return .success(SourcingOutcome(lines: atStore, unfilled: [], locations: [storeId], candidates: [storeVerdict]))
-            }
-            let elsewhere = excluding.union([storeId])
-            var others = explained(rest, destination: (store.latitude, store.longitude), input: input, excluding: elsewhere, first: [])
-            var travelling = others.lines.map { var line = $0; line.viaTransfer = true; return line }
-            // A line neither the store nor the others can serve whole may still be served by
-            // what the store has and the rest by transfer, from what the plan left elsewhere.
+        }
+
+        /// A line neither the store nor the others can serve whole may still be served by what
+        /// the store has and the rest by transfer, from what the plan left elsewhere. Returns
+        /// the lines still unfilled; `others` gains the locations the top-ups use.
+        mutating func topUp(_ others: inout SourcingOutcome) -> [UnfilledLine] {
             var unfilled: [UnfilledLine] = []
             var seen = input
             for line in travelling {
@@ -259,18 +347,18 @@ extension Sourcing {
                     unfilled.append(short)
                     continue
                 }
-                let topUp = explained(
+                let elsewhere = Sourcing.explained(
                     [Demand(line: short.line, sku: short.sku, quantity: short.requested - have)], destination: (store.latitude, store.longitude),
-                    input: seen, excluding: elsewhere, first: [])
-                guard topUp.unfilled.isEmpty else {
+                    input: seen, excluding: excluding.union([store.id]), first: [])
+                guard elsewhere.unfilled.isEmpty else {
                     var named = short
-                    named.available = have + topUp.unfilled[0].available
+                    named.available = have + elsewhere.unfilled[0].available
                     unfilled.append(named)
                     continue
                 }
                 left[short.sku] = 0
-                atStore.append(SourcedLine(line: short.line, sku: short.sku, quantity: have, locationId: storeId, viaTransfer: false))
-                for line in topUp.lines {
+                atStore.append(SourcedLine(line: short.line, sku: short.sku, quantity: have, locationId: store.id, viaTransfer: false))
+                for line in elsewhere.lines {
                     travelling.append(SourcedLine(line: line.line, sku: line.sku, quantity: line.quantity, locationId: line.locationId, viaTransfer: true))
                     seen.positions[line.key] = (seen.positions[line.key] ?? .empty).applying(
                         PositionChange(sku: line.sku, locationId: line.locationId, allocated: line.quantity))
@@ -281,12 +369,7 @@ extension Sourcing {
                     }
                 }
             }
-            storeVerdict.chosen = !atStore.isEmpty
-            others.lines = (atStore + travelling).sorted { ($0.line, $0.locationId) < ($1.line, $1.locationId) }
-            others.unfilled = unfilled
-            others.locations = (atStore.isEmpty ? [] : [storeId]) + others.locations
-            others.candidates = [storeVerdict] + others.candidates.filter { $0.locationId != storeId }
-            return .success(others)
+            return unfilled
         }
     }
 

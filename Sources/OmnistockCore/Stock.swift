@@ -106,7 +106,7 @@ public enum MovementKind: String, Codable, CaseIterable, Sendable {
     public var isRecordedByService: Bool {
         switch self {
         case .fulfilment, .transferOut, .transferIn, .customerReturn: true
-        default: false
+        case .receipt, .adjustment, .sale, .damage, .returnToVendor, .loss: false
         }
     }
     /// The sign the kind gives an unsigned quantity.

@@ -310,7 +310,9 @@ extension LedgerEvent {
         case .stockMoved(let event): event.onHandDelta
         case .stockCounted(let event): event.onHandDelta
         case .countCorrected(let event): event.onHandDelta
-        default: 0
+        case .locationDefined, .safetyStockSet, .positionShort, .holdPlaced, .holdExtended, .holdReleased, .holdExpired, .holdConverted,
+            .order, .transfer:
+            0
         }
     }
 
@@ -323,7 +325,9 @@ extension LedgerEvent {
         case .countCorrected(var event):
             event.onHandAfter = value
             return .countCorrected(event)
-        default:
+        case .locationDefined, .stockCounted, .safetyStockSet, .positionShort, .holdPlaced, .holdExtended, .holdReleased, .holdExpired,
+            .holdConverted, .order, .transfer:
+            // A count carries its balance when it is built; the others carry none.
             return self
         }
     }
