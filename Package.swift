@@ -1,8 +1,9 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-// Omnistock: one executable (`oms`) and three library targets, each a room with one job.
-// Imports flow one way: OmnistockCore <- OmnistockStore <- OmnistockHTTP <- oms.
+// Omnistock: one executable (`oms`) and four library targets, each a room with one job.
+// Imports flow one way: OmnistockCore <- OmnistockStore <- OmnistockHTTP <- oms, with the
+// background work (OmnistockWorkers: the ledger tail's service, sweepers) beside the edge.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
 ]
@@ -23,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // The domain core: pure Swift, standard library only. No Foundation, no I/O, no clock.
@@ -36,6 +39,7 @@ let package = Package(
             dependencies: [
                 "OmnistockCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -51,10 +55,25 @@ let package = Package(
                 "OmnistockCore",
                 "OmnistockStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // Background work of an instance: the ledger tail's service and the sweepers.
+        .target(
+            name: "OmnistockWorkers",
+            dependencies: [
+                "OmnistockCore",
+                "OmnistockStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The only place where configuration, services and the pieces above are wired together.
@@ -64,10 +83,15 @@ let package = Package(
                 "OmnistockCore",
                 "OmnistockStore",
                 "OmnistockHTTP",
+                "OmnistockWorkers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -92,6 +116,7 @@ let package = Package(
             dependencies: [
                 "OmnistockCore", "OmnistockStore", "OmnistockTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -102,7 +127,11 @@ let package = Package(
                 "OmnistockStore",
                 "OmnistockHTTP",
                 "OmnistockTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings

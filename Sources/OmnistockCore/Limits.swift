@@ -125,4 +125,13 @@ public enum Limits {
     /// A batching writer's retries of a transient failure, and its backoff between them.
     public static let writerRetriesMax = 3
     public static let writerRetryBackoffMillisecondsMax: Int64 = 50
+    /// Background sweeps: keys deleted per statement, statements per round, and how often the
+    /// idempotency keys are swept (their retention is hours, so a minute is fine-grained).
+    public static let idempotencySweepBatchMax = 1_000
+    public static let sweepBatchesPerRoundMax = 100
+    public static let idempotencySweepIntervalMilliseconds: Int64 = 60_000
+    /// Authenticated API keys an instance keeps in memory.
+    public static let apiKeyCacheEntriesMax = 10_000
+    /// How long opening a database connection may take before it fails.
+    public static let databaseConnectTimeoutMilliseconds: Int64 = 5_000
 }

@@ -5,6 +5,7 @@ import Logging
 import OmnistockCore
 import OmnistockHTTP
 import OmnistockStore
+import OmnistockWorkers
 import ServiceLifecycle
 
 /// Options every command shares: where the database is.
@@ -33,32 +34,30 @@ struct DatabaseOptions: ParsableArguments {
 
 @main
 struct Oms: AsyncParsableCommand {
+    /// What `oms --version` prints.
+    static let version = "0.10.0"
+
     static let configuration = CommandConfiguration(
         commandName: "oms",
         abstract: "Omnistock: real-time unified stock and order management.",
+        version: version,
         subcommands: [Serve.self, Migrate.self, Replay.self, Verify.self, Import.self, ApiKey.self, Demo.self]
     )
 
-    /// Parses and runs the command; any failure becomes one readable message and a non-zero exit.
+    /// Parses and runs the command as the parser's own `main` does, with one difference: errors
+    /// of our code and of the database driver are shown in full (see `Failure.presentable`).
+    /// Every error, the parser's own included, ends in `exit(withError:)`, which prints help and
+    /// the version with exit 0, usage errors with exit 64, and anything else with exit 1.
     static func main() async {
-        var command: any ParsableCommand
         do {
-            command = try parseAsRoot()
-        } catch {
-            exit(withError: error)
-        }
-        do {
+            var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
             }
-        } catch let error as ValidationError {
-            exit(withError: error)
-        } catch let error as ExitCode {
-            exit(withError: error)
         } catch {
-            exit(withError: Failure(error))
+            exit(withError: Failure.presentable(error))
         }
     }
 }
@@ -66,11 +65,24 @@ struct Oms: AsyncParsableCommand {
 /// Errors of the database driver hide their detail from `description`; show it to the operator.
 struct Failure: Error, CustomStringConvertible {
     var description: String
-    init(_ error: any Error) {
-        description = error is StoreError || error is ValidationFailure ? "\(error)" : String(reflecting: error)
+
+    /// The error as `exit(withError:)` should get it. The parser's own errors pass unchanged:
+    /// `oms help` and a bare `oms` throw them from `run()` to ask for the help text, and wrapping
+    /// them printed "Error: …helpRequested…" with exit 1 instead of the help.
+    static func presentable(_ error: any Error) -> any Error {
+        switch error {
+        case is CleanExit, is ExitCode, is ValidationError:
+            return error
+        case is StoreError, is ValidationFailure, is ListenFailure:
+            return error
+        default:
+            // `CommandError`, what the built-in `help` subcommand throws, is internal to
+            // ArgumentParser, so it can only be recognised by the module that declares it.
+            if String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") { return error }
+            return Failure(description: String(reflecting: error))
+        }
     }
 }
-
 
 /// Prints a line to standard output unbuffered, so a harness reading a pipe sees it at once.
 func say(_ line: String) {
@@ -129,8 +141,12 @@ struct Serve: AsyncParsableCommand {
             },
             logger: logger
         )
+        // The ledger tail: the one source of what is real-time in this instance (it leases one
+        // connection of the pool for its LISTEN).
+        let tail = LedgerTail(database: database, events: stores.events, logger: logger)
         app.addServices(
-            database.client, IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
+            database.client, LedgerTailService(tail: tail),
+            IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
             HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
             NoShowSweeper(orders: edge.orders, logger: logger))
         app.beforeServerStarts {
@@ -140,7 +156,14 @@ struct Serve: AsyncParsableCommand {
                 say("Demo admin key: \(key)")
             }
         }
-        try await app.runService()
+        do {
+            try await app.runService()
+        } catch {
+            // A second `make run` meets the first one's port: say which address and how to pick
+            // another, rather than the socket's "Address already in use (errno: 98)".
+            if let failure = ListenFailure(error, host: settings.host, port: settings.port) { throw failure }
+            throw error
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OmnistockCore
 import PostgresNIO
 import Synchronization
 
@@ -61,7 +62,7 @@ public struct DatabaseSettings: Sendable, Equatable {
             tls: requireTLS ? .require(.makeClientConfiguration()) : .disable
         )
         configuration.options.maximumConnections = poolSize
-        configuration.options.connectTimeout = .seconds(5)
+        configuration.options.connectTimeout = .milliseconds(Limits.databaseConnectTimeoutMilliseconds)
         return configuration
     }
 }

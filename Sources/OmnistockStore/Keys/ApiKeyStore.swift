@@ -23,7 +23,6 @@ public struct ApiKeyRecord: Sendable, Equatable {
 /// database round trip per request; a revocation on this instance clears the cache at once,
 /// other instances see it within `cacheSeconds`.
 public final class ApiKeyStore: Sendable {
-    static let cacheEntriesMax = 10_000
     let logger: Logger
     let cacheSeconds: Double
     private let cache = Mutex<[Data: (principal: Principal, until: ContinuousClock.Instant)]>([:])
@@ -125,7 +124,7 @@ public final class ApiKeyStore: Sendable {
         if let principal {
             cache.withLock { entries in
                 guard generation.load(ordering: .sequentiallyConsistent) == seen else { return }
-                if entries.count >= Self.cacheEntriesMax { entries.removeAll(keepingCapacity: true) }
+                if entries.count >= Limits.apiKeyCacheEntriesMax { entries.removeAll(keepingCapacity: true) }
                 entries[hash] = (principal, now.advanced(by: .milliseconds(Int64(cacheSeconds * 1000))))
             }
         }

@@ -4,25 +4,28 @@ import OmnistockStore
 import ServiceLifecycle
 
 /// Deletes expired idempotency keys in bounded batches, so their table stays bounded.
-struct IdempotencySweeper: Service {
-    static let batchSize = 1_000
-    static let batchesPerRoundMax = 100
-    static let interval: Duration = .seconds(60)
+public struct IdempotencySweeper: Service {
     let store: IdempotencyStore
     let database: Database
     let logger: Logger
 
-    func run() async throws {
-        await runRounds(every: Self.interval) { await sweepRound() }
+    public init(store: IdempotencyStore, database: Database, logger: Logger) {
+        self.store = store
+        self.database = database
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        await runRounds(every: .milliseconds(Limits.idempotencySweepIntervalMilliseconds)) { await sweepRound() }
     }
 
     /// Sweeps until a batch comes back short (nothing more is due) or the round's bound is hit.
     func sweepRound() async {
-        for _ in 0..<Self.batchesPerRoundMax where !Task.isCancelled {
+        for _ in 0..<Limits.sweepBatchesPerRoundMax where !Task.isCancelled {
             do {
-                let swept = try await store.sweep(limit: Self.batchSize, on: database)
+                let swept = try await store.sweep(limit: Limits.idempotencySweepBatchMax, on: database)
                 if swept > 0 { logger.debug("swept expired idempotency keys", metadata: ["count": "\(swept)"]) }
-                if swept < Self.batchSize { return }
+                if swept < Limits.idempotencySweepBatchMax { return }
             } catch {
                 logger.warning("idempotency sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
                 return
@@ -35,20 +38,26 @@ struct IdempotencySweeper: Service {
 /// writer (so expiries are decided like every other hold change: positions locked in order,
 /// the database's clock). A hold stops counting at its expiry whether or not this has run; this
 /// makes the ledger say so, and frees the rows that readers would otherwise subtract.
-struct HoldExpirySweeper: Service {
-    static let batchesPerRoundMax = 100
+public struct HoldExpirySweeper: Service {
     let holds: HoldStore
     let writer: HoldWriter
     let database: Database
     let logger: Logger
 
-    func run() async throws {
+    public init(holds: HoldStore, writer: HoldWriter, database: Database, logger: Logger) {
+        self.holds = holds
+        self.writer = writer
+        self.database = database
+        self.logger = logger
+    }
+
+    public func run() async throws {
         await runRounds(every: .milliseconds(Limits.holdSweepIntervalMilliseconds)) { await sweepRound() }
     }
 
     /// Expires due holds until a batch comes back short or the round's bound is hit.
     func sweepRound() async {
-        for _ in 0..<Self.batchesPerRoundMax where !Task.isCancelled {
+        for _ in 0..<Limits.sweepBatchesPerRoundMax where !Task.isCancelled {
             do {
                 let due = try await holds.due(limit: Limits.holdExpiryBatchMax, on: database)
                 if due.isEmpty { return }
@@ -67,17 +76,21 @@ struct HoldExpirySweeper: Service {
 /// Expires pickup orders not collected within their store's pickup window, in bounded batches
 /// (one transaction each): their allocations return to availability and `order.expired` says why.
 /// Several instances may sweep at once; each skips the orders another has locked.
-struct NoShowSweeper: Service {
-    static let batchesPerRoundMax = 100
+public struct NoShowSweeper: Service {
     let orders: OrderStore
     let logger: Logger
 
-    func run() async throws {
+    public init(orders: OrderStore, logger: Logger) {
+        self.orders = orders
+        self.logger = logger
+    }
+
+    public func run() async throws {
         await runRounds(every: .milliseconds(Limits.noShowSweepIntervalMilliseconds)) { await sweepRound() }
     }
 
     func sweepRound() async {
-        for _ in 0..<Self.batchesPerRoundMax where !Task.isCancelled {
+        for _ in 0..<Limits.sweepBatchesPerRoundMax where !Task.isCancelled {
             do {
                 let expired = try await orders.expireNoShows(limit: Limits.noShowBatchMax)
                 if expired > 0 { logger.info("expired uncollected pickup orders", metadata: ["count": "\(expired)"]) }

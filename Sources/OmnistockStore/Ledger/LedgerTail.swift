@@ -1,0 +1,261 @@
+import Foundation
+import Logging
+import OmnistockCore
+import PostgresNIO
+import Synchronization
+
+/// What a subscriber of the ledger tail receives, in this order: `started` once, then every
+/// committed event after that position, in position order, each once; `dropped` ends the
+/// subscription when the subscriber fell too far behind (or the tail stopped).
+public enum TailItem: Sendable, Equatable {
+    /// The subscription receives the events after this position (the tail's position when it
+    /// joined): a subscriber that needs older events reads them from the ledger, up to here.
+    case started(after: Int64)
+    case event(RecordedEvent)
+    /// The last item: why the subscription ended.
+    case dropped(reason: String)
+}
+
+/// The one source of everything real-time in an instance: after each commit notification (and
+/// on a slow timer, in case one was missed, and after every reconnect) it reads the gap-free feed
+/// onward from the last position it saw and hands each event, in order, to bounded subscriber
+/// queues. Events written by any instance on the same database arrive the same way.
+///
+/// It LISTENs on a connection of its own (leased from the pool for its whole life) and reads
+/// pages through the pool. A subscriber that cannot keep up is dropped with a reason
+/// rather than allowed to grow memory.
+public final class LedgerTail: Sendable {
+    let database: Database
+    let events: EventStore
+    let logger: Logger
+    let subscriberQueueMax: Int
+    let pollInterval: Duration
+    private let state = Mutex(State())
+
+    struct State {
+        /// The last position delivered; nil until the tail has read the head once.
+        var position: Int64?
+        var subscribers: [Int: TailSubscription] = [:]
+        var nextId = 0
+        var statistics = LedgerTailStatistics()
+    }
+
+    public init(
+        database: Database, events: EventStore, logger: Logger,
+        subscriberQueueMax: Int = Limits.tailSubscriberQueueEventsMax,
+        pollInterval: Duration = .milliseconds(Limits.tailPollIntervalMilliseconds)
+    ) {
+        precondition(subscriberQueueMax > 0, "a subscriber has room for one event")
+        self.database = database
+        self.events = events
+        self.logger = logger
+        self.subscriberQueueMax = subscriberQueueMax
+        self.pollInterval = pollInterval
+    }
+
+    /// What the tail has done so far, for metrics.
+    public var statistics: LedgerTailStatistics {
+        state.withLock { state in
+            var value = state.statistics
+            value.position = state.position ?? 0
+            value.subscribers = state.subscribers.count
+            return value
+        }
+    }
+
+    // MARK: - Subscribers
+
+    /// Joins the tail: the first item says after which position the events start.
+    public func subscribe() throws(LedgerTailError) -> TailSubscription {
+        try state.withLock { state throws(LedgerTailError) in
+            guard state.subscribers.count < Limits.tailSubscribersMax else { throw .tooManySubscribers(max: Limits.tailSubscribersMax) }
+            let id = state.nextId
+            state.nextId += 1
+            let subscription = TailSubscription(id: id, queueMax: subscriberQueueMax) { [weak self] id in self?.leave(id) }
+            state.subscribers[id] = subscription
+            // Until the tail has read the head, `started` is sent with its first position.
+            if let position = state.position { subscription.push(.started(after: position)) }
+            return subscription
+        }
+    }
+
+    private func leave(_ id: Int) {
+        _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
+    }
+
+    /// Hands events to every subscriber, in order, dropping those whose queue is full. Runs
+    /// under the lock, so a subscriber that joins sees exactly the events after its `started`.
+    private func deliver(_ page: [RecordedEvent], head: Int64) {
+        let dropped = state.withLock { state in
+            var dropped: [TailSubscription] = []
+            for event in page {
+                precondition(event.position == (state.position ?? 0) + 1, "the ledger tail skipped or repeated a position")
+                state.position = event.position
+                for (id, subscriber) in state.subscribers where !subscriber.push(.event(event)) {
+                    state.subscribers[id] = nil
+                    state.statistics.subscribersDropped += 1
+                    dropped.append(subscriber)
+                }
+            }
+            state.statistics.events += page.count
+            precondition(page.isEmpty || state.position! <= head, "the ledger tail read past the head")
+            return dropped
+        }
+        // Ended outside the lock: ending a subscription calls back into `leave`.
+        for subscriber in dropped { subscriber.end("the subscriber fell \(subscriberQueueMax) events behind the ledger") }
+    }
+
+    /// Starts the subscribers that joined before the tail knew its first position.
+    private func begin(at position: Int64) {
+        state.withLock { state in
+            guard state.position == nil else { return }
+            state.position = position
+            for subscriber in state.subscribers.values { subscriber.push(.started(after: position)) }
+        }
+    }
+
+    // MARK: - Running
+
+    /// Runs until cancelled: listens, reads onward after each wake, reconnects after a failure.
+    public func run() async {
+        while !Task.isCancelled {
+            do {
+                try await listenAndRead()
+            } catch {
+                if Task.isCancelled { break }
+                if error.sqlState == "42P01" {
+                    // Undefined table: at a first start the schema is being migrated meanwhile.
+                    logger.debug("the ledger tail waits for the schema")
+                } else {
+                    state.withLock { $0.statistics.reconnects += 1 }
+                    logger.warning("the ledger tail lost its connection; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+                }
+                try? await Task.sleep(for: .milliseconds(Limits.tailReconnectDelayMilliseconds))
+            }
+        }
+        let subscribers = state.withLock { state in
+            defer { state.subscribers = [:] }
+            return Array(state.subscribers.values)
+        }
+        for subscriber in subscribers { subscriber.end("the instance is shutting down") }
+    }
+
+    /// One connection's life: LISTEN, then read after every wake until the connection fails.
+    /// The connection is leased from the pool for as long as it lives (the pool counts one
+    /// connection for the tail), so it is never shared with a query.
+    private func listenAndRead() async throws {
+        // What wakes the reader (a notification, the poll timer, a catch-up left unfinished):
+        // one pending wake is enough, as a read goes up to the head. A stream per connection: a
+        // stream whose reader was cancelled is finished.
+        let wake = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        try await database.client.withConnection { connection in
+            try await connection.listen(on: EventStore.channel) { notifications in
+                // Listening now: whatever committed before (or while connecting) is read first.
+                wake.continuation.yield()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for try await _ in notifications { wake.continuation.yield() }
+                        throw LedgerTailError.connectionClosed
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: self.pollInterval)
+                            wake.continuation.yield()
+                        }
+                    }
+                    group.addTask {
+                        for await _ in wake.stream {
+                            try Task.checkCancellation()
+                            if try await !self.readOnward() { wake.continuation.yield() }
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    try await group.next()
+                }
+            }
+        }
+    }
+
+    /// Reads the feed after the last delivered position, page by page, up to the head; past
+    /// `Limits.tailCatchUpPagesMax` pages it wakes itself to go on, so one wake is bounded.
+    /// Returns false when it stopped before the head.
+    private func readOnward() async throws -> Bool {
+        if state.withLock({ $0.position }) == nil { begin(at: try await events.head(on: database)) }
+        for _ in 0..<Limits.tailCatchUpPagesMax {
+            let after = state.withLock { $0.position! }
+            let page = try await events.read(after: after, limit: Limits.tailPageEventsMax, on: database)
+            deliver(page.events, head: page.headPosition)
+            if page.events.count < Limits.tailPageEventsMax { return true }
+        }
+        return false
+    }
+}
+
+/// One subscriber's queue of the ledger tail. Iterate it; stop iterating (or drop it) to leave.
+public final class TailSubscription: AsyncSequence, Sendable {
+    public typealias Element = TailItem
+    let id: Int
+    let queueMax: Int
+    private let stream: AsyncStream<TailItem>
+    private let continuation: AsyncStream<TailItem>.Continuation
+    /// Items pushed and not yet taken by the subscriber.
+    private let pending = Atomic<Int>(0)
+
+    init(id: Int, queueMax: Int, onLeave: @escaping @Sendable (Int) -> Void) {
+        self.id = id
+        self.queueMax = queueMax
+        // The queue is bounded by `pending`; the stream itself never drops.
+        (stream, continuation) = AsyncStream.makeStream(of: TailItem.self, bufferingPolicy: .unbounded)
+        continuation.onTermination = { _ in onLeave(id) }
+    }
+
+    /// Queues an item; false when the queue is full (the item is not queued).
+    @discardableResult
+    func push(_ item: TailItem) -> Bool {
+        let (before, _) = pending.add(1, ordering: .relaxed)
+        if before >= queueMax {
+            pending.subtract(1, ordering: .relaxed)
+            return false
+        }
+        continuation.yield(item)
+        return true
+    }
+
+    /// Ends the subscription with a reason (past the queue's bound: it is the last item).
+    func end(_ reason: String) {
+        continuation.yield(.dropped(reason: reason))
+        continuation.finish()
+    }
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncStream<TailItem>.Iterator
+        let subscription: TailSubscription
+
+        public mutating func next() async -> TailItem? {
+            let item = await base.next()
+            if item != nil { subscription.pending.subtract(1, ordering: .relaxed) }
+            return item
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(base: stream.makeAsyncIterator(), subscription: self) }
+
+    /// Leaves the tail now.
+    public func cancel() { continuation.finish() }
+}
+
+/// Counters of the ledger tail since start.
+public struct LedgerTailStatistics: Sendable, Equatable {
+    /// The last position delivered.
+    public var position: Int64 = 0
+    public var events = 0
+    public var subscribers = 0
+    public var subscribersDropped = 0
+    public var reconnects = 0
+}
+
+public enum LedgerTailError: Error, Sendable, Equatable {
+    case tooManySubscribers(max: Int)
+    /// The listening connection ended.
+    case connectionClosed
+}

@@ -1,0 +1,158 @@
+import Foundation
+import OmnistockCore
+import OmnistockStore
+import OmnistockTestSupport
+import PostgresNIO
+import Testing
+
+/// The ledger tail: every committed event once, in position order, to every subscriber of
+/// every instance, across concurrent writers, a lost connection and a restart.
+@Suite struct LedgerTailTests {
+    let meta = EventMetadata(actor: "test")
+
+    /// Runs `body` with a tail running on `database`; the tail stops when `body` returns.
+    func withTail<R: Sendable>(
+        _ database: Database, queueMax: Int = Limits.tailSubscriberQueueEventsMax, _ body: @Sendable (LedgerTail) async throws -> R
+    ) async throws -> R {
+        let tail = LedgerTail(database: database, events: EventStore(logger: testLogger), logger: testLogger, subscriberQueueMax: queueMax)
+        let running = Task { await tail.run() }
+        defer { running.cancel() }
+        return try await body(tail)
+    }
+
+    /// Collects a subscription's items until it has delivered `head` (or ended), within 30 s.
+    func collect(_ subscription: TailSubscription, until head: Int64) async throws -> [TailItem] {
+        try await withThrowingTaskGroup(of: [TailItem].self) { group in
+            group.addTask {
+                var items: [TailItem] = []
+                for await item in subscription {
+                    items.append(item)
+                    switch item {
+                    case .started(let after) where after >= head: return items
+                    case .event(let event) where event.position >= head: return items
+                    case .dropped: return items
+                    case .started, .event: continue
+                    }
+                }
+                return items
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(30))
+                throw CancellationError()
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    func positions(_ items: [TailItem]) -> [Int64] {
+        items.compactMap { item in
+            if case .event(let event) = item { return event.position }
+            return nil
+        }
+    }
+
+    func defineLocations(_ prefix: String, count: Int, on database: Database) async throws {
+        let locations = LocationStore(events: EventStore(logger: testLogger), logger: testLogger)
+        for index in 0..<count {
+            _ = try await locations.define(location("\(prefix)-\(index)"), metadata: meta, on: database)
+        }
+    }
+
+    @Test func twoInstancesWritingAtOnceEachDeliverEveryEventOnceInPositionOrder() async throws {
+        let settings = try await TestCluster.shared.freshDatabase()
+        try await withDatabase(settings) { first in
+            try await withDatabase(settings) { second in
+                try await withTail(first) { tailA in
+                    try await withTail(second) { tailB in
+                        let a = try tailA.subscribe()
+                        let b = try tailB.subscribe()
+                        // Four writers per instance, 25 transactions each, at once.
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            for writer in 0..<4 {
+                                group.addTask { try await defineLocations("A\(writer)", count: 25, on: first) }
+                                group.addTask { try await defineLocations("B\(writer)", count: 25, on: second) }
+                            }
+                            try await group.waitForAll()
+                        }
+                        let head = try await EventStore(logger: testLogger).head(on: first)
+                        #expect(head == 200)
+                        for subscription in [a, b] {
+                            let items = try await collect(subscription, until: head)
+                            guard case .started(let after)? = items.first else {
+                                Issue.record("the first item is not `started`: \(items.prefix(1))")
+                                continue
+                            }
+                            #expect(positions(items) == Array((after + 1)...head))
+                        }
+                        let ledger = try await EventStore(logger: testLogger).read(after: 0, limit: 1_000, on: first).events
+                        #expect(ledger.map(\.position) == Array(1...head))
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func aTailThatLosesItsConnectionReconnectsAndMissesNothing() async throws {
+        try await withFreshDatabase { database in
+            try await withTail(database) { tail in
+                let subscription = try tail.subscribe()
+                try await defineLocations("BEFORE", count: 5, on: database)
+                _ = try await collect(subscription, until: 5)
+                // The tail's LISTEN connection is killed; events committed meanwhile arrive later.
+                try await database.withConnection { connection in
+                    _ = try await connection.query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+                        logger: testLogger
+                    ).collect()
+                }
+                try await defineLocations("AFTER", count: 5, on: database)
+                let items = try await collect(subscription, until: 10)
+                #expect(positions(items) == Array(6...10))
+                #expect(tail.statistics.reconnects >= 1)
+                #expect(tail.statistics.position == 10)
+            }
+        }
+    }
+
+    @Test func aSubscriberThatFallsBehindIsDroppedWithAReasonAndOthersGoOn() async throws {
+        try await withFreshDatabase { database in
+            try await withTail(database, queueMax: 4) { tail in
+                let slow = try tail.subscribe()
+                let fast = try tail.subscribe()
+                let reading = Task { try await collect(fast, until: 3) }
+                try await defineLocations("X", count: 3, on: database)
+                #expect(positions(try await reading.value) == [1, 2, 3])
+                // Nobody reads `slow`: `started` and 3 events fill its 4 places; the next is too many.
+                let more = Task { try await collect(fast, until: 6) }
+                try await defineLocations("Y", count: 3, on: database)
+                #expect(positions(try await more.value) == [4, 5, 6])
+                let items = try await collect(slow, until: 6)
+                #expect(positions(items) == [1, 2, 3])
+                guard case .dropped(let reason)? = items.last else {
+                    Issue.record("the slow subscriber was not dropped: \(items)")
+                    return
+                }
+                #expect(reason.contains("behind"))
+                #expect(tail.statistics.subscribersDropped == 1 && tail.statistics.subscribers == 1)
+            }
+        }
+    }
+
+    @Test func aRestartedTailStartsAtTheHeadAndGoesOn() async throws {
+        try await withFreshDatabase { database in
+            try await withTail(database) { tail in
+                let subscription = try tail.subscribe()
+                try await defineLocations("OLD", count: 3, on: database)
+                _ = try await collect(subscription, until: 3)
+            }
+            try await withTail(database) { restarted in
+                let subscription = try restarted.subscribe()
+                try await defineLocations("NEW", count: 2, on: database)
+                let items = try await collect(subscription, until: 5)
+                #expect(items.first == .started(after: 3))
+                #expect(positions(items) == [4, 5])
+            }
+        }
+    }
+}
