@@ -197,3 +197,17 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         }
     }
 }
+
+/// One or more rejections found together, so a caller learns every fault of a request at once.
+public struct Rejections: Error, Equatable, Sendable {
+    public let all: [Rejection]
+
+    public init(_ all: [Rejection]) {
+        precondition(!all.isEmpty, "a refusal names at least one fault")
+        self.all = all
+    }
+
+    public init(_ one: Rejection) {
+        self.all = [one]
+    }
+}
