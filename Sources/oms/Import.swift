@@ -42,69 +42,73 @@ struct Import: AsyncParsableCommand {
         let report = Progress.reporter("imported", unit: "lines", total: Int64(table.rows.count))
         let kind = self.kind
         let (applied, replayed) = try await withDatabase(options) { context in
-            var applied = 0
-            var replayed = 0
-            var done: Int64 = 0
             let log = ImportLog(logger: context.logger)
-            // Pre-flight: the batches not applied before are run through the core against the
-            // current stock, writing nothing, so a faulty line refuses the whole file.
             let claimed = try await log.claimed(fileSHA256: fileHash, kind: kind.rawValue, on: context.database)
-            let pending = batches.enumerated().filter { !claimed.contains($0.offset) }
-            switch kind {
-            case .movements:
-                let work = pending.map { entry -> [MovementLine] in
-                    if case .movements(let lines) = entry.element.work { return lines }
-                    preconditionFailure("a movements import holds movement batches")
-                }
-                if let (index, rejections) = try await context.stores.stock.simulate(movementBatches: work, on: context.database) {
-                    throw ValidationFailure(pending[index].element.explain(rejections) + "\nnothing was imported")
-                }
-            case .counts:
-                let locations = try await context.stores.stock.knownLocations(
-                    Set(pending.compactMap { entry -> String? in
-                        if case .count(let count) = entry.element.work { return count.locationId }
-                        return nil
-                    }), on: context.database)
-                // The database's clock, the one every write decides by.
-                let nowMs = try await context.stores.stock.nowMs(on: context.database)
-                for (_, batch) in pending {
-                    guard case .count(let count) = batch.work else { continue }
-                    let faults = StockLedger.validate(count: count, locationExists: locations.contains(count.locationId), nowMs: nowMs)
-                    if !faults.isEmpty { throw ValidationFailure(batch.explain(Rejections(faults)) + "\nnothing was imported") }
-                }
-            }
+            try await Self.preflight(batches.enumerated().filter { !claimed.contains($0.offset) }, kind: kind, context: context)
+            var counts = (applied: 0, replayed: 0)
+            var done: Int64 = 0
             for (index, batch) in batches.enumerated() {
-                let metadata = EventMetadata(actor: "cli:import", idempotencyKey: "import:\(kind.rawValue):\(fileHash):\(index)")
-                let fresh: Bool
-                do {
-                    fresh = try await context.database.transaction { connection in
-                        let transaction = Transaction(connection)
-                        guard try await log.claim(fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction) else {
-                            return false
-                        }
-                        let result =
-                            switch batch.work {
-                            case .movements(let lines):
-                                try await context.stores.stock.move(lines, metadata: metadata, in: transaction)
-                            case .count(let count):
-                                try await context.stores.stock.count(count, metadata: metadata, in: transaction)
-                            }
-                        try await log.record(events: result.events.count, fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction)
-                        return true
-                    }
-                } catch let rejections as Rejections {
-                    throw ValidationFailure(batch.explain(rejections))
-                } catch let rejection as Rejection {
-                    throw ValidationFailure(batch.explain(Rejections(rejection)))
-                }
-                if fresh { applied += 1 } else { replayed += 1 }
+                let fresh = try await Self.apply(batch, index: index, kind: kind, fileHash: fileHash, log: log, context: context)
+                if fresh { counts.applied += 1 } else { counts.replayed += 1 }
                 done += Int64(batch.lineNumbers.count)
                 report(done)
             }
-            return (applied, replayed)
+            return counts
         }
         Progress.finish()
         say("\(kind.rawValue): \(table.rows.count) lines in \(batches.count) batch(es): \(applied) applied, \(replayed) already imported")
+    }
+
+    /// The batches not applied before, run through the core against the current stock, writing
+    /// nothing: a faulty line refuses the whole file.
+    private static func preflight(_ pending: [(offset: Int, element: ImportBatch)], kind: Kind, context: CommandContext) async throws {
+        switch kind {
+        case .movements:
+            let work = pending.map { entry -> [MovementLine] in
+                if case .movements(let lines) = entry.element.work { return lines }
+                preconditionFailure("a movements import holds movement batches")
+            }
+            if let (index, rejections) = try await context.stores.stock.simulate(movementBatches: work, on: context.database) {
+                throw ValidationFailure(pending[index].element.explain(rejections) + "\nnothing was imported")
+            }
+        case .counts:
+            let locations = try await context.stores.stock.knownLocations(
+                Set(pending.compactMap { entry -> String? in
+                    if case .count(let count) = entry.element.work { return count.locationId }
+                    return nil
+                }), on: context.database)
+            // The database's clock, the one every write decides by.
+            let nowMs = try await context.stores.stock.nowMs(on: context.database)
+            for (_, batch) in pending {
+                guard case .count(let count) = batch.work else { continue }
+                let faults = StockLedger.validate(count: count, locationExists: locations.contains(count.locationId), nowMs: nowMs)
+                if !faults.isEmpty { throw ValidationFailure(batch.explain(Rejections(faults)) + "\nnothing was imported") }
+            }
+        }
+    }
+
+    /// Applies one batch in its own transaction, once per file: false when an earlier run did.
+    private static func apply(
+        _ batch: ImportBatch, index: Int, kind: Kind, fileHash: String, log: ImportLog, context: CommandContext
+    ) async throws -> Bool {
+        let metadata = EventMetadata(actor: "cli:import", idempotencyKey: "import:\(kind.rawValue):\(fileHash):\(index)")
+        do {
+            return try await context.database.transaction { connection in
+                let transaction = Transaction(connection)
+                guard try await log.claim(fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction) else { return false }
+                let result =
+                    switch batch.work {
+                    case .movements(let lines): try await context.stores.stock.move(lines, metadata: metadata, in: transaction)
+                    case .count(let count): try await context.stores.stock.count(count, metadata: metadata, in: transaction)
+                    }
+                try await log.record(events: result.events.count, fileSHA256: fileHash, kind: kind.rawValue, batch: index, in: transaction)
+                return true
+            }
+        } catch let rejections as Rejections {
+            throw ValidationFailure(batch.explain(rejections))
+        } catch let rejection as Rejection {
+            throw ValidationFailure(batch.explain(Rejections(rejection)))
+        }
     }
 }
 

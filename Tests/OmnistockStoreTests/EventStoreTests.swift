@@ -56,7 +56,7 @@ struct Signal: Sendable {
 
     @Test func aStaleExpectedVersionIsRefusedAndWritesNothing() async throws {
         try await withFreshDatabase { database in
-            try await database.transaction { connection in
+            _ = try await database.transaction { connection in
                 try await store.append([defined("A")], expected: ["location-A": .noStream], metadata: meta, on: connection)
             }
             for stale in [ExpectedVersion.noStream, .exact(0), .exact(2)] {
@@ -74,7 +74,7 @@ struct Signal: Sendable {
     @Test func pagesFiltersAndScopes() async throws {
         try await withFreshDatabase { database in
             for id in ["A", "B", "C", "D", "E"] {
-                try await database.transaction { connection in
+                _ = try await database.transaction { connection in
                     try await store.append([defined(id)], expected: [:], metadata: meta, on: connection)
                 }
             }
@@ -164,7 +164,7 @@ struct Signal: Sendable {
 
     @Test func theLedgerRefusesUpdatesDeletesAndTruncation() async throws {
         try await withFreshDatabase { database in
-            try await database.transaction { connection in
+            _ = try await database.transaction { connection in
                 try await store.append([defined("A")], expected: [:], metadata: meta, on: connection)
             }
             for statement in [

@@ -72,7 +72,7 @@ public actor TestCluster {
         let name = "oms_template_\(getpid())"
         try await TestCluster.execute(on: server.with(database: "postgres"), "DROP DATABASE IF EXISTS \(name)")
         try await TestCluster.execute(on: server.with(database: "postgres"), "CREATE DATABASE \(name)")
-        try await withDatabase(server.with(database: name)) { database in
+        _ = try await withDatabase(server.with(database: name)) { database in
             try await Migrator(migrations: try Migration.bundled(), logger: logger).migrate(database)
         }
         return name

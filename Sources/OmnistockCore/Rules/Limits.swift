@@ -134,4 +134,6 @@ public enum Limits {
     public static let apiKeyCacheEntriesMax = 10_000
     /// How long opening a database connection may take before it fails.
     public static let databaseConnectTimeoutMilliseconds: Int64 = 5_000
+    /// Starts of the embedded PostgreSQL on a port of its choosing before giving up.
+    public static let embeddedStartAttemptsMax = 3
 }

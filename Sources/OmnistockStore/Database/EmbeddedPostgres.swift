@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import OmnistockCore
 
 /// A PostgreSQL cluster that Omnistock creates and runs itself in a local data folder.
 ///
@@ -42,8 +43,32 @@ public final class EmbeddedPostgres: Sendable {
             .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         let binaries = try findBinaries(preferring: clusterVersion)
         let passwordFile = dataDirectory.appendingPathComponent("postgres-password")
-        let fileManager = FileManager.default
         let runAs = try serverUser()
+        try prepareDataDirectory(dataDirectory, runAs: runAs)
+        if !FileManager.default.fileExists(atPath: cluster.appendingPathComponent("PG_VERSION").path) {
+            try createCluster(cluster, in: dataDirectory, passwordFile: passwordFile, binaries: binaries, runAs: runAs, logger: logger)
+        }
+        guard let password = try? String(contentsOf: passwordFile, encoding: .utf8) else {
+            throw .embeddedServer("the password file \(passwordFile.path) is missing; remove \(cluster.path) to start afresh")
+        }
+        if let running = runningPort(cluster: cluster) {
+            logger.info("attaching to the embedded PostgreSQL already running", metadata: ["port": "\(running)"])
+            let settings = DatabaseSettings(host: "127.0.0.1", port: running, username: superuser, password: password, database: databaseName)
+            let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: false, binaries: binaries, logger: logger)
+            // A crash between start and createdb would otherwise leave a cluster without it.
+            try server.createDatabase(databaseName)
+            return server
+        }
+        let port = try startServer(cluster, in: dataDirectory, port: requestedPort, binaries: binaries, runAs: runAs, logger: logger)
+        let settings = DatabaseSettings(host: "127.0.0.1", port: port, username: superuser, password: password, database: databaseName)
+        let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: true, binaries: binaries, logger: logger)
+        try server.createDatabase(databaseName)
+        return server
+    }
+
+    /// Creates the data folder when missing, and checks that the server user can enter it.
+    private static func prepareDataDirectory(_ dataDirectory: URL, runAs: String?) throws(StoreError) {
+        let fileManager = FileManager.default
         do {
             if !fileManager.fileExists(atPath: dataDirectory.path) {
                 try fileManager.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
@@ -53,68 +78,62 @@ public final class EmbeddedPostgres: Sendable {
         } catch {
             throw .embeddedServer("cannot create the data folder \(dataDirectory.path): \(error.localizedDescription)")
         }
-        if let runAs {
-            // Every folder on the way must be enterable by the server user (a checkout under
-            // /root, mode 0700, is not).
-            let probe = capture(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", runAs, "--", "test", "-x", dataDirectory.path])
-            if probe.status != 0 {
-                throw .embeddedServer(
-                    "PostgreSQL runs as the user '\(runAs)', which cannot enter \(dataDirectory.path) (a parent folder is private); choose a data folder it can reach, e.g. --data-dir /var/lib/omnistock")
-            }
+        guard let runAs else { return }
+        // Every folder on the way must be enterable by the server user (a checkout under
+        // /root, mode 0700, is not).
+        let probe = capture(URL(fileURLWithPath: "/usr/sbin/runuser"), ["-u", runAs, "--", "test", "-x", dataDirectory.path])
+        if probe.status != 0 {
+            throw .embeddedServer(
+                "PostgreSQL runs as the user '\(runAs)', which cannot enter \(dataDirectory.path) (a parent folder is private); choose a data folder it can reach, e.g. --data-dir /var/lib/omnistock")
         }
+    }
 
-        if !fileManager.fileExists(atPath: cluster.appendingPathComponent("PG_VERSION").path) {
-            logger.info("creating the embedded PostgreSQL cluster", metadata: ["path": "\(cluster.path)"])
-            let password = ApiKeyStore.randomToken(bytes: 24)
-            let pwfile = dataDirectory.appendingPathComponent(".initdb-pw")
-            do {
-                try? fileManager.removeItem(at: cluster)
-                try fileManager.createDirectory(at: cluster, withIntermediateDirectories: true)
-                // Secrets are created private, never readable by others even for a moment.
-                for file in [pwfile, passwordFile] {
-                    try? fileManager.removeItem(at: file)
-                    guard fileManager.createFile(atPath: file.path, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]) else {
-                        throw StoreError.embeddedServer("cannot write \(file.path)")
-                    }
+    /// Runs initdb with a fresh random password, kept in `passwordFile` (mode 0600).
+    private static func createCluster(
+        _ cluster: URL, in dataDirectory: URL, passwordFile: URL, binaries: URL, runAs: String?, logger: Logger
+    ) throws(StoreError) {
+        let fileManager = FileManager.default
+        logger.info("creating the embedded PostgreSQL cluster", metadata: ["path": "\(cluster.path)"])
+        let password = ApiKeyStore.randomToken(bytes: 24)
+        let pwfile = dataDirectory.appendingPathComponent(".initdb-pw")
+        do {
+            try? fileManager.removeItem(at: cluster)
+            try fileManager.createDirectory(at: cluster, withIntermediateDirectories: true)
+            // Secrets are created private, never readable by others even for a moment.
+            for file in [pwfile, passwordFile] {
+                try? fileManager.removeItem(at: file)
+                guard fileManager.createFile(atPath: file.path, contents: Data(password.utf8), attributes: [.posixPermissions: 0o600]) else {
+                    throw StoreError.embeddedServer("cannot write \(file.path)")
                 }
-                if let runAs {
-                    try chown(cluster.path, runAs)
-                    try chown(pwfile.path, runAs)
-                }
-                try fileManager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: cluster.path)
-            } catch {
-                throw .embeddedServer("cannot prepare \(cluster.path): \(error)")
             }
-            defer { try? fileManager.removeItem(at: pwfile) }
-            try run(
-                binaries.appendingPathComponent("initdb"),
-                ["-D", cluster.path, "-U", superuser, "--pwfile=\(pwfile.path)", "--auth=scram-sha-256",
-                 "--encoding=UTF8", "--locale=C"],
-                as: runAs, what: "initdb")
+            if let runAs {
+                try chown(cluster.path, runAs)
+                try chown(pwfile.path, runAs)
+            }
+            try fileManager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: cluster.path)
+        } catch {
+            throw .embeddedServer("cannot prepare \(cluster.path): \(error)")
         }
-        guard let password = try? String(contentsOf: passwordFile, encoding: .utf8) else {
-            throw .embeddedServer("the password file \(passwordFile.path) is missing; remove \(cluster.path) to start afresh")
-        }
+        defer { try? fileManager.removeItem(at: pwfile) }
+        try run(
+            binaries.appendingPathComponent("initdb"),
+            ["-D", cluster.path, "-U", superuser, "--pwfile=\(pwfile.path)", "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C"],
+            as: runAs, what: "initdb")
+    }
 
-        if let running = runningPort(cluster: cluster) {
-            logger.info("attaching to the embedded PostgreSQL already running", metadata: ["port": "\(running)"])
-            let settings = DatabaseSettings(host: "127.0.0.1", port: running, username: superuser, password: password, database: databaseName)
-            let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: false, binaries: binaries, logger: logger)
-            // A crash between start and createdb would otherwise leave a cluster without it.
-            try server.createDatabase(databaseName)
-            return server
-        }
-
+    /// Starts the server on loopback and returns its port. A free port can be taken by someone
+    /// else between our probe and the server's bind: when we chose it, try again with another.
+    private static func startServer(
+        _ cluster: URL, in dataDirectory: URL, port requestedPort: Int?, binaries: URL, runAs: String?, logger: Logger
+    ) throws(StoreError) -> Int {
+        let fileManager = FileManager.default
         let logFile = dataDirectory.appendingPathComponent("postgres.log")
         if let runAs {
             if !fileManager.fileExists(atPath: logFile.path) { _ = fileManager.createFile(atPath: logFile.path, contents: nil) }
             try chown(logFile.path, runAs)
         }
-        // A free port can be taken by someone else between our probe and the server's bind:
-        // when we chose it, try again with another.
-        var attempt = 1
-        var port: Int
-        while true {
+        for attempt in 1...Limits.embeddedStartAttemptsMax {
+            let port: Int
             if let requestedPort { port = requestedPort } else { port = try freePort() }
             let options = [
                 "-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''",
@@ -125,16 +144,12 @@ public final class EmbeddedPostgres: Sendable {
                     binaries.appendingPathComponent("pg_ctl"),
                     ["-D", cluster.path, "-l", logFile.path, "-w", "-t", "60", "-o", options, "start"],
                     as: runAs, what: "pg_ctl start (see \(logFile.path))")
-                break
-            } catch where requestedPort == nil && attempt < 3 {
+                return port
+            } catch where requestedPort == nil && attempt < Limits.embeddedStartAttemptsMax {
                 logger.warning("the embedded PostgreSQL did not start; retrying on another port", metadata: ["error": "\(error)"])
-                attempt += 1
             }
         }
-        let settings = DatabaseSettings(host: "127.0.0.1", port: port, username: superuser, password: password, database: databaseName)
-        let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: true, binaries: binaries, logger: logger)
-        try server.createDatabase(databaseName)
-        return server
+        preconditionFailure("the last attempt returns or throws")
     }
 
     /// Creates a database when missing (the cluster's first start, or a test's own database).

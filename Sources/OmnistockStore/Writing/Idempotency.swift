@@ -80,7 +80,7 @@ public struct IdempotencyStore: Sendable {
             let rows = try await connection.query(
                 """
                 DELETE FROM idempotency_keys WHERE ctid IN (
-                    SELECT ctid FROM idempotency_keys WHERE expires_at <= now() ORDER BY expires_at LIMIT \(limit)
+                    SELECT ctid FROM idempotency_keys WHERE expires_at <= clock_timestamp() ORDER BY expires_at LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED)
                 RETURNING 1
                 """,

@@ -34,7 +34,7 @@ struct IdempotencyKeys {
         for try await (apiKeyId, key) in try await connection.query(
             """
             INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
-            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, now() + make_interval(secs => \(Double(retentionSeconds)))
+            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
               FROM unnest(\(sorted.map(\.apiKeyId))::text[], \(sorted.map(\.key))::text[], \(sorted.map { Self.hex($0.requestHash) })::text[])
                    WITH ORDINALITY AS r(a, k, h, n)
              ORDER BY r.n
@@ -52,10 +52,10 @@ struct IdempotencyKeys {
         for try await (apiKeyId, key) in try await connection.query(
             """
             UPDATE idempotency_keys AS i SET request_sha256 = decode(a.h, 'hex'), status = 0, response_body = ''::bytea,
-                   created_at = now(), expires_at = now() + make_interval(secs => \(Double(retentionSeconds)))
+                   created_at = clock_timestamp(), expires_at = clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
               FROM unnest(\(earlier.map(\.apiKeyId))::text[], \(earlier.map(\.key))::text[], \(earlier.map { Self.hex($0.requestHash) })::text[])
                    AS a(id, key, h)
-             WHERE i.api_key_id = a.id AND i.key = a.key AND i.expires_at <= now()
+             WHERE i.api_key_id = a.id AND i.key = a.key AND i.expires_at <= clock_timestamp()
             RETURNING i.api_key_id, i.key
             """,
             logger: logger
