@@ -141,11 +141,8 @@ struct Serve: AsyncParsableCommand {
             },
             logger: logger
         )
-        // The ledger tail: the one source of what is real-time in this instance (it leases one
-        // connection of the pool for its LISTEN).
-        let tail = LedgerTail(database: database, events: stores.events, logger: logger)
         app.addServices(
-            database.client, LedgerTailService(tail: tail),
+            database.client, LedgerTailService(tail: edge.tail),
             IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
             HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
             NoShowSweeper(orders: edge.orders, logger: logger))

@@ -66,6 +66,8 @@ struct Stores {
             orders: OrderStore(database: database, events: events, logger: logger),
             orderSteps: OrderStepWriter(
                 database: database, events: events, idempotencyRetentionSeconds: idempotency.retentionSeconds, logger: logger),
+            // The ledger tail leases one connection of the pool for its LISTEN.
+            tail: LedgerTail(database: database, events: events, logger: logger),
             apiKeys: apiKeys, idempotency: idempotency,
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
     }

@@ -73,13 +73,15 @@ struct Harness: Sendable {
                 holdWriter: HoldWriter(database: database, events: events, idempotencyRetentionSeconds: 3600, logger: logger),
                 orders: OrderStore(database: database, events: events, logger: logger),
                 orderSteps: OrderStepWriter(database: database, events: events, idempotencyRetentionSeconds: 3600, logger: logger),
+                tail: LedgerTail(database: database, events: events, logger: logger),
                 apiKeys: ApiKeyStore(cacheSeconds: 5, logger: logger),
                 idempotency: IdempotencyStore(retentionSeconds: 3600, logger: logger),
                 migrator: Migrator(migrations: try Migration.bundled(), logger: logger),
                 metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
             func key(_ role: Role, _ locations: [String]?) async throws -> String {
                 let spec = try ApiKeySpec.validate(name: "\(role)", role: role, locations: locations).get()
-                return try await services.apiKeys.create(spec, createdBy: "test", on: database).token
+                let (_, token) = try await services.apiKeys.create(spec, createdBy: "test", on: database)
+                return token
             }
             let keys = Keys(
                 admin: try await key(.admin, nil), checkout: try await key(.checkout, nil),

@@ -29,6 +29,11 @@ public final class EdgeMetrics: Sendable {
     let stepRequests: Gauge
     let stepRetries: Gauge
     let stepBatchSeconds: Gauge
+    let tailPosition: Gauge
+    let tailEvents: Gauge
+    let tailSubscribers: Gauge
+    let tailDropped: Gauge
+    let tailReconnects: Gauge
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
@@ -51,6 +56,11 @@ public final class EdgeMetrics: Sendable {
         self.stepRequests = gauge("order_step_writer", "requests", help: "Store steps answered by committed batches since start.")
         self.stepRetries = gauge("order_step_writer", "retries", help: "Store-step batches retried after a transient failure since start.")
         self.stepBatchSeconds = gauge("order_step_writer", "batch", unit: "seconds", help: "Time spent in store-step transactions since start.")
+        self.tailPosition = gauge("ledger_tail", "position", help: "The last ledger position the tail delivered.")
+        self.tailEvents = gauge("ledger_tail", "events", help: "Events the tail delivered since start.")
+        self.tailSubscribers = gauge("ledger_tail", "subscribers", help: "Subscribers of the tail now.")
+        self.tailDropped = gauge("ledger_tail", "subscribers_dropped", help: "Subscribers dropped for falling behind since start.")
+        self.tailReconnects = gauge("ledger_tail", "reconnects", help: "Times the tail lost its connection and reconnected since start.")
     }
 
     func record(method: String, route: String, status: Int, duration: Duration) {
@@ -78,7 +88,13 @@ public final class EdgeMetrics: Sendable {
     }
 
     /// The exposition text, with the pool figures read at scrape time.
-    func exposition(database: Database, holdWriter: HoldWriter, orderSteps: OrderStepWriter) -> String {
+    func exposition(database: Database, holdWriter: HoldWriter, orderSteps: OrderStepWriter, tail: LedgerTail) -> String {
+        let tailed = tail.statistics
+        tailPosition.set(Double(tailed.position))
+        tailEvents.set(Double(tailed.events))
+        tailSubscribers.set(Double(tailed.subscribers))
+        tailDropped.set(Double(tailed.subscribersDropped))
+        tailReconnects.set(Double(tailed.reconnects))
         let steps = orderSteps.statistics
         stepQueued.set(Double(steps.queued))
         stepBatches.set(Double(steps.batches))

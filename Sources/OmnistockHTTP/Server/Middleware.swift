@@ -22,7 +22,9 @@ struct EdgeMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = respond(to: error, request: request, context: context)
+            // Only a problem document that cannot be encoded gets past this; that is a bug of
+            // ours, and Hummingbird answers it with a bare 500.
+            response = try respond(to: error, request: request, context: context)
         }
         response.headers[.requestId] = context.requestId
         let route = context.endpointPath ?? "unmatched"
@@ -39,37 +41,38 @@ struct EdgeMiddleware: RouterMiddleware {
         return response
     }
 
-    func respond(to error: any Error, request: Request, context: Context) -> Response {
+    /// The problem+json answer to an error a route threw.
+    func respond(to error: any Error, request: Request, context: Context) throws -> Response {
         switch error {
         case let problem as Problem:
-            return problem.response(requestId: context.requestId)
+            return try problem.response(requestId: context.requestId)
         case let rejections as Rejections:
-            return Problem(rejections).response(requestId: context.requestId)
+            return try Problem(rejections).response(requestId: context.requestId)
         case let rejection as Rejection:
-            return Problem(rejection).response(requestId: context.requestId)
+            return try Problem(rejection).response(requestId: context.requestId)
         case HoldWriterError.overloaded(let queueDepthMax):
-            return Problem.overloaded(queueDepthMax: queueDepthMax).response(requestId: context.requestId)
+            return try Problem.overloaded(queueDepthMax: queueDepthMax).response(requestId: context.requestId)
         case is NIOTooManyBytesError:
-            return Problem.contentTooLarge().response(requestId: context.requestId)
+            return try Problem.contentTooLarge().response(requestId: context.requestId)
         case let error as HTTPError where error.status == .notFound:
             let allowed = routes.methods(forPath: request.uri.path)
             if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
-                return Problem.methodNotAllowed(allowed: allowed).response(requestId: context.requestId)
+                return try Problem.methodNotAllowed(allowed: allowed).response(requestId: context.requestId)
             }
-            return Problem.notFound("No route matches \(request.method.rawValue) \(request.uri.path).")
+            return try Problem.notFound("No route matches \(request.method.rawValue) \(request.uri.path).")
                 .response(requestId: context.requestId)
         case let error as HTTPError:
             let problem = Problem(
                 status: error.status, kind: "http-\(error.status.code)", title: error.status.reasonPhrase,
                 detail: error.body ?? error.status.reasonPhrase)
-            return problem.response(requestId: context.requestId)
+            return try problem.response(requestId: context.requestId)
         default:
             if Self.isUnavailable(error) {
                 context.logger.warning("database unavailable or contended", metadata: ["error": "\(String(reflecting: error))"])
-                return Problem.unavailable("The database is unavailable or busy; retry shortly.").response(requestId: context.requestId)
+                return try Problem.unavailable("The database is unavailable or busy; retry shortly.").response(requestId: context.requestId)
             }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
-            return Problem.internalError(requestId: context.requestId).response(requestId: context.requestId)
+            return try Problem.internalError(requestId: context.requestId).response(requestId: context.requestId)
         }
     }
 
@@ -109,27 +112,5 @@ struct AuthMiddleware: RouterMiddleware {
         context.principal = principal
         context.logger[metadataKey: "apiKeyId"] = .string(principal.apiKeyId)
         return try await next(request, context)
-    }
-}
-
-/// The method and path template of every route, to answer 405 with `Allow` and to check the
-/// OpenAPI document against the router.
-public struct RouteTable: Sendable {
-    public struct Route: Sendable, Hashable {
-        public var method: String
-        /// The template with `{name}` placeholders, as OpenAPI writes it.
-        public var path: String
-    }
-
-    public var routes: [Route]
-
-    /// The methods routed for a concrete path (empty when no template matches it).
-    func methods(forPath path: String) -> [String] {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        return routes.filter { route in
-            let template = route.path.split(separator: "/", omittingEmptySubsequences: true)
-            guard template.count == segments.count else { return false }
-            return zip(template, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
-        }.map(\.method).sorted()
     }
 }

@@ -87,7 +87,10 @@ public struct Problem: Error, Sendable, Equatable {
         case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .inLine,
             .countTimeOutOfRange, .insufficientStock, .pickupCodeWrong:
             return inBody && !field.hasPrefix("/") ? "/" + field : field
-        default:
+        case .invalidCursor, .insufficientOnHand, .unknownLocation, .locationInactive, .locationLacksCapability, .unknownHold,
+            .holdNotActive, .unknownApiKey, .unknownOrder, .unknownOrderLine, .unknownTransfer, .invalidTransition,
+            .linesInTransit, .pickupLocked, .roleForbidden, .locationForbidden, .idempotencyKeyReused, .concurrentModification:
+            // These name a query parameter, a path parameter or a resource, never a body field.
             return field
         }
     }
@@ -109,7 +112,11 @@ public struct Problem: Error, Sendable, Equatable {
             case .unknownLocation, .unknownApiKey, .unknownHold, .locationInactive, .locationLacksCapability, .unknownOrder, .unknownTransfer,
                 .unknownOrderLine:
                 (.unprocessableContent, "validation-failed", "The request's values are not valid")
-            default:
+            case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .invalidCursor,
+                .inLine, .insufficientOnHand, .insufficientStock, .countTimeOutOfRange, .holdNotActive, .invalidTransition,
+                .linesInTransit, .pickupCodeWrong, .pickupLocked, .roleForbidden, .locationForbidden, .idempotencyKeyReused,
+                .concurrentModification:
+                // Anything else in a line is what it would be on its own.
                 classify(inner, inBody: inBody)
             }
         case .insufficientOnHand, .insufficientStock:
@@ -146,7 +153,11 @@ public struct Problem: Error, Sendable, Equatable {
         }
     }
 
-    private func document(requestId: String) -> Data {
+    /// The problem+json document, encoded.
+    ///
+    /// Its fields are strings and integers, which the encoder always takes; should that ever
+    /// change, the failure is thrown rather than sent as an empty body.
+    private func document(requestId: String) throws -> Data {
         struct Body: Encodable {
             var type: String
             var title: String
@@ -158,7 +169,7 @@ public struct Problem: Error, Sendable, Equatable {
         let body = Body(
             type: "https://omnistock.dev/problems/\(kind)", title: title, status: Int(status.code), detail: detail,
             requestId: requestId, errors: errors.isEmpty ? nil : errors)
-        return (try? JSON.encoder.encode(body)) ?? Data()
+        return try JSON.encoder.encode(body)
     }
 
     // MARK: Problems of the request itself, not of the domain.
@@ -220,23 +231,15 @@ public struct Problem: Error, Sendable, Equatable {
     }
 
     /// The problem+json document.
-    func body(requestId: String) -> [UInt8] {
-        Array(document(requestId: requestId))
+    func body(requestId: String) throws -> [UInt8] {
+        Array(try document(requestId: requestId))
     }
 
     /// The problem+json response.
-    func response(requestId: String) -> Response {
-        struct Body: Encodable {
-            var type: String
-            var title: String
-            var status: Int
-            var detail: String
-            var requestId: String
-            var errors: [FieldError]?
-        }
+    func response(requestId: String) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/problem+json"
-        let bytes = document(requestId: requestId)
+        let bytes = try document(requestId: requestId)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }

@@ -14,6 +14,8 @@ public struct EdgeServices: Sendable {
     public var orders: OrderStore
     /// The instance's writer of store steps (group commit).
     public var orderSteps: OrderStepWriter
+    /// The instance's ledger tail: the one source of what is real-time.
+    public var tail: LedgerTail
     public var apiKeys: ApiKeyStore
     public var idempotency: IdempotencyStore
     public var migrator: Migrator
@@ -21,7 +23,7 @@ public struct EdgeServices: Sendable {
     public var logger: Logger
 
     public init(
-        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, apiKeys: ApiKeyStore,
+        database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, tail: LedgerTail, apiKeys: ApiKeyStore,
         idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
     ) {
         self.database = database
@@ -32,6 +34,7 @@ public struct EdgeServices: Sendable {
         self.holdWriter = holdWriter
         self.orders = orders
         self.orderSteps = orderSteps
+        self.tail = tail
         self.apiKeys = apiKeys
         self.idempotency = idempotency
         self.migrator = migrator

@@ -1,4 +1,39 @@
+import OmnistockCore
 import OmnistockStore
+
+/// The answer of `GET /v1/availability`: per SKU asked, what can be sold, shipped and picked up where.
+struct AvailabilityView: Codable, Sendable {
+    struct LocationEntry: Codable, Sendable {
+        var locationId: String
+        var name: String
+        var kind: Location.Kind
+        var onHand: Int64
+        var held: Int64
+        var allocated: Int64
+        var safetyStock: Int64
+        var incoming: Int64
+        var available: Int64
+        var short: Int64
+        var distanceKm: Double?
+    }
+    struct PickupPoint: Codable, Sendable {
+        var locationId: String
+        var name: String
+        var available: Int64
+        var distanceKm: Double?
+    }
+    struct Item: Codable, Sendable {
+        var sku: String
+        /// Sellable units across every active location.
+        var available: Int64
+        /// Units that locations which ship orders can send.
+        var ship: Int64
+        /// Pickup points holding the SKU, nearest first when `near` was given.
+        var pickup: [PickupPoint]
+        var locations: [LocationEntry]
+    }
+    var items: [Item]
+}
 
 extension AvailabilityView {
     /// The same document JSONEncoder writes for this view (sorted keys, absent nils).

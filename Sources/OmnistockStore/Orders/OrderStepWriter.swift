@@ -16,7 +16,7 @@ public enum OrderStepOutcome: Sendable {
 
 /// Renders what a request did (`done` or `created`) as the answer stored for idempotent replays
 /// (without the pickup code: it is shown once).
-public typealias OrderStepRenderer = @Sendable (_ outcome: OrderStepOutcome) -> StoredResponse
+public typealias OrderStepRenderer = @Sendable (_ outcome: OrderStepOutcome) throws -> StoredResponse
 
 /// What the step writer is asked to do.
 public enum OrderStepWork: Sendable {
@@ -301,7 +301,7 @@ public final class OrderStepWriter: Sendable {
             guard let request = pending.idempotency else { continue }
             switch answer {
             case .success(.replayed)?, nil: continue
-            case .success(let outcome)?: keep.append((request, pending.render(outcome)))
+            case .success(let outcome)?: keep.append((request, try pending.render(outcome)))
             case .failure(let error)?: if IdempotencyKeys.givesKeyBack(error) { free.append(request) }
             }
         }

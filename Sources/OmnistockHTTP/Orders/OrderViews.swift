@@ -1,0 +1,96 @@
+import Foundation
+import OmnistockCore
+import OmnistockStore
+
+/// An order as every order endpoint shows it; the pickup code only in the answer that made it.
+struct OrderView: Encodable {
+    struct Line: Encodable {
+        var id: String
+        var sku: String
+        var quantity: Int64
+        var locationId: String
+        var status: String
+        var transferId: String?
+        var replaces: String?
+        var returned: Int64
+        var damaged: Int64
+        var reason: String?
+    }
+    struct ShipmentView: Encodable {
+        var carrier: String
+        var tracking: String
+        var lines: [String]
+        var shippedAt: String
+    }
+    struct ReturnView: Encodable {
+        var locationId: String
+        var lines: [ReturnLine]
+        var returnedAt: String
+    }
+    var id: String
+    var orderNumber: String
+    var status: String
+    var holdId: String?
+    var reference: String?
+    var fulfilment: Fulfilment
+    var lines: [Line]
+    var pickupCode: String?
+    var wrongPickupCodes: Int
+    var pickupLocked: Bool
+    var createdAt: String
+    var updatedAt: String
+    var readyAt: String?
+    var pickupExpiresAt: String?
+    var endedAt: String?
+    var shipments: [ShipmentView]
+    var returns: [ReturnView]
+    var cancelReason: String?
+    var version: Int64
+
+    init(_ record: OrderRecord, pickupCode: String?) {
+        let order = record.order
+        id = order.id
+        orderNumber = order.orderNumber
+        status = order.status.rawValue
+        holdId = order.holdId
+        reference = order.reference
+        fulfilment = order.fulfilment
+        lines = order.lines.map {
+            Line(
+                id: $0.id, sku: $0.sku, quantity: $0.quantity, locationId: $0.locationId, status: $0.status.rawValue, transferId: $0.transferId,
+                replaces: $0.replaces, returned: $0.returned, damaged: $0.damaged, reason: $0.reason)
+        }
+        self.pickupCode = pickupCode
+        wrongPickupCodes = order.wrongPickupCodes
+        pickupLocked = order.pickupLocked
+        createdAt = Timestamp.iso(order.createdAtMs)
+        updatedAt = Timestamp.iso(order.updatedAtMs)
+        readyAt = order.readyAtMs.map(Timestamp.iso)
+        pickupExpiresAt = order.pickupExpiresAtMs.map(Timestamp.iso)
+        endedAt = order.endedAtMs.map(Timestamp.iso)
+        shipments = order.shipments.map {
+            ShipmentView(carrier: $0.carrier, tracking: $0.tracking, lines: $0.lines, shippedAt: Timestamp.iso($0.shippedAtMs))
+        }
+        returns = order.returns.map { ReturnView(locationId: $0.locationId, lines: $0.lines, returnedAt: Timestamp.iso($0.returnedAtMs)) }
+        cancelReason = order.cancelReason
+        version = record.version
+    }
+
+    static func render(_ record: OrderRecord, pickupCode: String?) throws -> [UInt8] {
+        Array(try JSON.encoder.encode(OrderView(record, pickupCode: pickupCode)))
+    }
+}
+
+/// A page of a store's queue.
+struct OrderPageView: Encodable {
+    var orders: [OrderView]
+    var next: String?
+
+    func encode(to encoder: any Encoder) throws {
+        enum Keys: String, CodingKey { case orders, next }
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(orders, forKey: .orders)
+        // `next` is always present: null on the last page.
+        try container.encode(next, forKey: .next)
+    }
+}

@@ -1,0 +1,84 @@
+import Hummingbird
+import OmnistockCore
+import OmnistockStore
+
+/// What can be sold, shipped and picked up, per SKU, across locations.
+struct AvailabilityRoutes {
+    let services: EdgeServices
+
+    func register(on group: RouterGroup<OmsContext>) {
+        group
+            .get("availability", use: self.availability)
+    }
+
+    /// `GET /v1/availability`: the figures of the SKUs asked, in the order asked.
+    @Sendable func availability(_ request: Request, context: OmsContext) async throws -> Response {
+        _ = try context.authorize(.readStock)
+        let query = try AvailabilityQuery(request)
+        let rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
+        return JSON.response(bytes: query.answer(rows).json(), status: .ok)
+    }
+}
+
+/// `GET /v1/availability?sku=…&sku=…[&locationId=…][&near=lat,lon[&radiusKm=…]]`, parsed and answered.
+struct AvailabilityQuery {
+    var skus: [String]
+    var locationId: String?
+    var near: (latitude: Double, longitude: Double)?
+    var radiusKm: Double?
+
+    init(_ request: Request) throws {
+        let parameters = request.uri.queryParameters
+        var seen = Set<String>()
+        skus = parameters.getAll("sku").map { String($0) }.filter { seen.insert($0).inserted }
+        guard !skus.isEmpty else { throw Problem(.missingField(field: "sku"), inBody: false) }
+        guard skus.count <= Limits.availabilitySkusMax else {
+            throw Problem(.tooMany(field: "sku", countMax: Limits.availabilitySkusMax), inBody: false)
+        }
+        for sku in skus {
+            if let fault = Identifier.check(sku, field: "sku") { throw Problem(fault, inBody: false) }
+        }
+        if let id = parameters.get("locationId") {
+            if let fault = Identifier.check(String(id), field: "locationId") { throw Problem(fault, inBody: false) }
+            locationId = String(id)
+        }
+        if let text = parameters.get("near") {
+            let parts = text.split(separator: ",")
+            guard parts.count == 2, let latitude = Double(parts[0]), let longitude = Double(parts[1]),
+                abs(latitude) <= Limits.latitudeDegreesMax, abs(longitude) <= Limits.longitudeDegreesMax
+            else {
+                throw Problem(.outOfRange(field: "near", lower: "-90,-180", upper: "90,180"), inBody: false)
+            }
+            near = (latitude, longitude)
+        }
+        if let text = parameters.get("radiusKm") {
+            guard near != nil else { throw Problem(.notAllowed(field: "radiusKm", reason: "it needs near=lat,lon"), inBody: false) }
+            guard let radius = Double(text), radius > 0, radius <= Limits.radiusKilometresMax else {
+                throw Problem(.outOfRange(field: "radiusKm", lower: "0", upper: "\(Int(Limits.radiusKilometresMax))"), inBody: false)
+            }
+            radiusKm = radius
+        }
+    }
+
+    /// The core's figures per SKU asked, in the order asked; SKUs nobody holds answer with zeros.
+    func answer(_ rows: [AvailabilityRow]) -> AvailabilityView {
+        let bySku = Dictionary(grouping: rows, by: \.sku)
+        return AvailabilityView(items: skus.map { sku in
+            let summary = SkuAvailability.summarize(
+                sku: sku, positions: (bySku[sku] ?? []).map { ($0.location, $0.position) }, near: near, radiusKilometres: radiusKm)
+            return .init(
+                sku: sku, available: summary.available, ship: summary.ship,
+                pickup: summary.pickup.map {
+                    .init(locationId: $0.location.id, name: $0.location.name, available: $0.available, distanceKm: $0.distanceKilometres)
+                },
+                locations: summary.locations.map { entry in
+                    .init(
+                        locationId: entry.location.id, name: entry.location.name, kind: entry.location.kind,
+                        onHand: entry.position.onHand, held: entry.position.held, allocated: entry.position.allocated,
+                        safetyStock: entry.position.effectiveSafetyStock(locationDefault: entry.location.safetyStockDefault),
+                        incoming: entry.position.incoming, available: entry.available, short: entry.position.shortfall,
+                        distanceKm: entry.distanceKilometres)
+                })
+        })
+    }
+}
