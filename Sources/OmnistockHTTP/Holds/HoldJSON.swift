@@ -13,7 +13,7 @@ enum HoldJSON {
         fulfilment(hold.fulfilment, into: &writer)
         writer.key("id"); writer.string(hold.id)
         writer.key("lines")
-        lines(hold.lines, into: &writer)
+        writer.holdLines(hold.lines)
         writer.key("placedAt"); writer.string(Timestamp.iso(hold.placedAtMs))
         if let reference = hold.reference { writer.key("reference"); writer.string(reference) }
         writer.key("status"); writer.string(hold.status(atMs: nowMs).rawValue)
@@ -45,20 +45,6 @@ enum HoldJSON {
         case nil:
             break
         }
-    }
-
-    /// The held lines, as an array.
-    private static func lines(_ lines: [HoldLine], into writer: inout JSONWriter) {
-        writer.beginArray()
-        for line in lines {
-            writer.beginObject()
-            writer.key("id"); writer.string(line.id)
-            writer.key("locationId"); writer.string(line.locationId)
-            writer.key("quantity"); writer.integer(line.quantity)
-            writer.key("sku"); writer.string(line.sku)
-            writer.endObject()
-        }
-        writer.endArray()
     }
 
     /// The lines a partial hold could not fill, as an array.

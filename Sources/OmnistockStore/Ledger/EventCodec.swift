@@ -57,7 +57,7 @@ public enum EventCodec {
         writer.key("allowPartial"); writer.bool(placed.allowPartial)
         writer.key("expiresAtMs"); writer.integer(placed.expiresAtMs)
         writer.key("holdId"); writer.string(placed.holdId)
-        writer.key("lines"); lines(placed.lines, into: &writer)
+        writer.key("lines"); writer.holdLines(placed.lines)
         writer.key("occurredAtMs"); writer.integer(placed.occurredAtMs)
         if let reference = placed.reference { writer.key("reference"); writer.string(reference) }
         writer.key("unfilled"); writer.beginArray(); writer.endArray()
@@ -81,24 +81,11 @@ public enum EventCodec {
         var writer = JSONWriter(capacity: 120 + 80 * held.count)
         writer.beginObject()
         writer.key("holdId"); writer.string(holdId)
-        writer.key("lines"); lines(held, into: &writer)
+        writer.key("lines"); writer.holdLines(held)
         writer.key("occurredAtMs"); writer.integer(occurredAtMs)
         if let recordedAtMs { writer.key("recordedAtMs"); writer.integer(recordedAtMs) }
         writer.endObject()
         return String(decoding: writer.bytes, as: UTF8.self)
-    }
-
-    private static func lines(_ lines: [HoldLine], into writer: inout JSONWriter) {
-        writer.beginArray()
-        for line in lines {
-            writer.beginObject()
-            writer.key("id"); writer.string(line.id)
-            writer.key("locationId"); writer.string(line.locationId)
-            writer.key("quantity"); writer.integer(line.quantity)
-            writer.key("sku"); writer.string(line.sku)
-            writer.endObject()
-        }
-        writer.endArray()
     }
 
     /// Decodes a stored event; throws when the type is unknown or the payload does not fit.

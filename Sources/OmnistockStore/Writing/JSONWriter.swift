@@ -1,3 +1,4 @@
+import OmnistockCore
 /// A minimal streaming JSON writer for the hot paths, where Foundation's JSONEncoder cost more
 /// than the database work it reports (measured with perf: 57% of the CPU of an availability
 /// call for 100 SKUs x 20 locations; 10% of a 10,000-line movements request for the event
@@ -75,3 +76,18 @@ public struct JSONWriter {
     }
 }
 
+extension JSONWriter {
+    /// Held lines as an array, the one shape the ledger's payloads and the API's holds share.
+    public mutating func holdLines(_ lines: [HoldLine]) {
+        beginArray()
+        for line in lines {
+            beginObject()
+            key("id"); string(line.id)
+            key("locationId"); string(line.locationId)
+            key("quantity"); integer(line.quantity)
+            key("sku"); string(line.sku)
+            endObject()
+        }
+        endArray()
+    }
+}
