@@ -37,11 +37,17 @@ enum ExpiredHolds {
 extension ExpiredHolds {
     /// Rows (sku, location_id, units) of the positions of `keys` (a relation with columns sku
     /// and location_id) whose expired units at `nowMs` (SQL, evaluated once) are more than 0.
+    ///
+    /// One semi-join over the lines, grouped, rather than a sub-select per position: right
+    /// after a large import the planner's statistics say the lines table is empty, and a
+    /// sub-select per position then scans it once per position (measured: 250 holds/s instead
+    /// of 2,500 on random single-line holds right after 200,000 positions were topped up).
     static func perPositionSQL(keys: String, nowMs: String) -> String {
         """
-        SELECT k.sku, k.location_id, x.units
-          FROM \(keys) k CROSS JOIN LATERAL (SELECT \(unitsSQL(sku: "k.sku", location: "k.location_id", nowMs: nowMs)) AS units) x
-         WHERE x.units > 0
+        SELECT h.sku, h.location_id, sum(h.quantity)::bigint AS units
+          FROM active_hold_lines h
+         WHERE (h.sku, h.location_id) IN (SELECT sku, location_id FROM \(keys)) AND h.expires_at_ms <= \(nowMs)
+         GROUP BY h.sku, h.location_id
         """
     }
 }

@@ -65,9 +65,6 @@ public struct LedgerTransaction {
     /// Every locked position's figures as they stand now in this transaction.
     public var positions: [StockKey: StockPosition] { state.positions.mapValues(\.position) }
 
-    /// Whether anything was applied.
-    public var isEmpty: Bool { events.isEmpty }
-
     // MARK: - Applying
 
     /// Applies one decided event: the rows it changes, and its stream's expected version.
@@ -130,7 +127,9 @@ public struct LedgerTransaction {
         guard !events.isEmpty else { return [] }
         var expected: [String: ExpectedVersion] = [:]
         for (stream, version) in opened { expected[stream] = version == 0 ? .noStream : .exact(version) }
-        return try await ledger.append(events, metadata: metadata, expected: expected, recordedAtMs: nowMs, on: connection)
+        let appended = try await ledger.append(events, metadata: metadata, expected: expected, recordedAtMs: nowMs, on: connection)
+        assert(appended.count == events.count, "every applied event was appended")
+        return appended
     }
 
     /// Every touched table in one statement, after the deletes that must come first: active
