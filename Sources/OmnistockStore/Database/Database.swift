@@ -63,6 +63,10 @@ public struct DatabaseSettings: Sendable, Equatable {
         )
         configuration.options.maximumConnections = poolSize
         configuration.options.connectTimeout = .milliseconds(Limits.databaseConnectTimeoutMilliseconds)
+        // No JIT compilation: our statements are short, and a row estimate gone stale (the
+        // ledger head after 400,000 updates) once made PostgreSQL compile the append with LLVM
+        // at every call (measured: 250 holds/s instead of 2,500, the time in LLVM's passes).
+        configuration.options.additionalStartupParameters = [("jit", "off")]
         return configuration
     }
 }

@@ -137,7 +137,7 @@ public final class EmbeddedPostgres: Sendable {
             if let requestedPort { port = requestedPort } else { port = try freePort() }
             let options = [
                 "-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''",
-                "-c max_connections=200", "-c shared_buffers=128MB",
+                "-c max_connections=200", "-c shared_buffers=128MB", "-c jit=off",
             ].joined(separator: " ")
             do {
                 try run(
