@@ -38,10 +38,10 @@ extension ExpiredHolds {
     /// Rows (sku, location_id, units) of the positions of `keys` (a relation with columns sku
     /// and location_id) whose expired units at `nowMs` (SQL, evaluated once) are more than 0.
     ///
-    /// One semi-join over the lines, grouped, rather than a sub-select per position: right
-    /// after a large import the planner's statistics say the lines table is empty, and a
-    /// sub-select per position then scans it once per position (measured: 250 holds/s instead
-    /// of 2,500 on random single-line holds right after 200,000 positions were topped up).
+    /// One semi-join over the lines, grouped (the form the hold writer used before this rule had
+    /// one home), rather than a sub-select per position, whose cost grows with the positions of
+    /// a batch when the planner misjudges the lines table. (A slowdown first blamed on this
+    /// form was PostgreSQL's JIT; see `DatabaseSettings.clientConfiguration`.)
     static func perPositionSQL(keys: String, nowMs: String) -> String {
         """
         SELECT h.sku, h.location_id, sum(h.quantity)::bigint AS units
