@@ -120,15 +120,22 @@ import Testing
             try await withTail(database, queueMax: 4) { tail in
                 let slow = try tail.subscribe()
                 let fast = try tail.subscribe()
+                // Both have started (at the empty ledger's head) before anything is written.
+                for subscription in [slow, fast] {
+                    for await item in subscription {
+                        #expect(item == .started(after: 0))
+                        break
+                    }
+                }
                 let reading = Task { try await collect(fast, until: 3) }
                 try await defineLocations("X", count: 3, on: database)
                 #expect(positions(try await reading.value) == [1, 2, 3])
-                // Nobody reads `slow`: `started` and 3 events fill its 4 places; the next is too many.
+                // Nobody reads `slow`: events 1 to 4 fill its 4 places; the fifth is too many.
                 let more = Task { try await collect(fast, until: 6) }
                 try await defineLocations("Y", count: 3, on: database)
                 #expect(positions(try await more.value) == [4, 5, 6])
                 let items = try await collect(slow, until: 6)
-                #expect(positions(items) == [1, 2, 3])
+                #expect(positions(items) == [1, 2, 3, 4])
                 guard case .dropped(let reason)? = items.last else {
                     Issue.record("the slow subscriber was not dropped: \(items)")
                     return
@@ -148,10 +155,28 @@ import Testing
             }
             try await withTail(database) { restarted in
                 let subscription = try restarted.subscribe()
+                for await item in subscription {
+                    #expect(item == .started(after: 3))
+                    break
+                }
                 try await defineLocations("NEW", count: 2, on: database)
-                let items = try await collect(subscription, until: 5)
-                #expect(items.first == .started(after: 3))
-                #expect(positions(items) == [4, 5])
+                #expect(positions(try await collect(subscription, until: 5)) == [4, 5])
+            }
+        }
+    }
+
+    @Test func withNobodyListeningTheTailMovesToTheHeadAndALaterSubscriberStartsThere() async throws {
+        try await withFreshDatabase { database in
+            try await withTail(database) { tail in
+                try await defineLocations("QUIET", count: 5, on: database)
+                // Bounded wait: the tail follows the head within a notification or a poll.
+                for _ in 0..<100 where tail.statistics.position < 5 { try await Task.sleep(for: .milliseconds(100)) }
+                #expect(tail.statistics.position == 5 && tail.statistics.events == 0)
+                let subscription = try tail.subscribe()
+                try await defineLocations("HEARD", count: 2, on: database)
+                let items = try await collect(subscription, until: 7)
+                #expect(items.first == .started(after: 5))
+                #expect(positions(items) == [6, 7])
             }
         }
     }
