@@ -69,12 +69,12 @@ struct HoldRoutes {
 
     /// The hold, when it exists and the caller may act on every location it holds stock at.
     private func authorizedHold(_ id: String, context: OmsContext) async throws -> (record: HoldRecord, nowMs: Int64) {
-        _ = try context.authorize(.holdStock)
+        // The role first, so an unknown id tells a caller without the role nothing.
+        let principal = try context.authorize(.holdStock)
         guard let found = try await services.holds.get(id: id, on: services.database) else {
             throw Problem(Rejection.unknownHold(holdId: id), inBody: false)
         }
         // The hold's own rule, as every writer applies it (its pickup store counts too).
-        let principal = try context.authorize(.holdStock)
         if let refusal = Access.authorize(principal, .holdStock, hold: found.record.hold) { throw Problem(refusal) }
         return found
     }

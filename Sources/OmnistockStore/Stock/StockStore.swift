@@ -156,7 +156,9 @@ public struct StockStore: Sendable {
         ) {
             let record = try Self.record(row)
             result[record.key] = record
-            nowMs = try row.makeRandomAccess()[9].decode(Int64.self, context: .default)
+            // The clock is one value for the whole statement: read it from the first row only
+            // (a 10,000-line movement request would otherwise index every row a second time).
+            if nowMs == nil { nowMs = try row.makeRandomAccess()[9].decode(Int64.self, context: .default) }
         }
         guard let nowMs, result.count == sorted.count else { throw StoreError.corrupt("locked stock positions could not be read") }
         return (result, nowMs)
