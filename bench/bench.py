@@ -720,7 +720,7 @@ def main():
     print(f"bench: {OMS}, scenarios {SCENARIOS}, wrk {WRK_CONNECTIONS} connections x {WRK_SECONDS} s")
     server = start_server(data, port, env, work)
     try:
-        key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--data-dir", data], env=env,
+        key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "bench-admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         rng = random.Random(7)
         if FULL or "holds" in chosen:

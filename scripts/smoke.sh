@@ -92,7 +92,7 @@ check "GET /ready is 200" test "$(curl -s -o /dev/null -w '%{http_code}' "$base/
 check "the demo locations are there" test "$(curl -s "$base/v1/locations" -H "Authorization: Bearer $admin" | grep -o '"id":"[A-Z]*-0[0-9]"' | wc -l)" = 5
 check "the admin key creates a location" test "$(status_of PUT "$base/v1/locations/PAR-05" "$admin" \
   '{"name":"Paris Marais","kind":"store","latitude":48.857,"longitude":2.362,"capabilities":{"pickup":true,"ships":false},"dailyCapacity":60}')" = 201
-store=$("$oms" api-key create --role store --location PAR-02 --data-dir "$data" 2>"$work/cli.log")
+store=$("$oms" api-key create --role store --location PAR-02 --name smoke-store --data-dir "$data" 2>"$work/cli.log")
 check "oms api-key create works while the server runs" test -n "$store"
 check "a store key of another location cannot change PAR-01 (403)" test "$(status_of PUT "$base/v1/locations/PAR-01" "$store" \
   '{"name":"Hijack","kind":"store","latitude":48,"longitude":2,"capabilities":{"pickup":true,"ships":true},"dailyCapacity":1}')" = 403
@@ -152,7 +152,7 @@ else
   check "a later start becomes ready" false
 fi
 check "oms api-key create starts and stops the cluster itself when no server runs" \
-  bash -c "'$oms' api-key create --role checkout --data-dir '$data' >/dev/null 2>&1 && test ! -f '$data/pgdata/postmaster.pid'"
+  bash -c "'$oms' api-key create --role checkout --name smoke-checkout --data-dir '$data' >/dev/null 2>&1 && test ! -f '$data/pgdata/postmaster.pid'"
 check "oms serve with a bad setting exits non-zero and names it" \
   bash -c "out=\$(OMS_HTTP_PORT=99999 '$oms' serve --data-dir '$data' 2>&1); [ \$? -ne 0 ] && grep -q oms.http.port <<<\"\$out\""
 check "oms serve on a port in use exits non-zero, naming the address and how to choose another" \
