@@ -125,6 +125,7 @@ struct Serve: AsyncParsableCommand {
         if noMigrate { extra["oms.migrate"] = "false" }
         if demo { extra["oms.demo"] = "true" }
         let (settings, logger) = try prepare(options, extra: extra, quiet: false)
+        let budget = try servingBudget(settings, logger: logger)
         let stores = try Stores(settings: settings, logger: logger)
         let handle = try DatabaseHandle.open(settings, logger: logger)
         defer { handle.embedded?.stop() }
@@ -133,7 +134,10 @@ struct Serve: AsyncParsableCommand {
 
         var app = Application(
             router: buildRouter(edge),
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "omnistock"),
+            server: .omnistock(timeouts: settings.connectionTimeouts),
+            configuration: .init(
+                address: .hostname(settings.host, port: settings.port), serverName: "omnistock",
+                availableConnectionsDelegate: budget.acceptGate(logger: logger)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? settings.port
                 logger.notice("serving", metadata: ["url": "http://\(settings.host):\(port)", "database": "\(handle.settings.redactedURL)"])
@@ -228,15 +232,17 @@ struct ApiKey: AsyncParsableCommand {
         @Option(name: .customLong("location"), help: "A location the key is bound to (repeat for several).")
         var locations: [String] = []
 
-        @Option(help: "A label for humans.")
-        var name: String?
+        // Required, as `name` is in `POST /v1/api-keys`: a key nobody can tell apart from the
+        // others is one nobody dares revoke. The parser refuses a missing one with exit 64.
+        @Option(help: "A label for humans, 1 to \(Limits.nameLengthMax) characters (required, as in POST /v1/api-keys).")
+        var name: String
 
         @Flag(help: "Print the key as JSON (id, role, locations, key).")
         var json = false
 
         func run() async throws {
             let spec: ApiKeySpec
-            switch ApiKeySpec.validate(name: name ?? "\(role.rawValue) key", role: role, locations: locations) {
+            switch ApiKeySpec.validate(name: name, role: role, locations: locations) {
             case .success(let valid): spec = valid
             case .failure(let rejections): throw ValidationFailure(rejections.all.map(\.detail).joined(separator: " "))
             }

@@ -134,3 +134,23 @@ struct ListenFailure: Error, CustomStringConvertible {
         }
     }
 }
+
+/// The connection limit `oms serve` runs with, after raising the soft descriptor limit to the
+/// hard one; a chosen limit that does not fit stops it (see `ConnectionBudget`).
+func servingBudget(_ settings: Settings, logger: Logger) throws -> ConnectionBudget {
+    let descriptors = ConnectionBudget.raiseDescriptorLimit() ?? Int.max
+    switch ConnectionBudget.resolve(
+        requested: settings.connectionLimit, chosen: settings.connectionLimitChosen,
+        descriptorLimit: descriptors, poolSize: settings.poolSize)
+    {
+    case .success(let budget):
+        if budget.lowered {
+            logger.notice(
+                "the connection limit is lowered to fit the descriptor limit",
+                metadata: ["limit": "\(budget.limit)", "default": "\(settings.connectionLimit)", "ulimit": "\(descriptors)"])
+        }
+        return budget
+    case .failure(let refusal):
+        throw ValidationFailure(refusal.description)
+    }
+}

@@ -1,6 +1,7 @@
 import Configuration
 import Foundation
 import OmnistockCore
+import OmnistockHTTP
 
 /// Every setting of `oms`, read once: command-line flags first, then environment variables,
 /// then defaults. Environment names follow the keys (`oms.http.port` is `OMS_HTTP_PORT`).
@@ -14,6 +15,12 @@ struct Settings: Sendable {
     var poolSize: Int
     var idempotencyRetentionSeconds: Int64
     var authCacheSeconds: Double
+    /// Connection timeouts of `oms serve`.
+    var connectionTimeouts: ConnectionTimeouts
+    /// Open HTTP connections at most, and whether the operator chose it (a chosen limit that
+    /// does not fit the descriptor limit stops `oms serve`; the default is lowered to fit).
+    var connectionLimit: Int
+    var connectionLimitChosen: Bool
     var logLevel: String
     var logFormat: String
     var demo: Bool
@@ -53,6 +60,17 @@ struct Settings: Sendable {
         guard ["text", "json"].contains(logFormat) else { throw ValidationFailure("oms.log.format must be text or json") }
         let databaseURL = config.string(forKey: "database.url", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         let embeddedPort = try integer("oms.embedded.postgres.port", default: 0, range: 0...65535)
+        func seconds(_ key: ConfigKey, default value: Int, max: Int) throws -> Int {
+            try integer(key, default: value, range: Limits.httpTimeoutSecondsMin...max)
+        }
+        let timeouts = ConnectionTimeouts(
+            idleSeconds: try seconds("oms.http.idle.timeout.seconds", default: Limits.httpIdleTimeoutSecondsDefault, max: Limits.httpIdleTimeoutSecondsMax),
+            headerSeconds: try seconds(
+                "oms.http.header.timeout.seconds", default: Limits.httpHeaderTimeoutSecondsDefault, max: Limits.httpHeaderTimeoutSecondsMax),
+            bodySeconds: try seconds("oms.http.body.timeout.seconds", default: Limits.httpBodyTimeoutSecondsDefault, max: Limits.httpBodyTimeoutSecondsMax))
+        let connectionLimit = try integer(
+            "oms.http.connection.limit", default: Limits.httpConnectionLimitDefault,
+            range: Limits.httpConnectionLimitMin...Limits.httpConnectionLimitMax)
         return Settings(
             databaseURL: databaseURL,
             dataDirectory: config.string(forKey: "oms.data.dir", default: ".omnistock"),
@@ -65,6 +83,9 @@ struct Settings: Sendable {
                 "oms.idempotency.retention.seconds", default: Int(Limits.idempotencyRetentionSecondsDefault),
                 range: Int(Limits.idempotencyRetentionSecondsMin)...Int(Limits.idempotencyRetentionSecondsMax))),
             authCacheSeconds: Double(try integer("oms.auth.cache.seconds", default: 5, range: 0...Int(authCacheSecondsMax))),
+            connectionTimeouts: timeouts,
+            connectionLimit: connectionLimit,
+            connectionLimitChosen: config.string(forKey: "oms.http.connection.limit") != nil,
             logLevel: logLevel,
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)

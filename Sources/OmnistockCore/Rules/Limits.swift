@@ -54,9 +54,17 @@ public enum Limits {
     public static let availabilitySkusMax = 500
     /// Search radius around a point, in kilometres.
     public static let radiusKilometresMax = 20_000.0
+    /// Events that touched a position since an `asOf` time that one time-travel read takes back;
+    /// further back is refused (400, naming the earliest time it can answer), so one read stays
+    /// a bounded amount of work (measured: 0.5 s at the bound, debug build on 2 cores, nearly
+    /// all of it decoding the events).
+    public static let asOfEventsReadMax = 10_000
 
     /// The largest request body the edge reads, in bytes. Sized for 10,000 stock movement lines.
     public static let requestBodyBytesMax = 8 * 1024 * 1024
+    /// How deeply a request body's objects and arrays may nest: no body the API takes nests
+    /// deeper than 3 (a hold's fulfilment address), and the bound caps the duplicate-key scan's stack.
+    public static let requestBodyNestingDepthMax = 32
 
     /// Holds: how long one lasts unless extended (15 minutes), and the bounds of a request's TTL.
     public static let holdTTLSecondsDefault: Int64 = 900
@@ -134,6 +142,49 @@ public enum Limits {
     public static let apiKeyCacheEntriesMax = 10_000
     /// How long opening a database connection may take before it fails.
     public static let databaseConnectTimeoutMilliseconds: Int64 = 5_000
+    /// How long a caller waits for a pooled connection while the pool cannot connect before it
+    /// is answered 503: the pool queues a lease for as long as it cannot connect (60 s, then its
+    /// own breaker trips: the 66 s waits seen after `kill -9` of the postmaster), so 1.5 s keeps
+    /// every answer of an outage within about two seconds.
+    public static let databaseAcquireTimeoutMilliseconds: Int64 = 1_500
+    /// How long a caller waits for a pooled connection while the pool connects but lags (every
+    /// connection busy, a loaded machine): not an outage, and the whole test suite on two busy
+    /// cores saw leases of more than 1.5 s.
+    public static let databaseAcquireBusyTimeoutMilliseconds: Int64 = 10_000
+    /// While the database is away, the pause between one caller's probe of the pool and the
+    /// next; callers in between are answered 503 at once (a writer running a failed batch of
+    /// 512 one by one would otherwise wait 1.5 s per request, measured 10.5 s for 8 holds).
+    public static let databaseProbePauseMilliseconds: Int64 = 500
+    /// How long a lease whose connection closed may stay lent before its pool slot is given
+    /// back: a query answers its connection's loss in milliseconds, except one PostgresNIO lost
+    /// (written to the channel after it closed), which would otherwise keep the slot for ever.
+    public static let databaseLostConnectionGraceMilliseconds: Int64 = 1_000
     /// Starts of the embedded PostgreSQL on a port of its choosing before giving up.
     public static let embeddedStartAttemptsMax = 3
+
+    /// How long a kept-alive HTTP connection may wait for its next request: longer than the
+    /// 60 s idle timeout of common load balancers, so that the balancer closes first and never
+    /// sends a request on a connection we are closing.
+    public static let httpIdleTimeoutSecondsDefault = 75
+    public static let httpIdleTimeoutSecondsMax = 3_600
+    /// How long a request head may take from its first byte: a client sends it in one packet
+    /// in milliseconds, so 10 s is ample on a poor mobile link and short for a slowloris.
+    public static let httpHeaderTimeoutSecondsDefault = 10
+    public static let httpHeaderTimeoutSecondsMax = 300
+    /// How long a request body may take from the end of its head, whole: 60 s lets the
+    /// largest body (8 MiB) arrive at 1.1 Mbit/s, and a 10,000-line movements file (about
+    /// 1.2 MB) at 160 kbit/s.
+    public static let httpBodyTimeoutSecondsDefault = 60
+    public static let httpBodyTimeoutSecondsMax = 3_600
+    /// The shortest connection timeout a setting may ask for.
+    public static let httpTimeoutSecondsMin = 1
+    /// Open HTTP connections one instance serves; past it, it stops accepting and new
+    /// connections wait in the listen backlog. Half this host's `ulimit -n` of 20,000.
+    public static let httpConnectionLimitDefault = 10_000
+    public static let httpConnectionLimitMin = 1
+    public static let httpConnectionLimitMax = 1_000_000
+    /// Descriptors an instance keeps free of HTTP connections besides its database pool: 21
+    /// are open at rest (logs, event loops, timers, the listening socket), and libdispatch
+    /// opens one every second to watch its threads and traps the process when it cannot.
+    public static let descriptorsReservedCount = 128
 }
