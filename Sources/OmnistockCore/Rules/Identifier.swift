@@ -26,15 +26,36 @@ public enum Identifier {
     }
 }
 
-/// Validation of free text (names, labels): not empty after trimming, bounded, no control characters.
+/// Validation of free text (names, labels): not empty, not only whitespace, bounded, no
+/// control characters. Each fault is reported for what it is: a tab in a name once read
+/// "must be 1 to 200 characters".
 public enum Text {
     public static func check(_ value: String, field: String, lengthMax: Int = Limits.nameLengthMax) -> Rejection? {
         let scalars = value.unicodeScalars
-        let blank = scalars.allSatisfy { $0.properties.isWhitespace }
-        let control = scalars.contains { $0.value < 0x20 || $0.value == 0x7F }
-        if blank || control || value.count > lengthMax {
+        if value.isEmpty || value.count > lengthMax {
             return .invalidText(field: field, lengthMax: lengthMax)
         }
+        if let control = scalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
+            return .notAllowed(field: field, reason: "it holds the control character \(name(of: control)); send printable text")
+        }
+        if scalars.allSatisfy({ $0.properties.isWhitespace }) {
+            return .notAllowed(field: field, reason: "it is only whitespace; send at least one visible character")
+        }
         return nil
+    }
+
+    /// `U+0009 (tab)`: the code point, and the usual name of the common ones.
+    static func name(of scalar: Unicode.Scalar) -> String {
+        let code = "U+" + String(repeating: "0", count: max(0, 4 - String(scalar.value, radix: 16).count))
+            + String(scalar.value, radix: 16, uppercase: true)
+        switch scalar.value {
+        case 0x00: return code + " (NUL)"
+        case 0x09: return code + " (tab)"
+        case 0x0A: return code + " (line feed)"
+        case 0x0D: return code + " (carriage return)"
+        case 0x1B: return code + " (escape)"
+        case 0x7F: return code + " (delete)"
+        default: return code
+        }
     }
 }

@@ -4,7 +4,8 @@ import OmnistockCore
 import OmnistockStore
 
 /// Store work and returns: the steps an order takes once placed. Each step's command is read
-/// from the request, run once per Idempotency-Key, and answered with the order. A refusal
+/// from the request (a step that takes no body refuses one), run once per Idempotency-Key,
+/// and answered with the order. A refusal
 /// decided with events (a wrong pickup code, which is counted) is answered after they are
 /// committed, and stored for replays like any answer.
 struct OrderStepRoutes {
@@ -24,17 +25,26 @@ struct OrderStepRoutes {
 
     /// `POST /v1/orders/{orderId}/picking`: the store starts picking.
     @Sendable func picking(_ request: Request, context: OmsContext) async throws -> Response {
-        try await step(request, context) { _, _ in (.picking, Data()) }
+        try await step(request, context) { request, context in
+            try await JSON.expectNoBody(request, context: context)
+            return (.picking, Data())
+        }
     }
 
     /// `POST /v1/orders/{orderId}/ready`: a pickup order waits at the store for its customer.
     @Sendable func ready(_ request: Request, context: OmsContext) async throws -> Response {
-        try await step(request, context) { _, _ in (.ready, Data()) }
+        try await step(request, context) { request, context in
+            try await JSON.expectNoBody(request, context: context)
+            return (.ready, Data())
+        }
     }
 
     /// `POST /v1/orders/{orderId}/unlock`: a store lifts the lock wrong pickup codes put on.
     @Sendable func unlock(_ request: Request, context: OmsContext) async throws -> Response {
-        try await step(request, context) { _, _ in (.unlock, Data()) }
+        try await step(request, context) { request, context in
+            try await JSON.expectNoBody(request, context: context)
+            return (.unlock, Data())
+        }
     }
 
     /// `POST /v1/orders/{orderId}/collect`: the customer collects, with the pickup code.
@@ -56,8 +66,9 @@ struct OrderStepRoutes {
     /// `POST /v1/orders/{orderId}/cancel`, with or without a reason.
     @Sendable func cancel(_ request: Request, context: OmsContext) async throws -> Response {
         try await step(request, context) { request, context in
-            guard request.headers[.contentType] != nil else { return (.cancel(reason: nil), Data()) }
-            let body = try await JSON.decode(CancelBody.self, from: request, context: context)
+            // No body and `{}` are the same request, for its Idempotency-Key too.
+            guard let body = try await JSON.decodeIfPresent(CancelBody.self, from: request, context: context), body.value.reason != nil
+            else { return (.cancel(reason: nil), Data()) }
             return (.cancel(reason: body.value.reason), try body.canonical())
         }
     }
@@ -78,7 +89,9 @@ struct OrderStepRoutes {
     /// `POST /v1/orders/{orderId}/lines/{lineId}/not-found`: the store cannot find a line's stock.
     @Sendable func notFound(_ request: Request, context: OmsContext) async throws -> Response {
         try await step(request, context) { request, context in
-            (.notFound(lineId: try request.identifier("lineId", context: context)), Data())
+            let lineId = try request.identifier("lineId", context: context)
+            try await JSON.expectNoBody(request, context: context)
+            return (.notFound(lineId: lineId), Data())
         }
     }
 

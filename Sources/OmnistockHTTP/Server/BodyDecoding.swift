@@ -21,30 +21,97 @@ extension JSON {
 
     /// Reads and decodes a JSON body strictly.
     ///
-    /// 415 unless the body is declared JSON; 413 past the size limit; 400 for malformed JSON,
-    /// a value of the wrong type, a missing field, or a field the endpoint does not know (a typo
-    /// must not be silently ignored: `"saftyStock": 2` would otherwise set nothing).
+    /// 415 unless the body is declared JSON in UTF-8; 413 past the size limit; 400 for bytes
+    /// that are not UTF-8 JSON text, a key twice in one object, malformed JSON, a value of the
+    /// wrong type, a null the API does not document, a missing field, or a field the endpoint
+    /// does not know (a typo must not be silently ignored: `"saftyStock": 2` would otherwise
+    /// set nothing).
     static func decode<T: Codable>(_ type: T.Type, from request: Request, context: OmsContext) async throws -> Decoded<T> {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
-        let mediaType = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-        guard mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json")) else {
-            throw Problem.unsupportedMediaType()
-        }
+        try checkMediaType(request)
         var request = request
-        let buffer: ByteBuffer
+        let data = try await collect(&request, context: context)
+        guard !data.isEmpty else { throw Problem.badRequest("The request has no body; send a JSON object.") }
+        return Decoded(value: try decode(type, from: data))
+    }
+
+    /// The body of a route where it is optional (a cancel's reason): nil when there is none,
+    /// else read as `decode` reads it.
+    static func decodeIfPresent<T: Codable>(_ type: T.Type, from request: Request, context: OmsContext) async throws -> Decoded<T>? {
+        var request = request
+        let data = try await collect(&request, context: context)
+        guard !data.isEmpty else { return nil }
+        try checkMediaType(request)
+        return Decoded(value: try decode(type, from: data))
+    }
+
+    /// The one rule for a route that takes no body: none, an empty one, or `{}` sent as JSON.
+    /// Any other body is 415 when it is not declared JSON, else 400 as a body of the wrong
+    /// shape (`unknown-field` naming each member, `malformed-json`, `wrong-type` for `[]`).
+    /// The store steps once ignored their body, and `this is not json` cancelled a line.
+    static func expectNoBody(_ request: inout Request, context: OmsContext) async throws {
+        let data = try await collect(&request, context: context)
+        guard !data.isEmpty else { return }
+        guard isJSON(mediaType(request)) else { throw Problem.bodyNotTaken() }
+        try checkMediaType(request)
+        _ = try decode(NoFields.self, from: data)
+    }
+
+    static func expectNoBody(_ request: Request, context: OmsContext) async throws {
+        var request = request
+        try await expectNoBody(&request, context: context)
+    }
+
+    /// The body's bytes, up to the size limit (413 past it).
+    private static func collect(_ request: inout Request, context: OmsContext) async throws -> Data {
         do {
-            buffer = try await request.collectBody(upTo: context.maxUploadSize)
+            return Data(buffer: try await request.collectBody(upTo: context.maxUploadSize))
         } catch is NIOTooManyBytesError {
             throw Problem.contentTooLarge()
         }
-        let data = Data(buffer: buffer)
-        guard !data.isEmpty else { throw Problem.badRequest("The request has no body; send a JSON object.") }
-        let value: T
+    }
+
+    /// The media type of the body, lower-cased, without parameters.
+    private static func mediaType(_ request: Request) -> String {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        return contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    }
+
+    private static func isJSON(_ mediaType: String) -> Bool {
+        mediaType == "application/json" || (mediaType.hasPrefix("application/") && mediaType.hasSuffix("+json"))
+    }
+
+    /// 415 unless the body is declared JSON, with no charset or UTF-8's.
+    private static func checkMediaType(_ request: Request) throws {
+        guard isJSON(mediaType(request)) else { throw Problem.unsupportedMediaType() }
+        let parameters = (request.headers[.contentType] ?? "").split(separator: ";").dropFirst()
+        for parameter in parameters {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard pair.count == 2, pair[0] == "charset" else { continue }
+            let charset = pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard charset == "utf-8" || charset == "utf8" else { throw Problem.unsupportedCharset(charset) }
+        }
+    }
+
+    /// Decodes a body's bytes strictly, after the checks of its text (JSONText).
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        switch JSONText.fault(in: data) {
+        case .encoding(let reason)?: throw Problem.invalidEncoding(reason)
+        case .duplicateKey(let pointer)?: throw Problem.duplicateKey(pointer)
+        case .tooDeep?: throw Problem.nestedTooDeeply()
+        case nil: break
+        }
+        let decoder = JSONDecoder()
+        decoder.userInfo[.nullableFields] = (T.self as? any NullableFields.Type)?.nullableFields ?? Set<String>()
         do {
-            value = try JSONDecoder().decode(Strict<T>.self, from: data).value
+            return try decoder.decode(Strict<T>.self, from: data).value
         } catch let unknown as UnknownField {
             let field = pointer(unknown.path)
             throw Problem.badRequest("The field '\(field)' is not part of this request.", field: field, code: "unknown-field")
+        } catch let null as NullField {
+            let field = pointer(null.path)
+            throw Problem.badRequest(
+                "The field '\(field)' may not be null: leave it out for its default, or send \(null.expected).", field: field,
+                code: "wrong-type")
         } catch let error as DecodingError {
             if case .dataCorrupted(let context) = error, context.codingPath.isEmpty,
                 let field = unrepresentableNumber(in: data, as: T.self)
@@ -55,7 +122,20 @@ extension JSON {
             }
             throw problem(for: error)
         }
-        return Decoded(value: value)
+    }
+
+    /// The body of a route that takes none: an object with no members.
+    private struct NoFields: Decodable {
+        private struct NoKeys: CodingKey {
+            var stringValue: String { "" }
+            var intValue: Int? { nil }
+            init?(stringValue: String) { nil }
+            init?(intValue: Int) { nil }
+        }
+
+        init(from decoder: any Decoder) throws {
+            _ = try decoder.container(keyedBy: NoKeys.self)
+        }
     }
 
     /// Foundation reports a number that does not fit its field (2.5 for an integer, 1e30) as

@@ -9,6 +9,10 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     // The route table is filled after the routes are added; the middleware reads it lazily.
     let table = RouteTableBox()
     router.add(middleware: EdgeMiddleware(metrics: services.metrics, routes: table))
+    // Before every route and before authentication: a request whose form breaks a rule of
+    // every route (a body where none is taken, a malformed Idempotency-Key) is refused the
+    // same way everywhere, and its body is never read as something else.
+    router.add(middleware: InputRulesMiddleware())
 
     OperationsRoutes(services: services).register(on: router)
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))

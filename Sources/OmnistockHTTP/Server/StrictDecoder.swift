@@ -3,7 +3,9 @@
 /// Foundation's JSONDecoder ignores unknown keys, so `"saftyStock": 2` would silently set
 /// nothing. This wrapper checks every object against the CodingKeys of the type that decodes it
 /// (a key is known when `Key(stringValue:)` accepts it), at any depth, in the same pass as the
-/// decoding itself: no second parse of the body.
+/// decoding itself: no second parse of the body. An optional field sent as `null` is refused
+/// (NullField) unless the body documents it as nullable (NullableFields, InputRules.swift):
+/// Foundation would read it as absent.
 struct StrictDecoder: Decoder {
     let inner: any Decoder
     var codingPath: [any CodingKey] { inner.codingPath }
@@ -14,7 +16,8 @@ struct StrictDecoder: Decoder {
         for key in all.allKeys where Key(stringValue: key.stringValue) == nil {
             throw UnknownField(path: codingPath + [key])
         }
-        return KeyedDecodingContainer(StrictKeyedContainer(inner: try inner.container(keyedBy: Key.self)))
+        let nullable = userInfo[.nullableFields] as? Set<String> ?? []
+        return KeyedDecodingContainer(StrictKeyedContainer(inner: try inner.container(keyedBy: Key.self), nullable: nullable))
     }
 
     func unkeyedContainer() throws -> any UnkeyedDecodingContainer {
@@ -31,6 +34,13 @@ struct UnknownField: Error {
     let path: [any CodingKey]
 }
 
+/// An optional field sent as `null` where the API does not document null.
+struct NullField: Error {
+    let path: [any CodingKey]
+    /// What the field takes instead ("an integer").
+    let expected: String
+}
+
 struct AnyCodingKey: CodingKey {
     let stringValue: String
     let intValue: Int?
@@ -45,6 +55,8 @@ private func strictly<T: Decodable>(_ type: T.Type, _ decoder: () throws -> any 
 
 private struct StrictKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let inner: KeyedDecodingContainer<Key>
+    /// The JSON pointers of the fields whose null means absent.
+    let nullable: Set<String>
     var codingPath: [any CodingKey] { inner.codingPath }
     var allKeys: [Key] { inner.allKeys }
     func contains(_ key: Key) -> Bool { inner.contains(key) }
@@ -71,9 +83,33 @@ private struct StrictKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProto
         }
         return try strictly(type) { try inner.superDecoder(forKey: key) }
     }
+
+    /// Whether an optional field holds a value: false when it is absent (or a documented null),
+    /// and a null anywhere else is refused rather than read as absent.
+    private func present(_ key: Key, _ type: Any.Type) throws -> Bool {
+        guard inner.contains(key) else { return false }
+        guard try inner.decodeNil(forKey: key) else { return true }
+        if nullable.contains(JSON.pointer(codingPath + [key])) { return false }
+        throw NullField(path: codingPath + [key], expected: JSON.describe(type))
+    }
+
+    // Every typed overload is written out: the protocol's defaults would read null as absent.
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try present(key, type) ? decode(type, forKey: key) : nil }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try present(key, type) ? decode(type, forKey: key) : nil }
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
-        guard try inner.contains(key) && !inner.decodeNil(forKey: key) else { return nil }
-        return try decode(type, forKey: key)
+        try present(key, type) ? decode(type, forKey: key) : nil
     }
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
         try StrictDecoder(inner: try inner.superDecoder(forKey: key)).container(keyedBy: type)
