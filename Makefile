@@ -1,7 +1,7 @@
 # Omnistock: two commands do everything on a fresh Debian machine with the Swift toolchain.
 #   make run   installs what is missing, builds, and serves on an embedded PostgreSQL with demo data
 #   make test  runs the whole test suite on its own throwaway PostgreSQL cluster
-.PHONY: run test build release tools smoke bench clean
+.PHONY: run test build release tools smoke bench schemathesis clean
 
 # Settings for `make run`, overridable: make run PORT=9090 DATA_DIR=/var/lib/omnistock
 PORT ?= 8080
@@ -34,6 +34,11 @@ bench: tools
 
 smoke: build
 	bash scripts/smoke.sh
+
+# Schemathesis against the served OpenAPI document, every check, a fixed seed (scripts/schemathesis.py).
+# Not yet part of `make test`: its last run still found 15 server-side violations (see the issue note).
+schemathesis: tools build
+	python3 scripts/schemathesis.py
 
 clean:
 	rm -rf .build

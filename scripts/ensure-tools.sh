@@ -1,8 +1,29 @@
 #!/usr/bin/env bash
 # Installs what Omnistock needs beside the Swift toolchain when it is missing: the PostgreSQL
-# server programs (initdb, pg_ctl, postgres) for the embedded cluster and the tests, and curl for
-# the end-to-end smoke test. Debian/Ubuntu only (apt-get); elsewhere it says what to install.
+# server programs (initdb, pg_ctl, postgres) for the embedded cluster and the tests, curl for
+# the end-to-end smoke test, and schemathesis (from PyPI, pinned) for the OpenAPI campaign
+# (scripts/schemathesis.py). Debian/Ubuntu only (apt-get); elsewhere it says what to install.
+# Quiet when everything is there.
 set -euo pipefail
+
+# The schemathesis release the campaign was measured with (Python 3.9 or later): `st run` with
+# `--checks all`, `--seed`, `--max-examples` and response schema validation.
+schemathesis_version=4.32.5
+
+have_schemathesis() {
+  [ "$(python3 -c 'from importlib.metadata import version; print(version("schemathesis"))' 2>/dev/null)" = "$schemathesis_version" ]
+}
+
+# pip into the python3 that runs the scripts; where the system Python is marked as managed by
+# the distribution (PEP 668), pip needs to be told that installing into it is meant.
+install_schemathesis() {
+  have_schemathesis && return 0
+  echo "Installing schemathesis $schemathesis_version with pip…" >&2
+  local pip=(python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version")
+  "${pip[@]}" >/dev/null 2>&1 || "${pip[@]}" --break-system-packages >/dev/null ||
+    { echo "could not install schemathesis $schemathesis_version with pip" >&2; exit 1; }
+  have_schemathesis || { echo "schemathesis $schemathesis_version is still missing after pip install" >&2; exit 1; }
+}
 
 have_postgres() {
   for dir in $(echo "$PATH" | tr ':' ' ') /usr/lib/postgresql/*/bin; do
@@ -15,9 +36,16 @@ missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# pip itself, when schemathesis has to be installed and the system Python lacks it.
+if ! have_schemathesis && command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+  missing+=(python3-pip)
+fi
 # The benchmark's load generator.
 [ "${1:-}" = "--bench" ] && ! command -v wrk >/dev/null 2>&1 && missing+=(wrk)
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  install_schemathesis
+  exit 0
+fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "Omnistock needs: ${missing[*]} (the PostgreSQL server package provides initdb, pg_ctl and postgres)." >&2
@@ -35,3 +63,4 @@ echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/cre
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 have_postgres || { echo "the PostgreSQL server programs are still missing after installing postgresql" >&2; exit 1; }
+install_schemathesis

@@ -44,13 +44,13 @@ part() {
 failures_in() {  # failures_in LOG
   # Colour codes are removed first, in case a tool colours its output even into a pipe.
   sed 's/\x1b\[[0-9;]*m//g' "$1" |
-    grep -E ': error: |^error: |^(smoke|flash-sale): FAIL|^✘ Test .* failed after |Fatal error' |
+    grep -E ': error: |^error: |^(smoke|flash-sale|slow-clients|chaos|schemathesis): FAIL|^✘ Test .* failed after |Fatal error' |
     grep -v '^✘ Test run with' | awk '!seen[$0]++' || true
 }
 # The part's own closing count ("smoke: 20 passed, 1 failed", "✘ Test run with 182 tests …").
 closing_line() {  # closing_line LOG
   sed 's/\x1b\[[0-9;]*m//g' "$1" |
-    grep -E '^smoke: [0-9]+ passed, [0-9]+ failed|^flash-sale: (passed|[0-9]+ failed)$|^(✔|✘) Test run with [0-9]+ test' |
+    grep -E '^smoke: [0-9]+ passed, [0-9]+ failed|^(flash-sale|slow-clients|chaos): (passed|[0-9]+ failed)$|^schemathesis: (passed|FAILED)|^(✔|✘) Test run with [0-9]+ test' |
     tail -n 1 || true
 }
 
@@ -59,6 +59,12 @@ if [ "${results[0]}" = passed ]; then
   part "smoke test (scripts/smoke.sh)" bash scripts/smoke.sh
   # Never oversell, proven across two `oms serve` processes on one database (counts units).
   part "flash-sale check (scripts/flash-sale.py)" python3 scripts/flash-sale.py
+  # Idle, slowloris and slow-body clients and more connections than the bound: /health answers,
+  # the process lives, the server closes them within its timeouts.
+  part "slow clients (scripts/slow-clients.py)" python3 scripts/slow-clients.py
+  # kill -9 of PostgreSQL and of oms under a write load: 503 with Retry-After while the database
+  # is away, recovery on its own, every acknowledged write found, verify clean.
+  part "chaos (scripts/chaos.py)" python3 scripts/chaos.py
   # Swift Testing only: the XCTest runner would print a misleading "Executed 0 tests".
   part "swift test" env OMS_TEST_DATA_DIR="$work/cluster" swift test --skip-build --disable-xctest
 fi

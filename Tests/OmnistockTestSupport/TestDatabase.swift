@@ -101,7 +101,10 @@ public let testLogger: Logger = {
 public func withDatabase<R: Sendable>(
     _ settings: DatabaseSettings, poolSize: Int = 8, _ body: @Sendable (Database) async throws -> R
 ) async throws -> R {
-    let database = Database(settings: settings, poolSize: poolSize, logger: testLogger)
+    // Tests run many suites in parallel on a loaded machine: a lease may wait longer than a served
+    // instance allows, without the database being away. The outage tests build pools with the real bounds.
+    let database = Database(
+        settings: settings, poolSize: poolSize, logger: testLogger, acquireTimeout: .seconds(30), busyAcquireTimeout: .seconds(60))
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await database.client.run() }
         defer { group.cancelAll() }

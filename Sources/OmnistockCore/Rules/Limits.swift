@@ -56,7 +56,7 @@ public enum Limits {
     public static let radiusKilometresMax = 20_000.0
     /// Events that touched a position since an `asOf` time that one time-travel read takes back;
     /// further back is refused (400, naming the earliest time it can answer), so one read stays
-    /// a bounded amount of work (measured: 0.5 s at the bound, debug build on 2 cores, nearly
+    /// a bounded amount of work (measured: 0.5 to 1 s at the bound, debug build on 2 cores, nearly
     /// all of it decoding the events).
     public static let asOfEventsReadMax = 10_000
 

@@ -11,6 +11,14 @@ public enum Geo {
         return 2 * earthRadiusKilometres * arcsine(min(1, a.squareRoot()))
     }
 
+    /// Kilometres from a point to a location as answers show them: rounded to ten metres, as
+    /// more precision says nothing about a shop's door.
+    public static func shownDistanceKilometres(from point: (latitude: Double, longitude: Double), to location: Location) -> Double {
+        let exact = distanceKilometres(
+            latitude1: point.latitude, longitude1: point.longitude, latitude2: location.latitude, longitude2: location.longitude)
+        return (exact * 100).rounded() / 100
+    }
+
     // The standard library has no trigonometry without Foundation; these series are exact to
     // well below a metre over the ranges used (angles in [-π, π]).
     static func sine(_ x: Double) -> Double {

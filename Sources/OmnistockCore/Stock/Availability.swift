@@ -1,8 +1,10 @@
 /// Availability of one SKU across the estate, per location and per channel.
 ///
 /// The channel rules live here: every active location counts towards `available`; only
-/// locations that ship orders count towards `ship`; pickup points that have the SKU are listed,
-/// nearest first when the shopper's position is known, within the radius when one is given.
+/// locations that ship orders count towards `ship`; pickup points that have the SKU are listed.
+/// When the shopper's position is known, every location carries its distance and locations and
+/// pickup points come nearest first (ties by id); with a radius too, only the locations within
+/// it (inclusive) are listed and counted in the totals.
 public struct SkuAvailability: Equatable, Sendable {
     public struct AtLocation: Equatable, Sendable {
         public var location: Location
@@ -19,27 +21,29 @@ public struct SkuAvailability: Equatable, Sendable {
     public var pickup: [AtLocation]
 
     /// Sums one SKU's positions at active locations into per-location and per-channel figures.
+    /// A radius without a point is ignored (the edge refuses it).
     public static func summarize(
         sku: String, positions: [(location: Location, position: StockPosition)],
         near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?
     ) -> SkuAvailability {
         var result = SkuAvailability(sku: sku, available: 0, ship: 0, locations: [], pickup: [])
         for (location, position) in positions where location.active {
+            let distance = near.map { Geo.shownDistanceKilometres(from: $0, to: location) }
+            // The radius is compared with the distance as shown, so what is listed agrees with it.
+            if let distance, let radiusKilometres, distance > radiusKilometres { continue }
             let available = position.available(locationDefault: location.safetyStockDefault)
-            let distance = near.map {
-                // Rounded to ten metres: more precision says nothing about a shop's door.
-                (Geo.distanceKilometres(latitude1: $0.latitude, longitude1: $0.longitude, latitude2: location.latitude, longitude2: location.longitude) * 100).rounded() / 100
-            }
             let entry = AtLocation(location: location, position: position, available: available, distanceKilometres: distance)
             result.locations.append(entry)
             result.available += available
             if location.capabilities.ships { result.ship += available }
-            if location.capabilities.pickup, available > 0, radiusKilometres.map({ (distance ?? 0) <= $0 }) ?? true {
-                result.pickup.append(entry)
-            }
+            if location.capabilities.pickup, available > 0 { result.pickup.append(entry) }
         }
         if near != nil {
-            result.pickup.sort { ($0.distanceKilometres ?? 0, $0.location.id) < ($1.distanceKilometres ?? 0, $1.location.id) }
+            let nearestFirst = { (a: AtLocation, b: AtLocation) in
+                (a.distanceKilometres ?? 0, a.location.id) < (b.distanceKilometres ?? 0, b.location.id)
+            }
+            result.locations.sort(by: nearestFirst)
+            result.pickup.sort(by: nearestFirst)
         }
         return result
     }

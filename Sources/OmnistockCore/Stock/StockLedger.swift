@@ -199,14 +199,22 @@ public enum StockLedger {
         return next
     }
 
-    /// Applies an event to a position read as of a past time. The events of a stream filtered by
-    /// when they occurred are not a prefix of it (a sale uploaded late occurred before earlier
-    /// records), so the balances they carry do not hold: only the changes are applied, unchecked.
-    public static func evolveAsOf(_ position: StockPosition, _ event: LedgerEvent) -> StockPosition {
-        var next = position
-        next.onHand += event.onHandDelta
-        if case .safetyStockSet(let set) = event { next.safetyStock = set.quantity }
-        return next
+    /// Takes back what one event did to the position at `key`: a position as of a past time is
+    /// the position now with the events that touched it since unwound (its own stream's
+    /// on-hand changes, and the promised buckets that holds, orders and transfers change,
+    /// through `positionChanges`, the same changes the projection applies). The changes add up,
+    /// so the events may come in any order; the balances they carry are not checked, because the
+    /// events that occurred after a time are not a suffix of a stream (a sale uploaded late
+    /// occurred before earlier records).
+    public static func unwind(_ position: StockPosition, _ event: LedgerEvent, at key: StockKey) -> StockPosition {
+        var previous = position
+        if event.stockKey == key { previous.onHand -= event.onHandDelta }
+        for change in event.positionChanges where change.key == key {
+            previous.held -= change.held
+            previous.allocated -= change.allocated
+            previous.incoming -= change.incoming
+        }
+        return previous
     }
 
     static func short(_ key: StockKey, _ position: StockPosition, _ occurredAtMs: Int64) -> LedgerEvent {

@@ -27,6 +27,8 @@ struct EventRoutes {
             after: after, limit: limit, types: types.isEmpty ? nil : types, locations: principal.scope.sortedIds,
             on: services.database)
         return try JSON.response(
-            EventPageView(events: try page.events.map { try EventView($0) }, nextAfter: page.nextAfter, headPosition: page.headPosition))
+            EventPageView(
+                events: try page.events.compactMap { try EventView.scoped($0, for: principal.scope) }, nextAfter: page.nextAfter,
+                headPosition: page.headPosition))
     }
 }

@@ -30,7 +30,10 @@ struct EdgeMiddleware: RouterMiddleware {
         let route = context.endpointPath ?? "unmatched"
         let elapsed = ContinuousClock.now - started
         metrics.record(method: request.method.rawValue, route: route, status: Int(response.status.code), duration: elapsed)
-        let level: Logger.Level = response.status.code >= 500 ? .error : .debug
+        // A 503 is the database away or busy (said once by the store, not per request) or a
+        // full writer queue: a warning; any other 5xx is a bug of ours.
+        let level: Logger.Level =
+            response.status == .serviceUnavailable ? .warning : response.status.code >= 500 ? .error : .debug
         context.logger.log(
             level: level, "request",
             metadata: [
@@ -67,21 +70,17 @@ struct EdgeMiddleware: RouterMiddleware {
                 detail: error.body ?? error.status.reasonPhrase)
             return try problem.response(requestId: context.requestId)
         default:
-            if Self.isUnavailable(error) {
-                context.logger.warning("database unavailable or contended", metadata: ["error": "\(String(reflecting: error))"])
-                return try Problem.unavailable("The database is unavailable or busy; retry shortly.").response(requestId: context.requestId)
+            if isDatabaseUnavailable(error) {
+                context.logger.debug("database unavailable", metadata: ["error": "\(String(reflecting: error))"])
+                return try Problem.databaseUnavailable(error).response(requestId: context.requestId)
+            }
+            if isTransientDatabaseError(error) {
+                context.logger.debug("database contended", metadata: ["error": "\(String(reflecting: error))"])
+                return try Problem.unavailable("The database is busy; retry shortly.").response(requestId: context.requestId)
             }
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             return try Problem.internalError(requestId: context.requestId).response(requestId: context.requestId)
         }
-    }
-
-    /// Connection failures are the caller's to retry (503), not a bug (500).
-    static func isUnavailable(_ error: any Error) -> Bool {
-        if isTransientDatabaseError(error) { return true }
-        let text = String(reflecting: error)
-        return text.contains("connectionError") || text.contains("poolClosed") || text.contains("serverClosedConnection")
-            || text.contains("Connection refused") || text.contains("timeout")
     }
 
     /// The caller's X-Request-Id when it is a sane token, else a new one.

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import OmnistockCore
+import OmnistockStore
 
 /// An RFC 9457 problem: the one shape every error response of the service has.
 ///
@@ -222,6 +223,17 @@ public struct Problem: Error, Sendable, Equatable {
         var problem = Problem(status: .serviceUnavailable, kind: "unavailable", title: "Service unavailable", detail: detail)
         problem.headers[.retryAfter] = "1"
         return problem
+    }
+
+    /// The database is away (an outage, a restart) or the connection was lost: nothing was
+    /// changed, except that a write whose COMMIT was cut off may have committed, which a retry
+    /// with the same Idempotency-Key finds out (it gets the first answer, or runs).
+    static func databaseUnavailable(_ error: any Error) -> Problem {
+        if let error = error as? DatabaseUnavailable, error.reason == .commitOutcomeUnknown {
+            return unavailable(
+                "The database connection was lost while the write committed; retry with the same Idempotency-Key to get its outcome.")
+        }
+        return unavailable("The database is unavailable; retry after the Retry-After delay.")
     }
 
     static func internalError(requestId: String) -> Problem {

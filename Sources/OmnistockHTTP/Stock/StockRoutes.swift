@@ -63,7 +63,8 @@ struct StockRoutes {
             key: key, position: record.position, safetyStockDefault: location.location.safetyStockDefault, version: record.version))
     }
 
-    /// `GET /v1/stock/{locationId}/{sku}[?asOf=…]`: the position now, or as it was at a time.
+    /// `GET /v1/stock/{locationId}/{sku}[?asOf=…]`: the position now, or as it was at a time
+    /// (every bucket, from the ledger; a time in the future is read as now).
     @Sendable func position(_ request: Request, context: OmsContext) async throws -> Response {
         let key = try StockKey(request, context: context)
         _ = try context.authorize(.readStock)
@@ -74,7 +75,13 @@ struct StockRoutes {
             guard let asOfMs = Timestamp.milliseconds(String(text)) else {
                 throw Problem(.outOfRange(field: "asOf", lower: "an RFC 3339 time", upper: "now"), inBody: false)
             }
-            let position = try await services.stock.position(key, asOfMs: asOfMs, on: services.database)
+            let position: StockPosition
+            do {
+                position = try await services.stock.position(key, asOfMs: asOfMs, on: services.database)
+            } catch let refusal as Rejections {
+                // Too far back for the bound on events read: the query parameter is at fault (400).
+                throw Problem(refusal, inBody: false)
+            }
             return try JSON.response(PositionView(
                 key: key, position: position, safetyStockDefault: location.location.safetyStockDefault, version: nil,
                 asOf: Timestamp.date(asOfMs)))

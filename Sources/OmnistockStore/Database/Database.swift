@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import OmnistockCore
 import PostgresNIO
 import Synchronization
@@ -104,24 +105,62 @@ public struct Transaction: Sendable {
 /// All writes go through `transaction`, which commits when its body returns and rolls back when
 /// it throws, rethrowing the body's own error (PostgresNIO's helper wraps it, which would hide
 /// business refusals). Lease counters feed the pool metrics.
+///
+/// A lease waits at most `acquireTimeout` while the pool's connection attempts fail:
+/// PostgresNIO's pool queues a lease for as long as it cannot connect (60 s before its own
+/// breaker trips), so without a bound every request of a database outage waited about 66 s and
+/// then failed. A pool that connects but is slow or saturated (a loaded machine, every
+/// connection busy) is given `Limits.databaseAcquireBusyTimeoutMilliseconds`: that is not an
+/// outage, and 1.5 s failed tests on a loaded two-core machine. After a lease that failed
+/// because the pool cannot connect,
+/// one caller at a time waits for the pool again (it probes) and the others are answered at
+/// once, so that a writer running a failed batch one request at a time, or a burst of requests,
+/// does not wait the bound once per request. A probe starts only
+/// `Limits.databaseProbePauseMilliseconds` after the last failure, so that callers one after
+/// another do not each become one; the pool goes on connecting in the background, and the first
+/// lease that succeeds ends this.
 public final class Database: Sendable {
     public let client: PostgresClient
     public let settings: DatabaseSettings
     public let logger: Logger
     public let poolSize: Int
+    public let acquireTimeout: Duration
+    public let busyAcquireTimeout: Duration
     private let leased = Atomic<Int>(0)
     private let waiting = Atomic<Int>(0)
+    /// Set by a lease that failed or timed out, cleared by the next that succeeds.
+    private let away = Atomic<Bool>(false)
+    /// Whether a caller is waiting for the pool while `away` is set.
+    private let probing = Atomic<Bool>(false)
+    /// When the last lease failed or probe ended, in nanoseconds of `epoch`: a probe waits a
+    /// pause after it.
+    private let probeEndedNanoseconds = Atomic<Int64>(0)
+    private let epoch = ContinuousClock.now
+    /// Whether the pool's last connection attempts failed (none of our leases succeeded since).
+    private let connecting: ConnectAttempts
 
-    public init(settings: DatabaseSettings, poolSize: Int, logger: Logger) {
+    /// `acquireTimeout` bounds a lease while the pool cannot connect, `busyAcquireTimeout` while
+    /// it connects but lags (tests on a loaded machine may want both longer).
+    public init(
+        settings: DatabaseSettings, poolSize: Int, logger: Logger,
+        acquireTimeout: Duration = .milliseconds(Limits.databaseAcquireTimeoutMilliseconds),
+        busyAcquireTimeout: Duration = .milliseconds(Limits.databaseAcquireBusyTimeoutMilliseconds)
+    ) {
         // The pool's own chatter (including a harmless warning when a query is queued a moment
-        // before `run()` starts) stays below errors.
-        var background = logger
-        background.logLevel = max(logger.logLevel, .error)
+        // before `run()` starts) stays below errors; its failed connection attempts are heard.
+        let connecting = ConnectAttempts()
+        let forward = logger
+        let background = Logger(label: logger.label) { _ in
+            PoolLogHandler(forward: forward, level: max(forward.logLevel, .error)) { connecting.failing.store(true, ordering: .relaxed) }
+        }
+        self.connecting = connecting
         self.client = PostgresClient(
             configuration: settings.clientConfiguration(poolSize: poolSize), backgroundLogger: background)
         self.settings = settings
         self.logger = logger
         self.poolSize = poolSize
+        self.acquireTimeout = acquireTimeout
+        self.busyAcquireTimeout = max(busyAcquireTimeout, acquireTimeout)
     }
 
     /// Connections currently lent out, and requests waiting for one.
@@ -129,14 +168,18 @@ public final class Database: Sendable {
         (leased.load(ordering: .relaxed), waiting.load(ordering: .relaxed))
     }
 
-    /// Runs `body` on one leased connection, outside any transaction.
+    /// Whether the last lease failed and none has succeeded since: the database is away.
+    public var isAway: Bool { away.load(ordering: .relaxed) }
+
+    /// Runs `body` on one leased connection, outside any transaction. Throws
+    /// `DatabaseUnavailable` when no connection can be had within `acquireTimeout`.
     public func withConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
         waiting.add(1, ordering: .relaxed)
         var counted = false
         defer {
             if !counted { waiting.subtract(1, ordering: .relaxed) }
         }
-        return try await client.withConnection { connection in
+        return try await withBoundedLease { connection in
             waiting.subtract(1, ordering: .relaxed)
             counted = true
             leased.add(1, ordering: .relaxed)
@@ -145,24 +188,61 @@ public final class Database: Sendable {
         }
     }
 
+    /// Leases lent out now, watched for a connection that closed under a body that never returns.
+    private let held = Mutex(HeldLeases())
+    private let watching = Atomic<Bool>(false)
+
+    /// Runs `body` on a connection leased within `acquireTimeout` and held as long as `body`
+    /// runs, outside the pool figures: the ledger tail's LISTEN connection, leased for its life.
+    func withHeldConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        try await withBoundedLease(body)
+    }
+
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
+    ///
+    /// A connection that fails at BEGIN (one the server dropped while it sat idle in the pool,
+    /// as after a restart) did nothing yet, so the transaction starts once more on another. A
+    /// connection lost during COMMIT leaves the outcome unknown: that is `DatabaseUnavailable`
+    /// (503), never a success, and a retry with the same Idempotency-Key finds out (the key is
+    /// stored in the same transaction as the events).
     public func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
-        try await withConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
-            let result: R
-            do {
-                result = try await body(connection)
-            } catch {
-                // A failed rollback means the connection is broken; the pool discards it.
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
+        var attempt = 0
+        while true {
+            attempt += 1
+            let outcome: R? = try await withConnection { connection in
+                do {
+                    guard !connection.isClosed else { throw DatabaseUnavailable(.connectionLost) }
+                    try await connection.query("BEGIN", logger: logger)
+                } catch where attempt == 1 && isDatabaseUnavailable(error) {
+                    return nil
+                }
+                let result: R
+                do {
+                    result = try await body(connection)
+                } catch where connection.isClosed {
+                    // The server rolled the transaction back when the connection went; a
+                    // ROLLBACK written to it now could wait for ever (see `withBoundedLease`).
+                    throw error
+                } catch {
+                    // A failed rollback means the connection is broken; the pool discards it.
+                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    throw error
+                }
+                // Lost before COMMIT was sent: the server rolled back, nothing was written.
+                guard !connection.isClosed else { throw DatabaseUnavailable(.connectionLost) }
+                do {
+                    try await connection.query("COMMIT", logger: logger)
+                } catch where isDatabaseUnavailable(error) {
+                    logger.warning("the connection was lost during COMMIT; the outcome is unknown", metadata: ["error": "\(String(reflecting: error))"])
+                    throw DatabaseUnavailable(.commitOutcomeUnknown, underlying: error)
+                }
+                return result
             }
-            try await connection.query("COMMIT", logger: logger)
-            return result
+            if let outcome { return outcome }
         }
     }
 
-    /// Whether the server answers a trivial query.
+    /// Whether the server answers a trivial query (within the acquire bound when it is away).
     public func ping() async -> Bool {
         do {
             try await withConnection { connection in
@@ -173,7 +253,374 @@ public final class Database: Sendable {
             return false
         }
     }
+
+    // MARK: - Bounded leases
+
+    /// Leases a connection in a child task that holds the lease while `body` runs here, so the
+    /// wait for it can be bounded: PostgresNIO cancels a waiting lease when its task is
+    /// cancelled, but runs the body inside its own lease call, which a deadline cannot
+    /// interrupt from outside.
+    ///
+    /// PostgresNIO 1.33.2 writes each query to the channel without a write promise, so a query
+    /// written after a closed channel dropped its handlers is lost and waits for ever (seen
+    /// after `kill -9` of the postmaster: a backend that answered BEGIN died before the next
+    /// statement). The pool lends such connections until it has noticed the close, so a closed
+    /// one goes back and another is asked for; and a lease whose connection closed is given
+    /// back to the pool `Limits.databaseLostConnectionGraceMilliseconds` later even if its body
+    /// never returns, so that the pool does not lose a slot per lost write.
+    private func withBoundedLease<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+        let probe = try admit()
+        let handoff = LeaseHandoff()
+        let bound = acquireTimeout
+        let busyBound = busyAcquireTimeout
+        let connecting = connecting
+        let timer = Task {
+            // The short bound while the pool cannot connect, the long one while it only lags.
+            let started = ContinuousClock.now
+            try await Task.sleep(for: bound)
+            while !connecting.failing.load(ordering: .relaxed), ContinuousClock.now - started < busyBound {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            handoff.expire(after: ContinuousClock.now - started)
+        }
+        defer { timer.cancel() }
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.hold(handoff) }
+            let connection: PostgresConnection
+            do {
+                connection = try await handoff.connection()
+            } catch {
+                leaseFailed(error, probe: probe)
+                throw error
+            }
+            timer.cancel()
+            leaseSucceeded(probe: probe)
+            defer { handoff.release() }
+            return try await body(connection)
+        }
+    }
+
+    /// The holder's side of a bounded lease: leases (passing over connections already closed),
+    /// hands the connection over and keeps the lease until it is released or lost.
+    private func hold(_ handoff: LeaseHandoff) async {
+        do {
+            while try await !client.withConnection({ connection in
+                guard !connection.isClosed else { return handoff.isEnded }
+                guard handoff.deliver(connection) else { return true }
+                let id = held.withLock { $0.add(handoff, connection) }
+                watchLostLeases()
+                await handoff.untilReleased()
+                held.withLock { $0.remove(id) }
+                return true
+            }) {
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        } catch {
+            handoff.fail(error)
+        }
+    }
+
+    /// Starts, once, the watch that gives back leases whose connection closed and whose body
+    /// has not returned within the grace: one look a second while this database lives.
+    private func watchLostLeases() {
+        guard !watching.exchange(true, ordering: .relaxed) else { return }
+        Task { [weak self] in
+            while true {
+                try? await Task.sleep(for: .milliseconds(Limits.databaseLostConnectionGraceMilliseconds))
+                guard let self else { return }
+                let lost = self.held.withLock { $0.lost(grace: .milliseconds(Limits.databaseLostConnectionGraceMilliseconds)) }
+                for handoff in lost where handoff.release() {
+                    self.logger.error(
+                        "a query on a lost database connection never completed (PostgresNIO lost a write to the closed channel); its pool slot is given back")
+                }
+            }
+        }
+    }
+
+    /// Lets a lease wait for the pool, or answers it at once while the database is away and
+    /// another caller is already probing. Returns whether this caller probes.
+    private func admit() throws(DatabaseUnavailable) -> Bool {
+        guard away.load(ordering: .relaxed) else { return false }
+        let pause = Int64(Limits.databaseProbePauseMilliseconds) * 1_000_000
+        guard nanosecondsSinceEpoch() - probeEndedNanoseconds.load(ordering: .relaxed) >= pause,
+            probing.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged
+        else {
+            throw DatabaseUnavailable(.away)
+        }
+        return true
+    }
+
+    private func leaseFailed(_ error: any Error, probe: Bool) {
+        // A lease given up because its caller went away says nothing about the database, nor
+        // does one that timed out on a pool that connects (it is busy, not away).
+        if isDatabaseUnavailable(error), connecting.failing.load(ordering: .relaxed), !away.exchange(true, ordering: .relaxed) {
+            logger.warning("the database is away: no connection within the acquire bound", metadata: ["error": "\(String(reflecting: error))"])
+        }
+        // Every failure counts as a probe that ended: the callers that failed together (and
+        // then run one at a time, as a writer does) must not each start a probe right after.
+        probeEndedNanoseconds.store(nanosecondsSinceEpoch(), ordering: .relaxed)
+        if probe { probing.store(false, ordering: .releasing) }
+    }
+
+    private func leaseSucceeded(probe: Bool) {
+        connecting.failing.store(false, ordering: .relaxed)
+        if away.exchange(false, ordering: .relaxed) { logger.notice("the database answers again") }
+        if probe { endProbe() }
+    }
+
+    private func endProbe() {
+        probeEndedNanoseconds.store(nanosecondsSinceEpoch(), ordering: .relaxed)
+        probing.store(false, ordering: .releasing)
+    }
+
+    private func nanosecondsSinceEpoch() -> Int64 {
+        let elapsed = ContinuousClock.now - epoch
+        return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+    }
 }
+
+/// What the pool's log says of its connection attempts.
+final class ConnectAttempts: Sendable {
+    /// Set when an attempt failed, cleared by a lease that succeeds.
+    let failing = Atomic<Bool>(false)
+}
+
+/// The pool's log: errors go on to the instance's log, and a failed connection attempt
+/// (PostgresNIO's pool logs "Connection creation failed" at info, and says it nowhere else)
+/// is reported, so that a lease waits the short bound only while the pool cannot connect.
+struct PoolLogHandler: LogHandler {
+    let forward: Logger
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+    var metadataProvider: Logger.MetadataProvider?
+    let forwardLevel: Logger.Level
+    let connectFailed: @Sendable () -> Void
+
+    init(forward: Logger, level: Logger.Level, connectFailed: @escaping @Sendable () -> Void) {
+        self.forward = forward
+        self.forwardLevel = level
+        self.connectFailed = connectFailed
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        if event.message.description == "Connection creation failed" { connectFailed() }
+        guard event.level >= forwardLevel else { return }
+        forward.log(
+            level: event.level, event.message, metadata: metadata.merging(event.metadata ?? [:]) { $1 }, source: event.source,
+            file: event.file, function: event.function, line: event.line)
+    }
+}
+
+/// The leases lent out, and when each one's connection was first seen closed.
+struct HeldLeases {
+    private var leases: [Int: (handoff: LeaseHandoff, connection: PostgresConnection, closedAt: ContinuousClock.Instant?)] = [:]
+    private var nextId = 0
+
+    mutating func add(_ handoff: LeaseHandoff, _ connection: PostgresConnection) -> Int {
+        nextId += 1
+        leases[nextId] = (handoff, connection, nil)
+        return nextId
+    }
+
+    mutating func remove(_ id: Int) {
+        leases[id] = nil
+    }
+
+    /// The leases whose connection has been closed for at least `grace`.
+    mutating func lost(grace: Duration) -> [LeaseHandoff] {
+        let now = ContinuousClock.now
+        var lost: [LeaseHandoff] = []
+        for (id, lease) in leases where lease.connection.isClosed {
+            guard let closedAt = lease.closedAt else {
+                leases[id]?.closedAt = now
+                continue
+            }
+            if now - closedAt >= grace { lost.append(lease.handoff) }
+        }
+        return lost
+    }
+}
+
+/// Hands a leased connection from the child task holding the lease to the caller using it,
+/// unless the acquire bound passed first; then waits for the caller to give it back.
+final class LeaseHandoff: Sendable {
+    private enum Stage {
+        case waiting(CheckedContinuation<PostgresConnection, any Error>?)
+        case delivered(PostgresConnection)
+        case taken
+        case ended(any Error)
+    }
+
+    private struct State {
+        var stage = Stage.waiting(nil)
+        var released = false
+        var holder: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Whether the caller stopped waiting (the bound passed, or the lease failed).
+    var isEnded: Bool {
+        state.withLock { state in
+            switch state.stage {
+            case .ended: true
+            case .waiting, .delivered, .taken: false
+            }
+        }
+    }
+
+    /// Called by the holder with its lease; false when the caller no longer wants it.
+    func deliver(_ connection: PostgresConnection) -> Bool {
+        state.withLock { state in
+            switch state.stage {
+            case .waiting(let caller?):
+                state.stage = .taken
+                caller.resume(returning: connection)
+                return true
+            case .waiting(nil):
+                state.stage = .delivered(connection)
+                return true
+            case .delivered, .taken, .ended:
+                return false
+            }
+        }
+    }
+
+    /// The lease failed (the pool refused, or the caller's task was cancelled).
+    func fail(_ error: any Error) {
+        end(error)
+    }
+
+    /// The acquire bound passed before a connection came.
+    func expire(after bound: Duration) {
+        end(DatabaseUnavailable(.acquireTimedOut(bound)))
+    }
+
+    private func end(_ error: any Error) {
+        state.withLock { state in
+            switch state.stage {
+            case .waiting(let caller):
+                state.stage = .ended(error)
+                caller?.resume(throwing: error)
+            case .delivered, .taken, .ended:
+                break
+            }
+        }
+    }
+
+    /// The caller's wait for the connection.
+    func connection() async throws -> PostgresConnection {
+        try await withCheckedThrowingContinuation { continuation in
+            state.withLock { state in
+                switch state.stage {
+                case .waiting:
+                    state.stage = .waiting(continuation)
+                case .delivered(let connection):
+                    state.stage = .taken
+                    continuation.resume(returning: connection)
+                case .ended(let error):
+                    continuation.resume(throwing: error)
+                case .taken:
+                    preconditionFailure("a handoff hands its connection once")
+                }
+            }
+        }
+    }
+
+    /// The holder's wait: it ignores cancellation, as the caller is still using the connection.
+    func untilReleased() async {
+        await withCheckedContinuation { continuation in
+            state.withLock { state in
+                if state.released {
+                    continuation.resume()
+                } else {
+                    state.holder = continuation
+                }
+            }
+        }
+    }
+
+    /// The caller is done with the connection (or it was lost); true when this released it.
+    @discardableResult
+    func release() -> Bool {
+        state.withLock { state in
+            guard !state.released else { return false }
+            state.released = true
+            state.holder?.resume()
+            state.holder = nil
+            return true
+        }
+    }
+}
+
+/// The database cannot be used now: nothing answers, the pool could not lend a connection
+/// within the bound, or the connection was lost. The edge answers 503 with Retry-After.
+public struct DatabaseUnavailable: Error, CustomStringConvertible, Sendable {
+    public enum Reason: Sendable, Equatable {
+        /// No connection within the acquire bound.
+        case acquireTimedOut(Duration)
+        /// The last lease failed and another caller is already waiting for the pool.
+        case away
+        /// The connection was lost during COMMIT: the transaction may or may not have committed.
+        case commitOutcomeUnknown
+        /// The connection was lost before COMMIT: the transaction was rolled back.
+        case connectionLost
+    }
+
+    public let reason: Reason
+    public let underlying: String?
+
+    public init(_ reason: Reason, underlying: (any Error)? = nil) {
+        self.reason = reason
+        self.underlying = underlying.map { String(reflecting: $0) }
+    }
+
+    public var description: String {
+        let text: String
+        switch reason {
+        case .acquireTimedOut(let bound): text = "no database connection within \(bound)"
+        case .away: text = "the database is away (the last connection attempt failed)"
+        case .commitOutcomeUnknown: text = "the connection was lost during COMMIT; the outcome is unknown"
+        case .connectionLost: text = "the connection was lost before COMMIT; nothing was written"
+        }
+        return underlying.map { "\(text): \($0)" } ?? text
+    }
+}
+
+/// Whether `error` says the database cannot be reached or used now (an outage, a restart, a
+/// connection lost), rather than that the request or our code is wrong. The edge answers these
+/// with 503 and Retry-After; a retry with the same Idempotency-Key is safe.
+public func isDatabaseUnavailable(_ error: any Error) -> Bool {
+    if error is DatabaseUnavailable || error is IOError || error is ChannelError { return true }
+    if let error = error as? PSQLError {
+        if connectionLevelCodes.contains(error.code) { return true }
+        // A LISTEN or UNLISTEN that failed says why in its underlying error (a connection the
+        // server dropped hands its failed UNLISTEN to the next query on it).
+        if error.code == .listenFailed || error.code == .unlistenFailed, let underlying = error.underlying {
+            return isDatabaseUnavailable(underlying)
+        }
+        // Connection exceptions (08), the server shutting down or crashing (57P01, 57P02),
+        // starting up or recovering (57P03: after a crash it replays its WAL first), and too
+        // many connections (53300).
+        guard error.code == .server, let state = error.sqlState else { return false }
+        return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state)
+    }
+    // The pool's own refusals: its breaker tripped (60 s of failed connects) or it shut down.
+    // Their type lives in a module of PostgresNIO we do not depend on, so it is told by name;
+    // a lease cancelled because its caller went away says nothing about the database.
+    let description = String(describing: error)
+    return String(reflecting: type(of: error)).hasSuffix("ConnectionPoolError") && !description.contains("requestCancelled")
+}
+
+/// PostgresNIO's codes for a connection that failed to open, broke, or was closed under a query.
+private let connectionLevelCodes: Set<PSQLError.Code> = [
+    .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+]
 
 /// Whether PostgreSQL aborted the work for a reason that a retry can cure: a deadlock, a
 /// serialization failure, a lock timeout. The edge answers these with 503 and Retry-After.
@@ -188,3 +635,4 @@ extension Error {
         (self as? PSQLError)?.serverInfo?[.sqlState]
     }
 }
+

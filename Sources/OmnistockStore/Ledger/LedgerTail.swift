@@ -38,6 +38,8 @@ public final class LedgerTail: Sendable {
         var subscribers: [Int: TailSubscription] = [:]
         var nextId = 0
         var statistics = LedgerTailStatistics()
+        /// Connection attempts that failed in a row; reset once the tail reads again.
+        var failuresInRow = 0
     }
 
     public init(
@@ -117,6 +119,11 @@ public final class LedgerTail: Sendable {
     // MARK: - Running
 
     /// Runs until cancelled: listens, reads onward after each wake, reconnects after a failure.
+    ///
+    /// While the database is away every attempt fails within the acquire bound and the next
+    /// comes after `Limits.tailReconnectDelayMilliseconds`; only the first failure of a run is
+    /// a warning (the rest are debug, not a line a second), and the first read after it says
+    /// how long the tail was without the database.
     public func run() async {
         while !Task.isCancelled {
             do {
@@ -127,8 +134,15 @@ public final class LedgerTail: Sendable {
                     // Undefined table: at a first start the schema is being migrated meanwhile.
                     logger.debug("the ledger tail waits for the schema")
                 } else {
-                    state.withLock { $0.statistics.reconnects += 1 }
-                    logger.warning("the ledger tail lost its connection; reconnecting", metadata: ["error": "\(String(reflecting: error))"])
+                    let failures = state.withLock { state in
+                        state.statistics.reconnects += 1
+                        state.failuresInRow += 1
+                        return state.failuresInRow
+                    }
+                    let level: Logger.Level = failures == 1 ? .warning : .debug
+                    logger.log(
+                        level: level, "the ledger tail lost its connection; reconnecting",
+                        metadata: ["error": "\(String(reflecting: error))", "attempt": "\(failures)"])
                 }
                 try? await Task.sleep(for: .milliseconds(Limits.tailReconnectDelayMilliseconds))
             }
@@ -140,15 +154,25 @@ public final class LedgerTail: Sendable {
         for subscriber in subscribers { subscriber.end("the instance is shutting down") }
     }
 
+    /// The tail reads again: after failed attempts, says so once.
+    private func readsAgain() {
+        let failures = state.withLock { state in
+            defer { state.failuresInRow = 0 }
+            return state.failuresInRow
+        }
+        if failures > 0 { logger.notice("the ledger tail reads the ledger again", metadata: ["failedAttempts": "\(failures)"]) }
+    }
+
     /// One connection's life: LISTEN, then read after every wake until the connection fails.
     /// The connection is leased from the pool for as long as it lives (the pool counts one
-    /// connection for the tail), so it is never shared with a query.
+    /// connection for the tail), so it is never shared with a query; the lease waits at most
+    /// the database's acquire bound, so an outage is noticed rather than waited out.
     private func listenAndRead() async throws {
         // What wakes the reader (a notification, the poll timer, a catch-up left unfinished):
         // one pending wake is enough, as a read goes up to the head. A stream per connection: a
         // stream whose reader was cancelled is finished.
         let wake = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        try await database.client.withConnection { connection in
+        try await database.withHeldConnection { connection in
             try await connection.listen(on: EventStore.channel) { notifications in
                 // Listening now: whatever committed before (or while connecting) is read first.
                 wake.continuation.yield()
@@ -167,6 +191,7 @@ public final class LedgerTail: Sendable {
                         for await _ in wake.stream {
                             try Task.checkCancellation()
                             if try await !self.readOnward() { wake.continuation.yield() }
+                            self.readsAgain()
                         }
                     }
                     defer { group.cancelAll() }

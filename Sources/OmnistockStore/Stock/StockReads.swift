@@ -39,22 +39,110 @@ extension StockStore {
         }
     }
 
-    /// The position as it was at `asOfMs`, replayed from its stream's events that had occurred by then.
-    public func position(_ key: StockKey, asOfMs: Int64, on database: Database) async throws -> StockPosition {
+    /// The position as it was at `asOfMs` (a later time is read as now): the position now with
+    /// every event that touched it since taken back (`StockLedger.unwind`), less the units of
+    /// holds that had reached their expiry by then without the expiry recorded yet
+    /// (`ExpiredHolds`, the rule the reads of now use), and with the safety stock then in force.
+    ///
+    /// Backwards from now rather than forwards from the first event: what is read is what
+    /// happened since `asOfMs`, so a recent time is cheap however old and busy the position,
+    /// and the bound on it (`eventsMax`) is a bound on how far back a read may go. When more
+    /// events than that touched the position since, the read is refused naming the earliest
+    /// time it can answer.
+    public func position(
+        _ key: StockKey, asOfMs: Int64, eventsMax: Int = Limits.asOfEventsReadMax, on database: Database
+    ) async throws -> StockPosition {
         try await database.withConnection { connection in
-            var position = StockPosition.empty
-            for try await (type, payload) in try await connection.query(
-                """
-                SELECT type, payload::text FROM ledger
-                 WHERE stream = \(key.stream) AND (payload->>'occurredAtMs')::bigint <= \(asOfMs)
-                 ORDER BY stream_version
-                """,
-                logger: logger
-            ).decode((String, String).self) {
-                position = StockLedger.evolveAsOf(position, try EventCodec.decode(type: type, payload: payload))
+            // One snapshot for the position, the events since and the holds: a write that
+            // committed between two of these reads would be taken back without being counted.
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger)
+            do {
+                let position = try await unwound(key, asOfMs: asOfMs, eventsMax: eventsMax, on: connection)
+                try await connection.query("COMMIT", logger: logger)
+                return position
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
             }
-            return position
         }
+    }
+
+    private func unwound(_ key: StockKey, asOfMs requestedMs: Int64, eventsMax: Int, on connection: PostgresConnection) async throws -> StockPosition {
+        let nowMs = try await Clock.now(on: connection, logger: logger)
+        let asOfMs = min(requestedMs, nowMs)
+        var position = StockPosition.empty
+        var lapsed: Int64 = 0
+        for try await (onHand, held, allocated, safety, incoming, expired) in try await connection.query(
+            """
+            SELECT p.on_hand, p.held, p.allocated, p.safety_stock, p.incoming,
+                   \(unescaped: ExpiredHolds.unitsSQL(sku: "p.sku", location: "p.location_id", nowMs: String(asOfMs)))
+              FROM stock_positions p WHERE p.sku = \(key.sku) AND p.location_id = \(key.locationId)
+            """,
+            logger: logger
+        ).decode((Int64, Int64, Int64, Int64?, Int64, Int64).self) {
+            position = StockPosition(onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming)
+            lapsed = expired
+        }
+        let later = try await events(touching: key, after: asOfMs, limit: eventsMax + 1, on: connection)
+        if later.count > eventsMax, let earliest = later.last?.occurredAtMs {
+            // The earliest time with at most `eventsMax` events of the position after it.
+            throw Rejections(.outOfRange(field: "asOf", lower: Self.iso(earliest), upper: "now"))
+        }
+        var safetyChanged = false
+        for (event, _) in later {
+            position = StockLedger.unwind(position, event, at: key)
+            if case .safetyStockSet = event { safetyChanged = true }
+        }
+        if safetyChanged { position.safetyStock = try await safetyStock(key, asOfMs: asOfMs, on: connection) }
+        position.held -= lapsed
+        return position
+    }
+
+    /// The events that touched a position after a time, latest first: its own stream's, and the
+    /// holds', orders' and transfers' whose lines or changes name it (a pre-filter on the
+    /// payload; `unwind` applies only what concerns the position).
+    private func events(
+        touching key: StockKey, after asOfMs: Int64, limit: Int, on connection: PostgresConnection
+    ) async throws -> [(event: LedgerEvent, occurredAtMs: Int64)] {
+        var result: [(event: LedgerEvent, occurredAtMs: Int64)] = []
+        for try await (type, payload, occurredAtMs) in try await connection.query(
+            """
+            SELECT type, payload::text, (payload->>'occurredAtMs')::bigint AS occurred FROM ledger
+             WHERE (stream = \(key.stream)
+                    OR (location_ids @> ARRAY[\(key.locationId)::text]
+                        AND (payload @> jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', \(key.sku)::text, 'locationId', \(key.locationId)::text)))
+                             OR payload @> jsonb_build_object('changes', jsonb_build_array(jsonb_build_object('sku', \(key.sku)::text, 'locationId', \(key.locationId)::text))))))
+               AND (payload->>'occurredAtMs')::bigint > \(asOfMs)
+             ORDER BY occurred DESC, position DESC
+             LIMIT \(limit)
+            """,
+            logger: logger
+        ).decode((String, String, Int64).self) {
+            result.append((try EventCodec.decode(type: type, payload: payload), occurredAtMs))
+        }
+        return result
+    }
+
+    /// The position's own safety stock in force at a time: the last one set by then, if any.
+    private func safetyStock(_ key: StockKey, asOfMs: Int64, on connection: PostgresConnection) async throws -> Int64? {
+        for try await payload in try await connection.query(
+            """
+            SELECT payload::text FROM ledger
+             WHERE stream = \(key.stream) AND type = \(SafetyStockSet.type) AND (payload->>'occurredAtMs')::bigint <= \(asOfMs)
+             ORDER BY stream_version DESC LIMIT 1
+            """,
+            logger: logger
+        ).decode(String.self) {
+            guard case .safetyStockSet(let set) = try EventCodec.decode(type: SafetyStockSet.type, payload: payload) else { return nil }
+            return set.quantity
+        }
+        return nil
+    }
+
+    /// RFC 3339 UTC with milliseconds, for a refusal that names a time. Half a millisecond more
+    /// keeps a formatter that truncates from showing the millisecond before (binary fractions).
+    static func iso(_ milliseconds: Int64) -> String {
+        Date(timeIntervalSince1970: (Double(milliseconds) + 0.5) / 1000).formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 
     /// A page of a position's ledger entries after `afterVersion`, each with the balances after it.

@@ -2,12 +2,14 @@ import Logging
 import OmnistockCore
 import OmnistockStore
 import ServiceLifecycle
+import Synchronization
 
 /// Deletes expired idempotency keys in bounded batches, so their table stays bounded.
 public struct IdempotencySweeper: Service {
     let store: IdempotencyStore
     let database: Database
     let logger: Logger
+    let failures = FailureLog(what: "idempotency sweep")
 
     public init(store: IdempotencyStore, database: Database, logger: Logger) {
         self.store = store
@@ -24,10 +26,11 @@ public struct IdempotencySweeper: Service {
         for _ in 0..<Limits.sweepBatchesPerRoundMax where !Task.isCancelled {
             do {
                 let swept = try await store.sweep(limit: Limits.idempotencySweepBatchMax, on: database)
+                failures.succeeded(logger)
                 if swept > 0 { logger.debug("swept expired idempotency keys", metadata: ["count": "\(swept)"]) }
                 if swept < Limits.idempotencySweepBatchMax { return }
             } catch {
-                logger.warning("idempotency sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                failures.failed(error, logger)
                 return
             }
         }
@@ -43,6 +46,7 @@ public struct HoldExpirySweeper: Service {
     let writer: HoldWriter
     let database: Database
     let logger: Logger
+    let failures = FailureLog(what: "hold expiry sweep")
 
     public init(holds: HoldStore, writer: HoldWriter, database: Database, logger: Logger) {
         self.holds = holds
@@ -60,13 +64,14 @@ public struct HoldExpirySweeper: Service {
         for _ in 0..<Limits.sweepBatchesPerRoundMax where !Task.isCancelled {
             do {
                 let due = try await holds.due(limit: Limits.holdExpiryBatchMax, on: database)
+                failures.succeeded(logger)
                 if due.isEmpty { return }
                 _ = try await writer.submit(.expire(holdIds: due), metadata: EventMetadata(actor: "system:hold-expiry"))
                 logger.debug("recorded hold expiries", metadata: ["count": "\(due.count)"])
                 if due.count < Limits.holdExpiryBatchMax { return }
             } catch {
                 // Schema not migrated yet at start, a busy database: the next round tries again.
-                logger.warning("hold expiry sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                failures.failed(error, logger)
                 return
             }
         }
@@ -79,6 +84,7 @@ public struct HoldExpirySweeper: Service {
 public struct NoShowSweeper: Service {
     let orders: OrderStore
     let logger: Logger
+    let failures = FailureLog(what: "no-show sweep")
 
     public init(orders: OrderStore, logger: Logger) {
         self.orders = orders
@@ -93,10 +99,11 @@ public struct NoShowSweeper: Service {
         for _ in 0..<Limits.sweepBatchesPerRoundMax where !Task.isCancelled {
             do {
                 let expired = try await orders.expireNoShows(limit: Limits.noShowBatchMax)
+                failures.succeeded(logger)
                 if expired > 0 { logger.info("expired uncollected pickup orders", metadata: ["count": "\(expired)"]) }
                 if expired < Limits.noShowBatchMax { return }
             } catch {
-                logger.warning("no-show sweep failed; will retry", metadata: ["error": "\(String(reflecting: error))"])
+                failures.failed(error, logger)
                 return
             }
         }
@@ -115,5 +122,29 @@ func runRounds(every interval: Duration, _ round: @escaping @Sendable () async -
             }
             await round()
         }
+    }
+}
+
+/// A sweeper's failures, logged without a flood: a database outage fails every round (the hold
+/// sweeper's every second), so only the first failure of a run is a warning, the rest are
+/// debug, and the first round that works again says how many failed.
+final class FailureLog: Sendable {
+    let what: String
+    private let inRow = Atomic<Int>(0)
+
+    init(what: String) {
+        self.what = what
+    }
+
+    func failed(_ error: any Error, _ logger: Logger) {
+        let (_, failures) = inRow.add(1, ordering: .relaxed)
+        logger.log(
+            level: failures == 1 ? .warning : .debug, "\(what) failed; will retry",
+            metadata: ["error": "\(String(reflecting: error))", "failuresInRow": "\(failures)"])
+    }
+
+    func succeeded(_ logger: Logger) {
+        let failures = inRow.exchange(0, ordering: .relaxed)
+        if failures > 0 { logger.notice("\(what) works again", metadata: ["failedRounds": "\(failures)"]) }
     }
 }
