@@ -1,3 +1,4 @@
+import Foundation
 import OmnistockCore
 import Testing
 
@@ -44,6 +45,27 @@ import Testing
         #expect(rejections.all.map(\.field) == [
             "locationId", "name", "latitude", "longitude", "dailyCapacity", "priority", "pickupWindowDays",
         ])
+    }
+
+    @Test func aDefinitionWithoutDailyCapacityHasNoLimitAndRoundTrips() throws {
+        // Given a location without a daily capacity; when it is defined and its event encoded
+        // and decoded; then it is valid, the payload leaves the field out, and it reads back.
+        var depot = Self.rivoli
+        depot.dailyCapacity = nil
+        #expect(depot.faults().isEmpty)
+        let data = try JSONEncoder().encode(LocationDefined(location: depot, created: true))
+        #expect(!String(decoding: data, as: UTF8.self).contains("dailyCapacity"))
+        #expect(try JSONDecoder().decode(LocationDefined.self, from: data).location == depot)
+        let events = try LocationStream.decide(current: Self.rivoli, define: depot).get()
+        #expect(events == [.locationDefined(LocationDefined(location: depot, created: false))], "taking the limit away is a change")
+    }
+
+    @Test func anEventRecordedBeforeTheCapacityWasOptionalStillMeansItsFigure() throws {
+        // Given a `location.defined` payload as recorded before (it always had the field, and
+        // no safety stock default); when decoded; then it is the location it was.
+        let recorded = #"{"created": true, "location": {"active": true, "capabilities": {"pickup": true, "ships": true}, "dailyCapacity": 200, "id": "PAR-01", "kind": "store", "latitude": 48.8606, "longitude": 2.3376, "name": "Paris Rivoli", "pickupWindowDays": 7, "priority": 1}}"#
+        let decoded = try JSONDecoder().decode(LocationDefined.self, from: Data(recorded.utf8))
+        #expect(decoded.location == Self.rivoli && decoded.location.dailyCapacity == 200)
     }
 
     @Test(arguments: [Double.nan, .infinity, -.infinity])

@@ -9,7 +9,7 @@ enum OrderTestKit {
 
     static func location(
         _ id: String, latitude: Double = 48.86, longitude: Double = 2.34, kind: Location.Kind = .store, pickup: Bool = true, ships: Bool = true,
-        active: Bool = true, capacity: Int64 = 100, priority: Int64 = 100, window: Int64 = 7, safety: Int64 = 0
+        active: Bool = true, capacity: Int64? = 100, priority: Int64 = 100, window: Int64 = 7, safety: Int64 = 0
     ) -> Location {
         Location(
             id: id, name: id, kind: kind, latitude: latitude, longitude: longitude, capabilities: .init(pickup: pickup, ships: ships),
@@ -96,8 +96,10 @@ enum OrderTestKit {
             placedAtMs: Self.now - 60_000, expiresAtMs: expiresAtMs, endedAtMs: status == .active ? nil : Self.now - 1_000)
     }
 
-    func convert(_ hold: Hold, _ request: OrderRequest = OrderRequest(orderNumber: "WEB-1", holdId: "h1")) -> Result<[LedgerEvent], Rejections> {
-        Orders.decide(convert: hold, request: request, orderId: "o1", nowMs: Self.now)
+    func convert(
+        _ hold: Hold, _ request: OrderRequest = OrderRequest(orderNumber: "WEB-1", holdId: "h1"), locations: [String: Location] = Kit.estate
+    ) -> Result<[LedgerEvent], Rejections> {
+        Orders.decide(convert: hold, request: request, orderId: "o1", nowMs: Self.now, locations: locations)
     }
 
     func create(
@@ -228,6 +230,54 @@ enum OrderTestKit {
         // An order from a hold takes the hold's lines, never its own.
         let withLines = OrderRequest(orderNumber: "WEB-1", holdId: "h1", lines: [RequestedLine(sku: "A", quantity: 1)])
         #expect(Kit.refusal(convert(hold(fulfilment: Self.toParis), withLines)).map(\.field) == ["lines"])
+    }
+
+    @Test func aHoldIsNotCollectedWhereThePickupPointCannotBeOne() {
+        // Given holds at WH-01 (no pickup point), at CLOSED (inactive), and at a location since
+        // forgotten; when each is converted for pickup there; then each is refused as a direct
+        // pickup order there is, with the same rejection.
+        for id in ["WH-01", "CLOSED", "GONE"] {
+            let given = hold(lines: [HoldLine(id: "1", sku: "A", locationId: id, quantity: 1)])
+            let asked = OrderRequest(orderNumber: "WEB-1", holdId: "h1", fulfilment: .pickup(locationId: id))
+            let converted = Kit.refusal(convert(given, asked))
+            let direct = Kit.refusal(create([RequestedLine(sku: "A", quantity: 1)], .pickup(locationId: id), Kit.stock([("A", id, 5)])))
+            #expect(converted == direct && !converted.isEmpty, "\(id): \(converted) against \(direct)")
+        }
+        let atWarehouse = [HoldLine(id: "1", sku: "A", locationId: "WH-01", quantity: 1)]
+        #expect(Kit.refusal(convert(hold(lines: atWarehouse, fulfilment: .pickup(locationId: "WH-01")))) == [
+            .inLine(path: "fulfilment", .locationLacksCapability(locationId: "WH-01", capability: "be a pickup point"))
+        ])
+        // And when PAR-01 stops being a pickup point after its hold was placed, the hold placed
+        // for pickup there is not collected there either.
+        var changed = Kit.estate
+        changed["PAR-01"]!.capabilities.pickup = false
+        #expect(Kit.refusal(convert(hold(fulfilment: .pickup(locationId: "PAR-01")), locations: changed)).map(\.code) == ["location-lacks-capability"])
+    }
+
+    @Test func aShippedHoldLeavesOnlyActiveShippingLocationsWithinReach() throws {
+        // Given a hold with a line at NOSHIP (does not ship), one at CLOSED (inactive) and one
+        // at PAR-01; when it is converted for shipping to Paris; then the first two lines are
+        // refused, each as a direct order pinned there is, and PAR-01's line is not.
+        let lines = [
+            HoldLine(id: "1", sku: "A", locationId: "NOSHIP", quantity: 1), HoldLine(id: "2", sku: "A", locationId: "CLOSED", quantity: 1),
+            HoldLine(id: "3", sku: "A", locationId: "PAR-01", quantity: 1),
+        ]
+        let faults = Kit.refusal(convert(hold(lines: lines, fulfilment: Self.toParis)))
+        #expect(faults == [
+            .inLine(path: "lines/0", .locationLacksCapability(locationId: "NOSHIP", capability: "ship orders")),
+            .inLine(path: "lines/1", .locationInactive(locationId: "CLOSED")),
+        ])
+        let pinned = [RequestedLine(sku: "A", quantity: 1, locationId: "NOSHIP"), RequestedLine(sku: "A", quantity: 1, locationId: "CLOSED")]
+        #expect(Kit.refusal(create(pinned, Self.toParis, Kit.stock([("A", "NOSHIP", 5), ("A", "CLOSED", 5)]))) == faults)
+
+        // When a hold at PAR-01 is converted for shipping to New York, about 5,800 km away; then
+        // it is refused, as sourcing never ships beyond its reach.
+        let far = Fulfilment.ship(latitude: 40.71, longitude: -74.0)
+        #expect(Kit.refusal(convert(hold(fulfilment: far))) == [
+            .inLine(path: "lines/0", .locationLacksCapability(locationId: "PAR-01", capability: "ship farther than 1000 km"))
+        ])
+        // And to Lille, about 200 km away, it converts.
+        #expect(try convert(hold(fulfilment: Self.toLille)).get().map(\.type) == ["hold.converted", "order.created"])
     }
 
     // MARK: Direct creation
@@ -401,6 +451,30 @@ enum OrderTestKit {
         // Every location full: nothing to source from.
         let full = Kit.refusal(create([RequestedLine(sku: "A", quantity: 1)], Self.toLille, positions, ordersToday: ["LIL-01": 100, "PAR-01": 100]))
         #expect(full == [.inLine(path: "lines/0", .insufficientStock(sku: "A", locationId: nil, requested: 1, available: 0))])
+    }
+
+    @Test func aLocationWithoutDailyCapacityIsNeverFull() throws {
+        // Given LIL-01 without a daily capacity, having taken a billion orders today, and PAR-01
+        // at its capacity of 100.
+        var estate = Kit.estate
+        estate["LIL-01"]!.dailyCapacity = nil
+        let input = SourcingInput(
+            locations: estate, positions: Kit.stock([("A", "LIL-01", 5), ("A", "PAR-01", 5)]),
+            ordersToday: ["LIL-01": 1_000_000_000, "PAR-01": 100])
+        // When an order to Lille is sourced; then LIL-01 takes it, and only PAR-01 is full.
+        let request = OrderRequest(orderNumber: "WEB-2", lines: [RequestedLine(sku: "A", quantity: 1)], fulfilment: Self.toLille)
+        let events = try Orders.decide(create: request, orderId: "o1", transferIds: ["t1"], nowMs: Self.now, input: input).get()
+        #expect(Kit.order(after: events)?.lines.map(\.locationId) == ["LIL-01"])
+        let outcome = try Sourcing.source([Sourcing.Demand(line: 0, sku: "A", quantity: 1)], fulfilment: Self.toLille, input: input).get()
+        let full = outcome.candidates.filter { $0.reasons.contains { $0.reason == .capacityReached } }.map(\.locationId)
+        #expect(full == ["PAR-01"])
+        // And a capacity of 0 is a limit: no orders at all.
+        estate["LIL-01"]!.dailyCapacity = 0
+        var closed = input
+        closed.locations = estate
+        closed.ordersToday = [:]
+        let none = try Orders.decide(create: request, orderId: "o1", transferIds: ["t1"], nowMs: Self.now, input: closed).get()
+        #expect(Kit.order(after: none)?.lines.map(\.locationId) == ["PAR-01"])
     }
 
     @Test func inactiveAndNonShippingLocationsAreNotChosen() throws {

@@ -210,3 +210,34 @@ import Synchronization
         #expect(try EventCodec.decode(type: StockMoved.type, payload: fast) == .stockMoved(moved))
     }
 }
+
+@Suite struct LocationPayloadTests {
+    /// A `location.defined` payload as every event before `dailyCapacity` became optional has
+    /// it: the field always present, no safety stock default.
+    static let recorded = #"{"created":false,"location":{"active":true,"capabilities":{"pickup":true,"ships":false},"dailyCapacity":100,"id":"A","kind":"store","latitude":48.86,"longitude":2.34,"name":"Store","pickupWindowDays":7,"priority":1}}"#
+
+    @Test func anOldPayloadWithTheCapacityStillDecodesToItsFigure() throws {
+        let event = try EventCodec.decode(type: LocationDefined.type, payload: Self.recorded)
+        #expect(event == defined("A", created: false))
+    }
+
+    @Test func aLocationWithoutCapacityIsWrittenWithoutTheFieldAndReadsBack() throws {
+        // Given a location without a daily capacity; when its event is written as the ledger
+        // writes it and read back; then the field is absent and the location the same.
+        var unlimited = location("B")
+        unlimited.dailyCapacity = nil
+        let event = LedgerEvent.locationDefined(LocationDefined(location: unlimited, created: true))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let payload = try EventCodec.encode(event, with: encoder)
+        #expect(!payload.contains("dailyCapacity"), "\(payload)")
+        #expect(try EventCodec.decode(type: LocationDefined.type, payload: payload) == event)
+        // An explicit null in a stored payload means the same as absent.
+        let null = Self.recorded.replacingOccurrences(of: #""dailyCapacity":100"#, with: #""dailyCapacity":null"#)
+        guard case .locationDefined(let read) = try EventCodec.decode(type: LocationDefined.type, payload: null) else {
+            Issue.record("a location payload decoded as another event")
+            return
+        }
+        #expect(read.location.dailyCapacity == nil && read.location.id == "A")
+    }
+}

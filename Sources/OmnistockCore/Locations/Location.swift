@@ -23,7 +23,9 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
     public var latitude: Double
     public var longitude: Double
     public var capabilities: Capabilities
-    public var dailyCapacity: Int64
+    /// Orders sourcing may give the location per UTC day; nil when it has no such limit (a
+    /// warehouse that ships whatever it is sent).
+    public var dailyCapacity: Int64?
     public var priority: Int64
     public var pickupWindowDays: Int64
     public var active: Bool
@@ -32,7 +34,7 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
 
     public init(
         id: String, name: String, kind: Kind, latitude: Double, longitude: Double,
-        capabilities: Capabilities, dailyCapacity: Int64, priority: Int64, pickupWindowDays: Int64, active: Bool,
+        capabilities: Capabilities, dailyCapacity: Int64?, priority: Int64, pickupWindowDays: Int64, active: Bool,
         safetyStockDefault: Int64 = 0
     ) {
         self.id = id
@@ -53,7 +55,9 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
         case safetyStockDefault
     }
 
-    /// Decodes a definition; events recorded before `safetyStockDefault` existed mean 0.
+    /// Decodes a definition; events recorded before `safetyStockDefault` existed mean 0. A
+    /// definition without `dailyCapacity` has no daily limit (encoding leaves it out then);
+    /// events recorded before it became optional always carry it and still mean their figure.
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
@@ -61,7 +65,7 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
             kind: try container.decode(Kind.self, forKey: .kind), latitude: try container.decode(Double.self, forKey: .latitude),
             longitude: try container.decode(Double.self, forKey: .longitude),
             capabilities: try container.decode(Capabilities.self, forKey: .capabilities),
-            dailyCapacity: try container.decode(Int64.self, forKey: .dailyCapacity),
+            dailyCapacity: try container.decodeIfPresent(Int64.self, forKey: .dailyCapacity),
             priority: try container.decode(Int64.self, forKey: .priority),
             pickupWindowDays: try container.decode(Int64.self, forKey: .pickupWindowDays),
             active: try container.decode(Bool.self, forKey: .active),
@@ -79,7 +83,7 @@ public struct Location: Equatable, Hashable, Codable, Sendable {
         if !(longitude.isFinite && abs(longitude) <= Limits.longitudeDegreesMax) {
             faults.append(.outOfRange(field: "longitude", lower: "-180", upper: "180"))
         }
-        if !(0...Limits.dailyCapacityMax).contains(dailyCapacity) {
+        if let dailyCapacity, !(0...Limits.dailyCapacityMax).contains(dailyCapacity) {
             faults.append(.outOfRange(field: "dailyCapacity", lower: "0", upper: "\(Limits.dailyCapacityMax)"))
         }
         if !(Limits.priorityMin...Limits.priorityMax).contains(priority) {

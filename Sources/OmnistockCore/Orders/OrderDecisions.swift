@@ -155,8 +155,11 @@ public enum Orders {
     }
 
     /// Converts an active hold into an order: its held units become allocated, in one step.
+    ///
+    /// - Parameter locations: the hold's line locations and the pickup point, as they stand
+    ///   now: a hold reserves stock, not the right to a fulfilment its locations cannot do.
     public static func decide(
-        convert hold: Hold, request: OrderRequest, orderId: String, nowMs: Int64
+        convert hold: Hold, request: OrderRequest, orderId: String, nowMs: Int64, locations: [String: Location]
     ) -> Result<[LedgerEvent], Rejections> {
         let faults = validate(request)
         if !faults.isEmpty { return .failure(Rejections(faults)) }
@@ -176,6 +179,8 @@ public enum Orders {
         if case .pickup(let storeId) = fulfilment, hold.lines.contains(where: { $0.locationId != storeId }) {
             return .failure(Rejections(.notAllowed(field: "fulfilment", reason: "the hold's lines are not all at the pickup point")))
         }
+        let locationFaults = conversionFaults(hold, fulfilment: fulfilment, locations: locations)
+        if !locationFaults.isEmpty { return .failure(Rejections(locationFaults)) }
         let lines = hold.lines.enumerated().map { index, line in
             OrderLine(id: String(index + 1), sku: line.sku, quantity: line.quantity, locationId: line.locationId, status: .allocated)
         }
@@ -189,6 +194,42 @@ public enum Orders {
                 changes: lines.map { PositionChange(sku: $0.sku, locationId: $0.locationId, allocated: $0.quantity) },
                 assigned: Array(Set(lines.map(\.locationId) + [fulfilment.pickupLocationId].compactMap { $0 })).sorted(), occurredAtMs: nowMs)),
         ])
+    }
+
+    /// Why the hold's locations cannot fulfil the order this way, by the rules a direct order
+    /// follows: a pickup point must be active and one; a shipped line must come from an active
+    /// location that ships, within sourcing's reach of the address. Capacity is not counted
+    /// again: the hold was accepted before it, and its units are already promised.
+    static func conversionFaults(_ hold: Hold, fulfilment: Fulfilment, locations: [String: Location]) -> [Rejection] {
+        switch fulfilment {
+        case .pickup(let storeId):
+            guard let store = locations[storeId] else { return [.inLine(path: "fulfilment", .unknownLocation(locationId: storeId))] }
+            guard store.active else { return [.inLine(path: "fulfilment", .locationInactive(locationId: storeId))] }
+            guard store.capabilities.pickup else {
+                return [.inLine(path: "fulfilment", .locationLacksCapability(locationId: storeId, capability: "be a pickup point"))]
+            }
+            return []
+        case .ship(let latitude, let longitude):
+            var faults: [Rejection] = []
+            for (index, line) in hold.lines.enumerated() {
+                let path = "lines/\(index)"
+                guard let location = locations[line.locationId] else {
+                    faults.append(.inLine(path: path, .unknownLocation(locationId: line.locationId)))
+                    continue
+                }
+                let distance = Geo.distanceKilometres(
+                    latitude1: latitude, longitude1: longitude, latitude2: location.latitude, longitude2: location.longitude)
+                if !location.active {
+                    faults.append(.inLine(path: path, .locationInactive(locationId: line.locationId)))
+                } else if !location.capabilities.ships {
+                    faults.append(.inLine(path: path, .locationLacksCapability(locationId: line.locationId, capability: "ship orders")))
+                } else if distance > Limits.sourcingDistanceKilometresMax {
+                    let reach = Int(Limits.sourcingDistanceKilometresMax)
+                    faults.append(.inLine(path: path, .locationLacksCapability(locationId: line.locationId, capability: "ship farther than \(reach) km")))
+                }
+            }
+            return faults
+        }
     }
 
     /// Creates an order by sourcing its lines: allocated wherever the rules place them, all or

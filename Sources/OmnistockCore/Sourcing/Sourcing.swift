@@ -391,7 +391,7 @@ extension Sourcing {
                 reasons.append(.init(reason: .inactive, sku: nil))
             } else if !location.capabilities.ships {
                 reasons.append(.init(reason: .capability, sku: nil))
-            } else if (input.ordersToday[location.id] ?? 0) >= location.dailyCapacity {
+            } else if let capacity = location.dailyCapacity, (input.ordersToday[location.id] ?? 0) >= capacity {
                 reasons.append(.init(reason: .capacityReached, sku: nil))
             } else if distance > Limits.sourcingDistanceKilometresMax {
                 reasons.append(.init(reason: .tooFar, sku: nil))

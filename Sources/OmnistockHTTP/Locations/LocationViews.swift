@@ -9,7 +9,8 @@ struct LocationBody: Codable, Sendable {
     var latitude: Double
     var longitude: Double
     var capabilities: Location.Capabilities
-    var dailyCapacity: Int64
+    /// Absent: no daily limit.
+    var dailyCapacity: Int64?
     var priority: Int64?
     var pickupWindowDays: Int64?
     var active: Bool?
@@ -32,7 +33,8 @@ struct LocationView: Codable, Sendable {
     var latitude: Double
     var longitude: Double
     var capabilities: Location.Capabilities
-    var dailyCapacity: Int64
+    /// Absent when the location has no daily limit.
+    var dailyCapacity: Int64?
     var priority: Int64
     var pickupWindowDays: Int64
     var active: Bool

@@ -272,7 +272,8 @@ public final class HoldWriter: Sendable {
     ///
     /// A position that does not exist holds nothing and is not created: a hold on it is refused.
     /// The sort sits below the row locking in the plan, so rows are locked in this order;
-    /// COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in.
+    /// COLLATE "C" is byte order, the order Swift sorts these ASCII identifiers in. A location
+    /// without a daily limit reads -1 in the capacity column (its `held` cell is never null).
     private func lockPositions(_ keys: [StockKey], locations ids: [String], on connection: PostgresConnection) async throws -> (
         positions: [StockKey: PositionRecord], locations: [String: Location]
     ) {
@@ -291,7 +292,7 @@ public final class HoldWriter: Sendable {
             SELECT 0, sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version FROM locked
             UNION ALL
             SELECT 1, id, concat_ws(chr(31), kind, active, pickup, ships, latitude, longitude, name), safety_stock_default,
-                   daily_capacity, priority, NULL, pickup_window_days, NULL, 0
+                   coalesce(daily_capacity, -1), priority, NULL, pickup_window_days, NULL, 0
               FROM locations WHERE id = ANY(\(ids)::text[])
             """,
             logger: logger
@@ -306,7 +307,8 @@ public final class HoldWriter: Sendable {
                     version: version)
             case (1, let id?, let packed?):
                 locations[id] = try Self.location(
-                    id, packed: packed, safetyStockDefault: onHand, dailyCapacity: held, priority: allocated, pickupWindowDays: incoming)
+                    id, packed: packed, safetyStockDefault: onHand, dailyCapacity: held < 0 ? nil : held, priority: allocated,
+                    pickupWindowDays: incoming)
             default:
                 throw StoreError.corrupt("the hold writer's lock read returned an unexpected row")
             }
@@ -318,7 +320,7 @@ public final class HoldWriter: Sendable {
     /// cells costs more than this; names cannot hold control characters), the name last;
     /// booleans print as t and f.
     private static func location(
-        _ id: String, packed: String, safetyStockDefault: Int64, dailyCapacity: Int64, priority: Int64, pickupWindowDays: Int64
+        _ id: String, packed: String, safetyStockDefault: Int64, dailyCapacity: Int64?, priority: Int64, pickupWindowDays: Int64
     ) throws -> Location {
         let fields = packed.split(separator: "\u{1F}", maxSplits: 6, omittingEmptySubsequences: false)
         guard fields.count == 7, let kind = Location.Kind(rawValue: String(fields[0])), let latitude = Double(fields[4]),

@@ -98,7 +98,7 @@ public struct LocationStore: Sendable {
 
     static func record(_ row: PostgresRow) throws -> LocationRecord {
         let (id, name, kind, latitude, longitude, pickup, ships, capacity, priority, window, active, safetyDefault, version, createdAt, updatedAt) =
-            try row.decode((String, String, String, Double, Double, Bool, Bool, Int64, Int64, Int64, Bool, Int64, Int64, Date, Date).self)
+            try row.decode((String, String, String, Double, Double, Bool, Bool, Int64?, Int64, Int64, Bool, Int64, Int64, Date, Date).self)
         guard let kind = Location.Kind(rawValue: kind) else { throw StoreError.corrupt("location \(id) has kind '\(kind)'") }
         return LocationRecord(
             location: Location(

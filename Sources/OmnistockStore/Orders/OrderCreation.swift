@@ -62,7 +62,11 @@ extension OrderStore {
         if hold.hold.recordedStatus == .converted, let existing = try await orderRow("hold_id", holdId, lock: false, on: connection) {
             return .made(OrderCreation(record: existing, pickupCode: nil, created: false))
         }
-        let events = try Orders.decide(convert: hold.hold, request: request, orderId: orderId, nowMs: nowMs).get()
+        // The locations as they stand: one may have stopped shipping or being a pickup point
+        // since the hold was placed, and the order is refused as a direct one would be.
+        let ids = Set(hold.hold.lines.map(\.locationId) + [hold.hold.fulfilment, request.fulfilment].compactMap { $0?.pickupLocationId })
+        let locations = try await Self.locations(ids.sorted(), on: connection, logger: logger)
+        let events = try Orders.decide(convert: hold.hold, request: request, orderId: orderId, nowMs: nowMs, locations: locations).get()
         return .decided(Decided(events: events, locked: locked, holds: [hold], nowMs: nowMs))
     }
 
@@ -87,9 +91,12 @@ extension OrderStore {
             let events = try Orders.decide(
                 create: request, orderId: orderId, transferIds: Self.transferIds(for: input), nowMs: sourcing.nowMs, input: input
             ).get()
-            let chosen = Set(events.flatMap(\.locationIds)).subtracting(request.namedLocations).sorted()
-            let counts = try await lockAndCount(chosen, day: Orders.day(ofMs: sourcing.nowMs), on: connection)
-            let full = chosen.filter { counts[$0, default: 0] >= (input.locations[$0]?.dailyCapacity ?? 0) }
+            // Only locations with a daily capacity are locked and counted: one without a limit
+            // cannot be filled, and its orders need not queue on its row.
+            let chosen = Set(events.flatMap(\.locationIds)).subtracting(request.namedLocations)
+            let limited = chosen.compactMap { id in input.locations[id]?.dailyCapacity.map { (id, $0) } }.sorted { $0.0 < $1.0 }
+            let counts = try await lockAndCount(limited.map(\.0), day: Orders.day(ofMs: sourcing.nowMs), on: connection)
+            let full = limited.filter { counts[$0.0, default: 0] >= $0.1 }
             if full.isEmpty {
                 // A bound key may only create orders served by its own locations.
                 let used = Set(events.flatMap(\.locationIds))

@@ -140,7 +140,8 @@ public final class OrderStepWriter: Sendable {
         for (index, pending) in batch.enumerated() where answers[index] == nil {
             switch pending.work {
             case .convert(let request):
-                answers[index] = convert(request, pending, made: prepared.made, transaction: &transaction, code: { codes.append($0) })
+                answers[index] = convert(
+                    request, pending, made: prepared.made, locations: prepared.locations, transaction: &transaction, code: { codes.append($0) })
             case .step(_, let orderId):
                 guard let action = prepared.actions[index] else { continue }
                 answers[index] = step(action, orderId: orderId, pending, locations: prepared.locations, transaction: &transaction)
@@ -179,13 +180,16 @@ public final class OrderStepWriter: Sendable {
         // Conversions: the holds' lines say which positions to lock (lines never change; the
         // holds are read again once the positions are locked).
         var holdKeys: [String: [StockKey]] = [:]
+        var locationIds = Set<String>()
         for record in try await Self.holds(conversions.compactMap(\.holdId), on: connection, logger: logger) {
             holdKeys[record.hold.id] = record.hold.keys
+            // A conversion is decided against its locations as they stand (lines never change).
+            locationIds.formUnion(record.hold.lines.map(\.locationId) + [record.hold.fulfilment?.pickupLocationId].compactMap { $0 })
         }
+        locationIds.formUnion(conversions.compactMap { $0.fulfilment?.pickupLocationId })
         let (orders, hashes) = try await lockOrders(Array(Set(stepOrders.values)).sorted(), on: connection)
         prepared.hashes = hashes
         var stockKeys = Set<StockKey>()
-        var stores = Set<String>()
         for (index, orderId) in stepOrders {
             let pending = batch[index]
             guard case .step(let command, _) = pending.work else { continue }
@@ -194,7 +198,7 @@ public final class OrderStepWriter: Sendable {
                 continue
             }
             let action = Self.action(command, order: order, hashes: hashes)
-            if case .ready = action, let store = order.pickupLocationId { stores.insert(store) }
+            if case .ready = action, let store = order.pickupLocationId { locationIds.insert(store) }
             stockKeys.formUnion(Orders.positions(touchedBy: action, order: order))
             do {
                 try OrderStore.authorize(pending.principal, command, action, order)
@@ -208,7 +212,7 @@ public final class OrderStepWriter: Sendable {
         // positions are locked, so it is never earlier than a time a writer that held them
         // before already used (that writer may have counted the hold as expired).
         let (locked, nowMs) = try await OrderStore.lockExisting(Array(stockKeys), on: connection, logger: logger)
-        if !stores.isEmpty { prepared.locations = try await OrderStore.locations(Array(stores), on: connection, logger: logger) }
+        if !locationIds.isEmpty { prepared.locations = try await OrderStore.locations(Array(locationIds), on: connection, logger: logger) }
         // With the positions locked, the holds and the orders already made for these numbers
         // and holds are as they stand.
         var holds: [HoldRecord] = []
@@ -312,7 +316,7 @@ public final class OrderStepWriter: Sendable {
     /// its pickup code (whose hash `code` collects).
     private func convert(
         _ request: OrderRequest, _ pending: Pending, made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]),
-        transaction: inout LedgerTransaction, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void
+        locations: [String: Location], transaction: inout LedgerTransaction, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void
     ) -> Result<OrderStepOutcome, any Error> {
         guard let holdId = request.holdId else { preconditionFailure("the step writer converts holds only") }
         if let existing = made.byNumber[request.orderNumber] {
@@ -327,7 +331,7 @@ public final class OrderStepWriter: Sendable {
             return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
         }
         let orderId = RandomIds.make("ord_")
-        switch Orders.decide(convert: hold, request: request, orderId: orderId, nowMs: transaction.nowMs) {
+        switch Orders.decide(convert: hold, request: request, orderId: orderId, nowMs: transaction.nowMs, locations: locations) {
         case .failure(let rejections):
             return .failure(rejections)
         case .success(let events):

@@ -34,13 +34,15 @@ public enum ProjectionWriter {
     /// Inserts or replaces location rows.
     static func locationsSQL(_ records: [LocationRecord], table: String, into query: inout QueryBuilder) throws -> String {
         let locations = records.map(\.location)
+        // Arrays of optionals do not bind; -1 stands for "no daily limit" (capacities are >= 0).
+        let capacities = locations.map { $0.dailyCapacity ?? -1 }
         return """
             INSERT INTO \(table) (id, name, kind, latitude, longitude, pickup, ships, daily_capacity, priority,
                                   pickup_window_days, active, safety_stock_default, version, created_at, updated_at)
             SELECT * FROM unnest(\(try query.bind(locations.map(\.id)))::text[], \(try query.bind(locations.map(\.name)))::text[],
                                  \(try query.bind(locations.map(\.kind.rawValue)))::text[], \(try query.bind(locations.map(\.latitude)))::float8[],
                                  \(try query.bind(locations.map(\.longitude)))::float8[], \(try query.bind(locations.map(\.capabilities.pickup)))::bool[],
-                                 \(try query.bind(locations.map(\.capabilities.ships)))::bool[], \(try query.bind(locations.map(\.dailyCapacity)))::bigint[],
+                                 \(try query.bind(locations.map(\.capabilities.ships)))::bool[], array_replace(\(try query.bind(capacities))::bigint[], -1, NULL),
                                  \(try query.bind(locations.map(\.priority)))::bigint[], \(try query.bind(locations.map(\.pickupWindowDays)))::bigint[],
                                  \(try query.bind(locations.map(\.active)))::bool[], \(try query.bind(locations.map(\.safetyStockDefault)))::bigint[],
                                  \(try query.bind(records.map(\.version)))::bigint[], \(try query.bind(records.map(\.createdAt)))::timestamptz[],

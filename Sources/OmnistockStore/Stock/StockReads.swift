@@ -238,14 +238,15 @@ extension StockStore {
                 let kind = (entry[2] as? String).flatMap(Location.Kind.init(rawValue:)), let pickup = entry[3] as? Bool,
                 let ships = entry[4] as? Bool, let latitude = (entry[5] as? NSNumber)?.doubleValue,
                 let longitude = (entry[6] as? NSNumber)?.doubleValue, let safetyDefault = (entry[7] as? NSNumber)?.int64Value,
-                let capacity = (entry[8] as? NSNumber)?.int64Value, let priority = (entry[9] as? NSNumber)?.int64Value,
+                entry[8] is NSNull || entry[8] is NSNumber, let priority = (entry[9] as? NSNumber)?.int64Value,
                 let window = (entry[10] as? NSNumber)?.int64Value
             else {
                 throw StoreError.corrupt("an availability location could not be read")
             }
             result[id] = Location(
                 id: id, name: name, kind: kind, latitude: latitude, longitude: longitude,
-                capabilities: .init(pickup: pickup, ships: ships), dailyCapacity: capacity, priority: priority,
+                // A null capacity is a location without a daily limit.
+                capabilities: .init(pickup: pickup, ships: ships), dailyCapacity: (entry[8] as? NSNumber)?.int64Value, priority: priority,
                 pickupWindowDays: window, active: true, safetyStockDefault: safetyDefault)
         }
         return result

@@ -157,7 +157,7 @@ struct ReferenceModel {
         Estate.locationIds.filter { id in
             let site = Self.site(id)!
             return site.location.active && site.location.capabilities.ships && site.region == region && !excluding.contains(id)
-                && (!countCapacity || ordersToday(id, nowMs: nowMs) < site.location.dailyCapacity)
+                && (!countCapacity || ordersToday(id, nowMs: nowMs) < site.location.dailyCapacity ?? .max)
         }
     }
 

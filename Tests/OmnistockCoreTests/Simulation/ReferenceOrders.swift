@@ -3,11 +3,11 @@ import OmnistockCore
 /// Known defects of the core the simulation found, left out of the random steps (so the run
 /// stays green) until they are fixed; each has a given/when/then test in KnownIssueTests.swift.
 enum KnownIssues {
-    /// An order made from a hold takes the fulfilment the caller names without checking that
-    /// the hold's locations can do it: a hold at a warehouse becomes a click & collect order
-    /// there, a hold at a store that does not ship becomes a shipped order. When this is fixed,
-    /// set it to false: the simulation then asks for such conversions and expects a refusal.
-    static let conversionIgnoresCapabilities = true
+    /// An order made from a hold took the fulfilment the caller named without checking that
+    /// the hold's locations could do it (a hold at a warehouse became a click & collect order
+    /// there). Fixed: `Orders.decide(convert:)` checks them as a direct order does, so the
+    /// simulation asks for such conversions and expects the refusal.
+    static let conversionIgnoresCapabilities = false
 }
 
 /// The model of orders: made from holds or sourced, worked by the store, ended.

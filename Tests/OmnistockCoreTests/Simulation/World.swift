@@ -168,7 +168,8 @@ struct World {
             return .accepted(state.activeHolds.sorted().flatMap { Holds.expire(state.holds[$0]!, nowMs: nowMs) })
         case .convertHold(let holdId, let number, let fulfilment):
             let request = OrderRequest(orderNumber: number, holdId: holdId, fulfilment: fulfilment)
-            return outcome(Orders.decide(convert: state.holds[holdId]!, request: request, orderId: Self.fresh(&nextOrder, "O"), nowMs: nowMs))
+            let id = Self.fresh(&nextOrder, "O")
+            return outcome(Orders.decide(convert: state.holds[holdId]!, request: request, orderId: id, nowMs: nowMs, locations: locations))
         case .createOrder(let request):
             let id = Self.fresh(&nextOrder, "O")
             return outcome(Orders.decide(create: request, orderId: id, transferIds: transferIds(), nowMs: nowMs, input: sourcingInput()))
