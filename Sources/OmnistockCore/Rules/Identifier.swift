@@ -31,8 +31,11 @@ public enum Identifier {
 /// "must be 1 to 200 characters".
 public enum Text {
     public static func check(_ value: String, field: String, lengthMax: Int = Limits.nameLengthMax) -> Rejection? {
+        // Lengths count Unicode code points, as JSON Schema's `maxLength` does, so the OpenAPI
+        // document and the server agree: counted in grapheme clusters, 200 flags (each two code
+        // points) passed here and failed every client-side validator.
         let scalars = value.unicodeScalars
-        if value.isEmpty || value.count > lengthMax {
+        if value.isEmpty || scalars.count > lengthMax {
             return .invalidText(field: field, lengthMax: lengthMax)
         }
         if let control = scalars.first(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {

@@ -11,10 +11,19 @@ import OmnistockCore
 ///   that only reads (the sourcing plan), so that one key is valid or invalid everywhere.
 ///
 /// POST routes that take no body call `JSON.expectNoBody` themselves (BodyDecoding.swift).
+///
+/// The rules are a route's, so a method no route takes at this path is let through untouched
+/// to its 405 (or 404): a PUT with a body on a GET-only path is a wrong method, not a wrong body.
 struct InputRulesMiddleware: RouterMiddleware {
     typealias Context = OmsContext
+    let routes: RouteTableBox
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // HEAD is answered by the GET route of the same path.
+        let routed = request.method == .head ? "GET" : request.method.rawValue
+        guard routes.methods(forPath: request.uri.path).contains(routed) else {
+            return try await next(request, context)
+        }
         switch request.method {
         case .get, .head, .delete:
             var request = request

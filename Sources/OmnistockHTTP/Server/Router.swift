@@ -12,7 +12,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     // Before every route and before authentication: a request whose form breaks a rule of
     // every route (a body where none is taken, a malformed Idempotency-Key) is refused the
     // same way everywhere, and its body is never read as something else.
-    router.add(middleware: InputRulesMiddleware())
+    router.add(middleware: InputRulesMiddleware(routes: table))
 
     OperationsRoutes(services: services).register(on: router)
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))

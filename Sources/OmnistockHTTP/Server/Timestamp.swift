@@ -1,14 +1,107 @@
 import Foundation
 
-/// Timestamps in bodies and query strings are RFC 3339 / ISO 8601, with or without fractions.
+/// Timestamps in bodies and query strings are RFC 3339 date-times (§5.6), the grammar JSON
+/// Schema's `date-time` format names, read by hand rather than by `ISO8601FormatStyle`, which
+/// rolled out-of-range fields over (`2026-02-30` read as 2 March, `25:00` as the next day),
+/// refused the lowercase `t` and `z` that RFC 3339 allows, and read `.123456789` as 122 ms.
 enum Timestamp {
+    /// Milliseconds since the epoch, or nil when the text is not an RFC 3339 date-time with every
+    /// field in range. Fractions past milliseconds are cut (never rounded up into the next
+    /// millisecond); leap seconds (`:60`) are refused, as Unix time has none. Year 0000 is
+    /// read (the grammar allows it; the proleptic Gregorian year 1 BC).
     static func milliseconds(_ text: String) -> Int64? {
-        for strategy in [
-            Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle(includingFractionalSeconds: false),
-        ] {
-            if let date = try? Date(text, strategy: strategy) { return Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+        var reader = DigitReader(Array(text.utf8))
+        guard let year = reader.number(4), reader.take("-"),
+            let month = reader.number(2), (1...12).contains(month), reader.take("-"),
+            let day = reader.number(2), day >= 1, day <= daysIn(month: month, year: year),
+            reader.take("T") || reader.take("t"),
+            let hour = reader.number(2), hour <= 23, reader.take(":"),
+            let minute = reader.number(2), minute <= 59, reader.take(":"),
+            let second = reader.number(2), second <= 59
+        else { return nil }
+        var millisecond: Int64 = 0
+        if reader.take(".") {
+            guard let fraction = reader.fractionMilliseconds() else { return nil }
+            millisecond = fraction
         }
-        return nil
+        guard let offsetMinutes = reader.offsetMinutes(), reader.atEnd else { return nil }
+        let days = daysFromCivil(year: year, month: month, day: day)
+        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
+        return seconds * 1000 + millisecond
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// A cursor over the ASCII bytes of a timestamp.
+    struct DigitReader {
+        let bytes: [UInt8]
+        var index = 0
+        init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+        var atEnd: Bool { index == bytes.count }
+
+        mutating func take(_ character: Unicode.Scalar) -> Bool {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: character) else { return false }
+            index += 1
+            return true
+        }
+
+        /// Exactly `width` decimal digits.
+        mutating func number(_ width: Int) -> Int64? {
+            guard bytes.count - index >= width else { return nil }
+            var value: Int64 = 0
+            for byte in bytes[index..<index + width] {
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            }
+            index += width
+            return value
+        }
+
+        /// One or more digits after the point, as whole milliseconds (cut, not rounded).
+        mutating func fractionMilliseconds() -> Int64? {
+            let start = index
+            var value: Int64 = 0
+            while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                if index - start < 3 { value = value * 10 + Int64(bytes[index] - UInt8(ascii: "0")) }
+                index += 1
+            }
+            let count = index - start
+            guard count > 0 else { return nil }
+            for _ in count..<max(count, 3) { value *= 10 }
+            return value
+        }
+
+        /// `Z`, `z` or `±HH:MM` (hours 00–23, minutes 00–59), as minutes east of UTC.
+        mutating func offsetMinutes() -> Int64? {
+            if take("Z") || take("z") { return 0 }
+            let sign: Int64
+            if take("+") {
+                sign = 1
+            } else if take("-") {
+                sign = -1
+            } else {
+                return nil
+            }
+            guard let hours = number(2), hours <= 23, take(":"), let minutes = number(2), minutes <= 59 else { return nil }
+            return sign * (hours * 60 + minutes)
+        }
     }
 
     static func nowMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
