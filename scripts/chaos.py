@@ -19,11 +19,10 @@ and log every 2xx. A request answered 503 (or cut off) is retried later with the
 Loopback only; every loop and wait is bounded (about a minute in all). Exit status 0 when
 every check passes. `OMS_BIN` picks the binary (default .build/debug/oms).
 """
-import concurrent.futures, json, os, random, shlex, signal, socket, subprocess, sys, tempfile, threading, time
+import concurrent.futures, json, os, random, shlex, signal, subprocess, sys, tempfile, threading, time
 import http.client
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/debug/oms"))
+from campaign import OMS, ROOT, Checks, create_key, free_port, oms_env, start_oms, stop_oms
 LOCATION = "CHAOS-01"
 SKUS = [f"CHAOS-{n}" for n in range(6)]
 WRITERS = 8
@@ -31,19 +30,7 @@ STOCK = 100_000
 ANSWER_SECONDS_MAX = 2.5   # while the database is away: the acquire bound is 1.5 s
 RECOVERY_SECONDS_MAX = 15.0
 REQUEST_TIMEOUT_SECONDS = 10.0
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"chaos: {'ok  ' if ok else 'FAIL'} {name}{(' (' + detail + ')') if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks("chaos")
 
 
 class Server:
@@ -58,30 +45,14 @@ class Server:
 
     def start(self):
         self.starts += 1
-        env = dict(os.environ, OMS_LOG_LEVEL="warning")
-        env.pop("DATABASE_URL", None)
-        log = open(os.path.join(self.work, f"oms-{self.starts}.log"), "w")
-        self.process = subprocess.Popen([OMS, "serve", "--data-dir", self.data, "--port", str(self.port)], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            status, _, _, _ = call("GET", self.base, "/ready", timeout=2)
-            if status == 200:
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        sys.exit(f"chaos: oms serve did not become ready; see {self.work}")
+        log = os.path.join(self.work, f"oms-{self.starts}.log")
+        self.process, ready = start_oms(self.data, log, port=self.port, ready_seconds=90)
+        if ready is None:
+            stop_oms(self.process)
+            sys.exit(f"chaos: oms serve did not become ready; see {log}")
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else None
-        self.process.terminate()
-        try:
-            return self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return -9
+        return stop_oms(self.process)
 
 
 def call(method, base, path, key=None, body=None, idempotency_key=None, timeout=REQUEST_TIMEOUT_SECONDS):
@@ -376,12 +347,9 @@ def main():
     data = os.path.join(work, "data")
     server = Server(data, work)
     server.start()
-    env = dict(os.environ, OMS_LOG_LEVEL="warning")
-    env.pop("DATABASE_URL", None)
     load = None
     try:
-        key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "chaos-admin", "--data-dir", data], env=env,
-                             capture_output=True, text=True, check=True).stdout.strip()
+        key = create_key(data, "admin", "chaos-admin")
         status, _, _, _ = call("PUT", server.base, f"/v1/locations/{LOCATION}", key, {
             "name": "Chaos store", "kind": "store", "latitude": 48.86, "longitude": 2.34,
             "capabilities": {"pickup": True, "ships": True}, "dailyCapacity": 1_000_000})
@@ -405,16 +373,15 @@ def main():
             load.stop()
         code = server.stop()
     check("oms stops cleanly on SIGTERM", code == 0, str(code))
-    out = subprocess.run([OMS, "verify", "--data-dir", data], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([OMS, "verify", "--data-dir", data], env=oms_env(), capture_output=True, text=True, timeout=300)
     check("oms verify is clean afterwards", out.returncode == 0 and "equal a replay" in out.stdout, out.stdout.strip()[-200:])
     subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
-    if not failures:
+    if not check.failures:
         subprocess.run(["rm", "-rf", work])
     else:
         print(f"chaos: logs kept in {work}")
     print(f"chaos: took {time.monotonic() - began:.0f} s")
-    print(f"chaos: {'passed' if not failures else str(len(failures)) + ' failed'}")
-    return 1 if failures else 0
+    return check.close()
 
 
 if __name__ == "__main__":

@@ -16,27 +16,15 @@ Then:
   4. Both servers stop (SIGTERM) and `oms verify` must find the projections equal to a replay.
 Loopback only; every loop and wait is bounded. Exit status 0 when every check passes.
 """
-import concurrent.futures, json, os, random, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
+import concurrent.futures, json, os, random, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/debug/oms"))
+from campaign import OMS, ROOT, Checks, create_key, oms_env, start_oms, stop_oms
+
 SKUS = ["FLASH-A", "FLASH-B", "FLASH-C", "FLASH-D", "FLASH-E"]
 UNITS = 50
 REQUESTS = 3000
 LOCATION = "FS-01"
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"flash-sale: {'ok  ' if ok else 'FAIL'} {name}{(' (' + detail + ')') if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks("flash-sale")
 
 
 def call(method, url, key, body=None, timeout=60):
@@ -52,32 +40,11 @@ def call(method, url, key, body=None, timeout=60):
 
 
 def start(data, log):
-    port = free_port()
-    env = dict(os.environ, OMS_LOG_LEVEL="warning")
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([OMS, "serve", "--data-dir", data, "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(base + "/ready", timeout=2).status == 200:
-                return process, base
-        except Exception:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    sys.exit(f"flash-sale: oms serve did not become ready; see {log}")
-
-
-def stop(process):
-    process.terminate()
-    try:
-        return process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return -9
+    process, base = start_oms(data, log)
+    if base is None:
+        stop_oms(process)
+        sys.exit(f"flash-sale: oms serve did not become ready; see {log}")
+    return process, base
 
 
 def events(base, key):
@@ -103,12 +70,8 @@ def main():
     second, base_b = start(data, os.path.join(work, "b.log"))
     bases = [base_a, base_b]
     try:
-        env = dict(os.environ, OMS_LOG_LEVEL="warning")
-        env.pop("DATABASE_URL", None)
-        key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "flash-admin", "--data-dir", data], env=env,
-                             capture_output=True, text=True, check=True).stdout.strip()
-        checkout = subprocess.run([OMS, "api-key", "create", "--role", "checkout", "--name", "flash-checkout", "--data-dir", data], env=env,
-                                  capture_output=True, text=True, check=True).stdout.strip()
+        key = create_key(data, "admin", "flash-admin")
+        checkout = create_key(data, "checkout", "flash-checkout")
         status, _ = call("PUT", f"{base_a}/v1/locations/{LOCATION}", key, {
             "name": "Flash store", "kind": "store", "latitude": 48.86, "longitude": 2.34,
             "capabilities": {"pickup": True, "ships": True}, "dailyCapacity": 1000})
@@ -260,19 +223,16 @@ def main():
               f"{released} released, {converted} converted, {expired} expiries recorded")
     finally:
         # The first instance started the embedded cluster and stops it: it goes last.
-        codes = [stop(second), stop(first)]
+        codes = [stop_oms(second), stop_oms(first)]
     check("both instances stop cleanly on SIGTERM", codes == [0, 0], str(codes))
-    env = dict(os.environ, OMS_LOG_LEVEL="warning")
-    env.pop("DATABASE_URL", None)
-    out = subprocess.run([OMS, "verify", "--data-dir", data], env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([OMS, "verify", "--data-dir", data], env=oms_env(), capture_output=True, text=True, timeout=300)
     check("oms verify is clean afterwards", out.returncode == 0 and "equal a replay" in out.stdout, out.stdout.strip()[-200:])
     subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
-    if not failures:
+    if not check.failures:
         subprocess.run(["rm", "-rf", work])
     else:
         print(f"flash-sale: logs kept in {work}")
-    print(f"flash-sale: {'passed' if not failures else str(len(failures)) + ' failed'}")
-    return 1 if failures else 0
+    return check.close()
 
 
 if __name__ == "__main__":

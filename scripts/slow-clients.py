@@ -19,50 +19,26 @@ every check passes.
 """
 import json, os, selectors, socket, subprocess, sys, tempfile, threading, time, urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/debug/oms"))
+from campaign import OMS, ROOT, Checks, create_key, free_port, start_oms, stop_oms
+
 IDLE, HEADER, BODY = 3, 3, 4          # seconds, given to the server through the environment
 LIMIT = 400                           # open connections the server may hold
 MARGIN = 3.0                          # seconds allowed past a timeout on a shared, busy machine
 PER_KIND = 120                        # idle, slowloris and slow-body connections in part 1
 EXCESS = 200                          # connections past the limit in part 2 (within the listen backlog)
 TRICKLE = 0.5                         # seconds between two bytes of a slow client
-failures = []
-
-
-def check(name, ok, detail=""):
-    print(f"slow-clients: {'ok  ' if ok else 'FAIL'} {name}{(' (' + detail + ')') if detail else ''}", flush=True)
-    if not ok:
-        failures.append(name)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+check = Checks("slow-clients")
 
 
 def start(data, log):
     port = free_port()
-    env = dict(os.environ, OMS_LOG_LEVEL="warning", OMS_HTTP_IDLE_TIMEOUT_SECONDS=str(IDLE),
-               OMS_HTTP_HEADER_TIMEOUT_SECONDS=str(HEADER), OMS_HTTP_BODY_TIMEOUT_SECONDS=str(BODY),
-               OMS_HTTP_CONNECTION_LIMIT=str(LIMIT))
-    env.pop("DATABASE_URL", None)
-    process = subprocess.Popen([OMS, "serve", "--data-dir", data, "--port", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(base + "/ready", timeout=2).status == 200:
-                return process, port
-        except Exception:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    process.kill()
-    sys.exit(f"slow-clients: oms serve did not become ready; see {log}")
+    process, base = start_oms(data, log, port=port, settings={
+        "OMS_HTTP_IDLE_TIMEOUT_SECONDS": IDLE, "OMS_HTTP_HEADER_TIMEOUT_SECONDS": HEADER,
+        "OMS_HTTP_BODY_TIMEOUT_SECONDS": BODY, "OMS_HTTP_CONNECTION_LIMIT": LIMIT})
+    if base is None:
+        stop_oms(process)
+        sys.exit(f"slow-clients: oms serve did not become ready; see {log}")
+    return process, port
 
 
 def health(port, timeout):
@@ -261,15 +237,6 @@ def part_two(port, pid, before):
           not missed, f"{len(missed)} still open after {2 * IDLE + 2 * MARGIN:.0f} s")
 
 
-def stop(process):
-    process.terminate()
-    try:
-        return process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        return -9
-
-
 def main():
     if not os.access(OMS, os.X_OK):
         sys.exit(f"slow-clients: {OMS} is missing; build it first")
@@ -279,26 +246,22 @@ def main():
     started = time.time()
     process, port = start(data, log)
     try:
-        env = dict(os.environ, OMS_LOG_LEVEL="warning")
-        env.pop("DATABASE_URL", None)
-        key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "slow-clients", "--data-dir", data],
-                             env=env, capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        key = create_key(data, "admin", "slow-clients")
         at_rest = Watch(port, process.pid, timeout=1).sockets()
         part_one(port, process.pid, key)
         part_two(port, process.pid, at_rest)
         check("the process is alive and /health answers at the end",
               process.poll() is None and health(port, 5) is not None, f"exit {process.poll()}")
     finally:
-        code = stop(process)
+        code = stop_oms(process)
     check("oms stops cleanly on SIGTERM", code == 0, str(code))
     subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
-    if not failures:
+    if not check.failures:
         subprocess.run(["rm", "-rf", work])
     else:
         print(f"slow-clients: logs kept in {work}")
     print(f"slow-clients: {time.time() - started:.0f} s")
-    print(f"slow-clients: {'passed' if not failures else str(len(failures)) + ' failed'}")
-    return 1 if failures else 0
+    return check.close()
 
 
 if __name__ == "__main__":

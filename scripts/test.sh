@@ -65,6 +65,9 @@ if [ "${results[0]}" = passed ]; then
   # kill -9 of PostgreSQL and of oms under a write load: 503 with Retry-After while the database
   # is away, recovery on its own, every acknowledged write found, verify clean.
   part "chaos (scripts/chaos.py)" python3 scripts/chaos.py
+  # Generated requests against the served OpenAPI document, a fixed seed: no 5xx, every answer
+  # valid against the document, every documented rule enforced.
+  part "schemathesis (scripts/schemathesis.py)" python3 scripts/schemathesis.py
   # Swift Testing only: the XCTest runner would print a misleading "Executed 0 tests".
   part "swift test" env OMS_TEST_DATA_DIR="$work/cluster" swift test --skip-build --disable-xctest
 fi
