@@ -19,6 +19,11 @@ BENCH_SCENARIOS=holds reruns the hold scenarios in a few minutes: only the first
 (every position once), no availability, no replay; /health, verify and pg-limit still run.
 BENCH_SCENARIOS=orders runs the journeys alone (no ingest, no hold scenarios, no replay; verify
 and pg-limit still run); a comma list (holds,orders) runs several.
+BENCH_SCENARIOS=availability measures the three availability reads (a product page: 1 SKU near
+a point; a cart: 10 SKUs near a point; a listing: 100 SKUs) against /health, after the first
+ingest pass. BENCH_SCENARIOS=streams opens BENCH_STREAM_CLIENTS (1,000) stream clients while
+holds are written at full speed (bench/streams.py): commit-to-client latency, messages/s,
+server memory, and the hold rate with and without the clients.
 Every loop is bounded in count and time. Absolute numbers drift on shared machines; compare
 the ratios printed at the end, measured in the same run.
 """
@@ -28,7 +33,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/release/oms"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", "all").strip()
-SCENARIO_NAMES = ("holds", "orders")   # what "all" runs, besides ingest, availability and replay
+SCENARIO_NAMES = ("holds", "orders", "availability", "streams")   # what "all" runs, besides ingest and replay
 FULL = SCENARIOS == "all"
 SKUS, LOCATIONS, LINES = 10_000, 20, 10_000
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
@@ -49,6 +54,9 @@ HOLD_GRACE_SECONDS = 3
 CHURN_SETTLE_SECONDS = 3
 CHURN_CHECK_POSITIONS = 8
 AVAILABILITY_SKUS_PER_CALL = 200
+STREAM_CLIENTS = int(os.environ.get("BENCH_STREAM_CLIENTS", "1000"))
+# Where the product-page and cart calls stand: central Paris, among the 20 locations.
+NEAR = "48.8566,2.3522"
 
 # Order journeys: hold -> order -> picking -> ready -> collect, one unit, at one pickup store of
 # its own (so its queue and capacity are the bench's alone). Journey n takes ORDER_SKUS[n % len]:
@@ -198,6 +206,46 @@ def measure_availability(base, key, work):
           f"{avail_rate:,.0f} calls/s, p50 {avail_p50:.2f} ms, p99 {avail_p99:.2f} ms")
     print(f"health (same load generator): {health_rate:,.0f} requests/s, p50 {health_p50:.2f} ms, p99 {health_p99:.2f} ms")
     return avail_rate, health_rate
+
+
+def availability_script(work, name, skus_per_call, near):
+    path = os.path.join(work, f"{name}.lua")
+    near_part = f"&near={near}" if near else ""
+    with open(path, "w") as f:
+        f.write("math.randomseed(42)\nrequest = function()\n  local q = {}\n"
+                f"  for i = 1, {skus_per_call} do q[i] = string.format('sku=SKU-%05d', math.random(0, {SKUS - 1})) end\n"
+                f"  return wrk.format('GET', '/v1/availability?' .. table.concat(q, '&') .. '{near_part}')\nend\n")
+    return path
+
+
+def availability_reads(base, key, work, health_rate):
+    """The three availability calls a shop makes, against /health of the same run. Returns a dict."""
+    figures = {}
+    for name, skus, near, target in [("product page", 1, NEAR, 0.5), ("cart", 10, NEAR, 1 / 3), ("listing", 100, None, None)]:
+        rate, p50, p99 = wrk(base + "/v1/availability", key, availability_script(work, name.replace(" ", "-"), skus, near))
+        figures[name] = (rate, p50, p99)
+        goal = f", target >= {target:.2f}" if target else ""
+        print(f"availability, {name} ({skus} SKU{'s' if skus > 1 else ''}{' near a point' if near else ''}, {LOCATIONS} locations, "
+              f"{WRK_CONNECTIONS} connections): {rate:,.0f} calls/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+              f"/ health = {rate / health_rate:.3f}{goal}")
+    return figures
+
+
+def stream_bench(base, port, key, pairs, server):
+    import streams
+    top_up(base, key, pairs)
+    def holds():
+        return run_holds(base, key, WRK_CONNECTIONS, WRK_SECONDS, mode="random", skus=SKUS, locations=LOCATIONS, ttl=HOLD_TTL_SECONDS)
+    r = streams.stream_scenario(port, key, STREAM_CLIENTS, WRK_SECONDS, holds, rss_mb, server.pid)
+    without, with_clients = r["holds_without"].per_second("status.201"), r["holds_with"].per_second("status.201")
+    print(f"streams: {r['clients']:,} clients open ({r['refused']} refused), holds at full speed ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s)")
+    print(f"streams: commit-to-client latency (hold 201 to its hold.placed at every events client, {r['probes']} probe holds): "
+          f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (target p99 < 100 ms); {r['missing']:,} arrivals missing")
+    print(f"streams: {r['messages_per_second']:,.0f} messages/s delivered; server RSS {r['rss_idle_mb']:.0f} MiB with the clients idle, "
+          f"{r['rss_busy_mb']:.0f} MiB after the load")
+    print(f"streams: holds {without:,.0f}/s without the clients, {with_clients:,.0f}/s with them "
+          f"(change {with_clients / without - 1:+.1%}, target no worse than -15%)")
+    return r
 
 
 def measure_health(base, key, connections):
@@ -714,7 +762,9 @@ def main():
     data = os.path.join(work, "data")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, OMS_LOG_LEVEL="warning")
+    # Room for the stream scenario's clients, all on the bench's one key.
+    env = dict(os.environ, OMS_LOG_LEVEL="warning", OMS_STREAMS_MAX=str(max(2_000, STREAM_CLIENTS + 100)),
+               OMS_STREAMS_PER_KEY_MAX=str(max(2_000, STREAM_CLIENTS + 100)))
     env.pop("DATABASE_URL", None)
     ingest_rate = avail_rate = health_rate = holds = orders = None
     print(f"bench: {OMS}, scenarios {SCENARIOS}, wrk {WRK_CONNECTIONS} connections x {WRK_SECONDS} s")
@@ -723,22 +773,38 @@ def main():
         key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "bench-admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         rng = random.Random(7)
-        if FULL or "holds" in chosen:
+        if FULL or chosen & {"holds", "availability", "streams"}:
             locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
             define_locations(base, key, locations, rng)
             skus = [f"SKU-{n:05d}" for n in range(SKUS)]
             pairs = [(sku, location) for sku in skus for location in locations]
+            rss_before, _ = rss_mb(server.pid)
             ingest_rate = ingest(base, key, pairs, rng)
+            # The availability model holds every position in memory: the growth of the server
+            # over the ingest, per position, bounds what a position costs it (an upper bound:
+            # the pool's and the allocator's growth count too).
+            time.sleep(1)
+            rss_after, _ = rss_mb(server.pid)
+            per_position = (rss_after - rss_before) * 1024 * 1024 / len(pairs)
+            print(f"availability model: RSS {rss_before:.0f} -> {rss_after:.0f} MiB over {len(pairs):,} positions, "
+                  f"at most {per_position:,.0f} bytes a position; 10 million positions would need about "
+                  f"{per_position * 10_000_000 / 2**30:.1f} GiB (the model stands down past 5,000,000)")
             if FULL:
                 avail_rate, health_rate = measure_availability(base, key, work)
             else:
                 health_rate = measure_health(base, key, WRK_CONNECTIONS)
+            if "availability" in chosen:
+                availability_reads(base, key, work, health_rate)
             rss, hwm = rss_mb(server.pid)
             print(f"server memory: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
         if "holds" in chosen:
             holds = hold_scenarios(base, key, pairs, rng)
             rss, hwm = rss_mb(server.pid)
             print(f"server memory after the hold scenarios: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        if "streams" in chosen:
+            stream_bench(base, port, key, pairs, server)
+            rss, hwm = rss_mb(server.pid)
+            print(f"server memory after the streams: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
         if "orders" in chosen:
             orders = order_scenario(base, port, key)
             rss, hwm = rss_mb(server.pid)

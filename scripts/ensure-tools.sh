@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what Omnistock needs beside the Swift toolchain when it is missing: the PostgreSQL
 # server programs (initdb, pg_ctl, postgres) for the embedded cluster and the tests, curl for
-# the end-to-end smoke test, and schemathesis (from PyPI, pinned) for the OpenAPI campaign
-# (scripts/schemathesis.py). Debian/Ubuntu only (apt-get); elsewhere it says what to install.
+# the end-to-end smoke test, schemathesis (from PyPI, pinned) for the OpenAPI campaign
+# (scripts/schemathesis.py), and sseclient-py (from PyPI, pinned) for the stream campaign
+# (scripts/streams.py). Debian/Ubuntu only (apt-get); elsewhere it says what to install.
 # Quiet when everything is there.
 set -euo pipefail
 
@@ -25,6 +26,22 @@ install_schemathesis() {
   have_schemathesis || { echo "schemathesis $schemathesis_version is still missing after pip install" >&2; exit 1; }
 }
 
+# The SSE client the stream campaign was measured with: `sseclient.SSEClient(chunks).events()`.
+sseclient_version=1.9.0
+
+have_sseclient() {
+  [ "$(python3 -c 'from importlib.metadata import version; print(version("sseclient-py"))' 2>/dev/null)" = "$sseclient_version" ]
+}
+
+install_sseclient() {
+  have_sseclient && return 0
+  echo "Installing sseclient-py $sseclient_version with pip…" >&2
+  local pip=(python3 -m pip install --quiet --disable-pip-version-check "sseclient-py==$sseclient_version")
+  "${pip[@]}" >/dev/null 2>&1 || "${pip[@]}" --break-system-packages >/dev/null ||
+    { echo "could not install sseclient-py $sseclient_version with pip" >&2; exit 1; }
+  have_sseclient || { echo "sseclient-py $sseclient_version is still missing after pip install" >&2; exit 1; }
+}
+
 have_postgres() {
   for dir in $(echo "$PATH" | tr ':' ' ') /usr/lib/postgresql/*/bin; do
     [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/postgres" ] && return 0
@@ -36,14 +53,15 @@ missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-# pip itself, when schemathesis has to be installed and the system Python lacks it.
-if ! have_schemathesis && command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+# pip itself, when schemathesis or sseclient-py has to be installed and the system Python lacks it.
+if { ! have_schemathesis || ! have_sseclient; } && command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)
 fi
 # The benchmark's load generator.
 [ "${1:-}" = "--bench" ] && ! command -v wrk >/dev/null 2>&1 && missing+=(wrk)
 if [ ${#missing[@]} -eq 0 ]; then
   install_schemathesis
+  install_sseclient
   exit 0
 fi
 
@@ -64,3 +82,4 @@ echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/cre
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 have_postgres || { echo "the PostgreSQL server programs are still missing after installing postgresql" >&2; exit 1; }
 install_schemathesis
+install_sseclient

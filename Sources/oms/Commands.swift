@@ -146,7 +146,7 @@ struct Serve: AsyncParsableCommand {
             logger: logger
         )
         app.addServices(
-            database.client, LedgerTailService(tail: edge.tail),
+            database.client, LedgerTailService(tail: edge.tail), LiveStockService(live: edge.live),
             IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
             HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
             NoShowSweeper(orders: edge.orders, logger: logger))

@@ -47,6 +47,8 @@ struct Stores {
     let apiKeys: ApiKeyStore
     let idempotency: IdempotencyStore
     let migrator: Migrator
+    /// The bounds of the instance's streams.
+    let streams: StreamLimits
 
     init(settings: Settings, logger: Logger) throws {
         events = EventStore(logger: logger)
@@ -56,6 +58,7 @@ struct Stores {
         apiKeys = ApiKeyStore(cacheSeconds: settings.authCacheSeconds, logger: logger)
         idempotency = IdempotencyStore(retentionSeconds: settings.idempotencyRetentionSeconds, logger: logger)
         migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
+        streams = settings.streams
     }
 
     func edge(database: Database, logger: Logger) -> EdgeServices {
@@ -69,7 +72,8 @@ struct Stores {
             // The ledger tail leases one connection of the pool for its LISTEN.
             tail: LedgerTail(database: database, events: events, logger: logger),
             apiKeys: apiKeys, idempotency: idempotency,
-            migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
+            migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger,
+            streams: streams)
     }
 
     /// Migrates when allowed, else refuses a database whose schema is not this binary's.

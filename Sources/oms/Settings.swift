@@ -21,6 +21,8 @@ struct Settings: Sendable {
     /// does not fit the descriptor limit stops `oms serve`; the default is lowered to fit).
     var connectionLimit: Int
     var connectionLimitChosen: Bool
+    /// Open Server-Sent Event streams in all and per key, and one stream's queue of messages.
+    var streams: StreamLimits
     var logLevel: String
     var logFormat: String
     var demo: Bool
@@ -71,6 +73,12 @@ struct Settings: Sendable {
         let connectionLimit = try integer(
             "oms.http.connection.limit", default: Limits.httpConnectionLimitDefault,
             range: Limits.httpConnectionLimitMin...Limits.httpConnectionLimitMax)
+        let streamsMax = try integer("oms.streams.max", default: Limits.streamsPerInstanceDefault, range: 1...Limits.streamsPerInstanceMax)
+        let streams = StreamLimits(
+            perInstance: streamsMax,
+            perKey: try integer("oms.streams.per.key.max", default: min(Limits.streamsPerKeyDefault, streamsMax), range: 1...streamsMax),
+            queueMessages: try integer(
+                "oms.stream.queue.messages", default: Limits.streamQueueMessagesDefault, range: 1...Limits.streamQueueMessagesMax))
         return Settings(
             databaseURL: databaseURL,
             dataDirectory: config.string(forKey: "oms.data.dir", default: ".omnistock"),
@@ -86,6 +94,7 @@ struct Settings: Sendable {
             connectionTimeouts: timeouts,
             connectionLimit: connectionLimit,
             connectionLimitChosen: config.string(forKey: "oms.http.connection.limit") != nil,
+            streams: streams,
             logLevel: logLevel,
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)

@@ -5,7 +5,7 @@ import Testing
 @Suite struct JSONWriterTests {
     /// The hand-written availability JSON says exactly what JSONEncoder says of the same view.
     @Test func availabilityJSONMatchesTheEncoder() throws {
-        let view = AvailabilityView(items: [
+        let view = AvailabilityView(position: 42, items: [
             .init(
                 sku: "JACKET-M", available: 7, ship: 5,
                 pickup: [.init(locationId: "PAR-01", name: "Paris \"Rivoli\" \\ é ☃ \u{1}\n\t", available: 2, distanceKm: 0.19)],

@@ -87,7 +87,7 @@ import Testing
             try await cluster.restart()
             // Back by itself: the same pool writes again within a bounded wait, and the tail
             // (which lost its LISTEN connection) delivers what is written after the restart.
-            let recovered = try await timed(capSeconds: 30) { () -> Bool in
+            let recovered = try await timed(capSeconds: 60) { () -> Bool in
                 for _ in 0..<100 {
                     if (try? await locations.define(location("AFTER"), metadata: EventMetadata(actor: "test"), on: database)) != nil {
                         return true
@@ -97,7 +97,7 @@ import Testing
                 return false
             }
             #expect(recovered.0, "no write succeeded within \(recovered.1) s of the restart")
-            let delivered = try await timed(capSeconds: 30) { () -> [String] in
+            let delivered = try await timed(capSeconds: 60) { () -> [String] in
                 var streams: [String] = []
                 for await item in subscription {
                     if case .event(let event) = item {

@@ -130,6 +130,20 @@ public enum Limits {
     public static let tailPollIntervalMilliseconds: Int64 = 5_000
     /// Pause before a ledger tail connects again after losing its connection.
     public static let tailReconnectDelayMilliseconds: Int64 = 1_000
+    /// Positions the in-memory availability model of an instance holds at most. Past it the
+    /// model stands down and availability is read from PostgreSQL (as before it existed), and
+    /// the availability stream answers 503: the bound keeps a large estate from growing one
+    /// instance's memory without limit (about 300 bytes a position, measured by `make bench`).
+    public static let liveStockPositionsMax = 5_000_000
+    /// How long an availability read with `minPosition` waits for the model to reach it before
+    /// it is read from PostgreSQL instead (the model trails a commit by the tail's wake).
+    public static let liveStockCatchUpWaitMilliseconds: Int64 = 250
+    /// The longest the model sleeps between two sweeps of expired holds: a hold frees its stock on
+    /// the availability stream within this of its `expiresAt` (the issue asks for a second).
+    public static let liveStockSweepIntervalMillisecondsMax: Int64 = 200
+    /// Recent events whose stream JSON an instance keeps, so that many open event streams
+    /// encode each event once: a few seconds of a busy ledger.
+    public static let streamEventCacheEntriesMax = 8_192
     /// A batching writer's retries of a transient failure, and its backoff between them.
     public static let writerRetriesMax = 3
     public static let writerRetryBackoffMillisecondsMax: Int64 = 50
@@ -187,4 +201,32 @@ public enum Limits {
     /// are open at rest (logs, event loops, timers, the listening socket), and libdispatch
     /// opens one every second to watch its threads and traps the process when it cannot.
     public static let descriptorsReservedCount = 128
+
+    /// Server-Sent Event streams open at once on one instance, by default and at most: each
+    /// holds a connection and a ledger tail subscription, so the ceiling is the tail's.
+    public static let streamsPerInstanceDefault = 2_000
+    public static let streamsPerInstanceMax = tailSubscribersMax
+    /// Streams one API key may hold open at once, so that one integration cannot take them all.
+    public static let streamsPerKeyDefault = 200
+    /// Messages waiting to be written to one stream's client, by default and at most; a client
+    /// that lets more pile up is disconnected (it resumes from its Last-Event-ID). At about
+    /// 0.5 KB an event, the default is about 0.5 MB for a stuck client.
+    public static let streamQueueMessagesDefault = 1_000
+    public static let streamQueueMessagesMax = 100_000
+    /// Events a stream reads from the ledger per statement while it catches up.
+    public static let streamCatchUpPageEventsMax = 500
+    /// How long a stream may stay silent before a comment line is sent: under the 30 to 60 s
+    /// idle timeouts of common proxies and load balancers.
+    public static let streamHeartbeatSeconds = 15
+    /// How long one write to a stream's client may take: past it the client has stopped reading
+    /// with a full TCP window, and its connection is closed.
+    public static let streamWriteTimeoutSeconds = 10
+    /// The reconnection delay a stream suggests to an EventSource (its `retry:` field).
+    public static let streamRetryMillisecondsHint = 2_000
+    /// The Retry-After of a stream refused for too many open streams.
+    public static let streamRetryAfterSeconds = 5
+    /// How long an event stream's queue may stay full (without draining to half) before its
+    /// client is cut off as too slow: a burst (a 10,000-line import commits 10,000 events at
+    /// once) fills it for a moment, a client that reads slower than events come keeps it full.
+    public static let streamQueueFullSecondsMax = 2
 }

@@ -27,3 +27,17 @@ extension EventView {
         }
     }
 }
+
+extension EventView {
+    /// The JSON of the event as a stream shows it to a caller reaching `scope` (nil: hidden),
+    /// the same object as `scoped` gives, through the instance's cache: an event shown whole is
+    /// written once for every stream, and decoded once for every bound key's visibility rule.
+    static func streamJSON(_ event: RecordedEvent, for scope: LocationScope, cache: EventStreamCache) throws -> [UInt8]? {
+        guard case .only = scope else { return cache.whole(event) }
+        switch Access.visibility(of: try cache.decoded(event), to: scope) {
+        case .whole: return cache.whole(event)
+        case .hidden: return nil
+        case .part: return try scoped(event, for: scope).map { Array(try JSON.encoder.encode($0)) }
+        }
+    }
+}

@@ -48,7 +48,8 @@ struct OperationsRoutes {
     /// `GET /metrics`: the Prometheus exposition.
     @Sendable func metrics(_ request: Request, context: OmsContext) async throws -> Response {
         let text = services.metrics.exposition(
-            database: services.database, holdWriter: services.holdWriter, orderSteps: services.orderSteps, tail: services.tail)
+            database: services.database, holdWriter: services.holdWriter, orderSteps: services.orderSteps, tail: services.tail,
+            live: services.live)
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -39,4 +39,6 @@ extension HTTPField.Name {
     static let requestId = Self("X-Request-Id")!
     static let idempotencyKey = Self("Idempotency-Key")!
     static let idempotentReplayed = Self("Idempotent-Replayed")!
+    /// The ledger position an answer reflects (a read) or reached (a write).
+    static let ledgerPosition = Self("Omnistock-Position")!
 }

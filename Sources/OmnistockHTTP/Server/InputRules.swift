@@ -12,29 +12,40 @@ import OmnistockCore
 ///
 /// POST routes that take no body call `JSON.expectNoBody` themselves (BodyDecoding.swift).
 ///
-/// The rules are a route's, so a method no route takes at this path is let through untouched
-/// to its 405 (or 404): a PUT with a body on a GET-only path is a wrong method, not a wrong body.
+/// The rules are a route's, so a method no route takes at this path is let through to its
+/// 405 (or 404) when it breaks one: a DELETE with a body on a path without DELETE is a wrong
+/// method, not a wrong body. The route table is consulted only then, since matching a path
+/// against every template on every request cost as much as answering `/health`.
 struct InputRulesMiddleware: RouterMiddleware {
     typealias Context = OmsContext
     let routes: RouteTableBox
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        // HEAD is answered by the GET route of the same path.
-        let routed = request.method == .head ? "GET" : request.method.rawValue
-        guard routes.methods(forPath: request.uri.path).contains(routed) else {
-            return try await next(request, context)
-        }
         switch request.method {
         case .get, .head, .delete:
-            var request = request
-            try await JSON.expectNoBody(&request, context: context)
-            return try await next(request, context)
+            var checked = request
+            do {
+                try await JSON.expectNoBody(&checked, context: context)
+            } catch where !isRouted(request) {
+                return try await next(checked, context)
+            }
+            return try await next(checked, context)
         case .post:
-            _ = try request.idempotencyKey()
+            do {
+                _ = try request.idempotencyKey()
+            } catch where !isRouted(request) {
+                return try await next(request, context)
+            }
             return try await next(request, context)
         default:
             return try await next(request, context)
         }
+    }
+
+    /// Whether a route takes this method at this path (HEAD is answered by the GET route).
+    private func isRouted(_ request: Request) -> Bool {
+        let method = request.method == .head ? "GET" : request.method.rawValue
+        return routes.methods(forPath: request.uri.path).contains(method)
     }
 }
 

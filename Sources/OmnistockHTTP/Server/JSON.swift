@@ -8,12 +8,17 @@ import OmnistockCore
 /// JSON in and out of the edge: one encoder, responses, and the hash that identifies a request.
 /// Bodies are read strictly (BodyDecoding.swift).
 enum JSON {
+    /// A time as every answer writes it (RFC 3339, UTC, milliseconds).
+    static func dateText(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+            try container.encode(dateText(date))
         }
         return encoder
     }()

@@ -3,7 +3,8 @@ import OmnistockStore
 import Prometheus
 import Synchronization
 
-/// Prometheus figures of the edge: requests and latency per route, and the database pool.
+/// Prometheus figures of the edge: requests and latency per route, the database pool, the
+/// writers, the ledger tail and the streams.
 ///
 /// Routes are labelled by their template (`/v1/locations/{locationId}`), never by the concrete
 /// path, and unmatched paths share one label, so the number of series stays bounded.
@@ -34,9 +35,16 @@ public final class EdgeMetrics: Sendable {
     let tailSubscribers: Gauge
     let tailDropped: Gauge
     let tailReconnects: Gauge
+    let livePositions: Gauge
+    let liveLoads: Gauge
+    let liveReady: Gauge
+    let liveWatches: Gauge
+    /// Open streams, messages written, disconnects and send lag (StreamMetrics.swift).
+    public let streams: StreamMetrics
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
+        self.streams = StreamMetrics(registry: registry)
         func gauge(_ subsystem: String, _ name: String, unit: String = "", help: String) -> Gauge {
             // The name is `oms_<subsystem>_<name>[_<unit>]`, the one dashboards and the README know;
             // an empty unit is left out of it, since most of these gauges count things.
@@ -61,6 +69,10 @@ public final class EdgeMetrics: Sendable {
         self.tailSubscribers = gauge("ledger_tail", "subscribers", help: "Subscribers of the tail now.")
         self.tailDropped = gauge("ledger_tail", "subscribers_dropped", help: "Subscribers dropped for falling behind since start.")
         self.tailReconnects = gauge("ledger_tail", "reconnects", help: "Times the tail lost its connection and reconnected since start.")
+        self.livePositions = gauge("availability_model", "positions", help: "Positions the instance's availability model holds in memory.")
+        self.liveLoads = gauge("availability_model", "loads", help: "Times the availability model was loaded since start (more than 1: it fell behind the tail and reloaded).")
+        self.liveReady = gauge("availability_model", "ready", help: "1 while availability is answered from memory, 0 while it loads or stood down.")
+        self.liveWatches = gauge("availability_model", "watches", help: "Availability streams watching the model now.")
     }
 
     func record(method: String, route: String, status: Int, duration: Duration) {
@@ -88,13 +100,18 @@ public final class EdgeMetrics: Sendable {
     }
 
     /// The exposition text, with the pool figures read at scrape time.
-    func exposition(database: Database, holdWriter: HoldWriter, orderSteps: OrderStepWriter, tail: LedgerTail) -> String {
+    func exposition(database: Database, holdWriter: HoldWriter, orderSteps: OrderStepWriter, tail: LedgerTail, live: LiveStock) -> String {
         let tailed = tail.statistics
         tailPosition.set(Double(tailed.position))
         tailEvents.set(Double(tailed.events))
         tailSubscribers.set(Double(tailed.subscribers))
         tailDropped.set(Double(tailed.subscribersDropped))
         tailReconnects.set(Double(tailed.reconnects))
+        let modelled = live.statistics
+        livePositions.set(Double(modelled.positions))
+        liveLoads.set(Double(modelled.loads))
+        liveReady.set(Double(modelled.ready ? 1 : 0))
+        liveWatches.set(Double(modelled.watches))
         let steps = orderSteps.statistics
         stepQueued.set(Double(steps.queued))
         stepBatches.set(Double(steps.batches))

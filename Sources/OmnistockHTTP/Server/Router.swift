@@ -16,6 +16,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
 
     OperationsRoutes(services: services).register(on: router)
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))
+        .add(middleware: LedgerPositionMiddleware(services: services))
     LocationRoutes(services: services).register(on: v1)
     StockRoutes(services: services).register(on: v1)
     AvailabilityRoutes(services: services).register(on: v1)
@@ -25,6 +26,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     SourcingRoutes(services: services).register(on: v1)
     TransferRoutes(services: services).register(on: v1)
     EventRoutes(services: services).register(on: v1)
+    EventStreamRoutes(services: services).register(on: v1)
     ApiKeyRoutes(services: services).register(on: v1)
 
     table.set(routeTable(of: router))

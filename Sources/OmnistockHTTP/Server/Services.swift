@@ -16,15 +16,22 @@ public struct EdgeServices: Sendable {
     public var orderSteps: OrderStepWriter
     /// The instance's ledger tail: the one source of what is real-time.
     public var tail: LedgerTail
+    /// The instance's availability in memory, kept by the tail (run by `LiveStockService`).
+    public var live: LiveStock
+    /// The JSON of recent events as the event streams show them, made once per event.
+    let eventJSON = EventStreamCache()
     public var apiKeys: ApiKeyStore
     public var idempotency: IdempotencyStore
     public var migrator: Migrator
     public var metrics: EdgeMetrics
     public var logger: Logger
+    /// The instance's open Server-Sent Event streams, bounded in all and per key.
+    public var streams: StreamRegistry
 
     public init(
         database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, tail: LedgerTail, apiKeys: ApiKeyStore,
-        idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger
+        idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger,
+        streams: StreamLimits = StreamLimits()
     ) {
         self.database = database
         self.events = events
@@ -35,10 +42,12 @@ public struct EdgeServices: Sendable {
         self.orders = orders
         self.orderSteps = orderSteps
         self.tail = tail
+        self.live = LiveStock(database: database, events: events, tail: tail, logger: logger)
         self.apiKeys = apiKeys
         self.idempotency = idempotency
         self.migrator = migrator
         self.metrics = metrics
         self.logger = logger
+        self.streams = StreamRegistry(limits: streams, metrics: metrics.streams)
     }
 }

@@ -9,14 +9,33 @@ struct AvailabilityRoutes {
     func register(on group: RouterGroup<OmsContext>) {
         group
             .get("availability", use: self.availability)
+            .get("availability/stream", use: self.stream)
     }
 
-    /// `GET /v1/availability`: the figures of the SKUs asked, in the order asked.
+    /// `GET /v1/availability`: the figures of the SKUs asked, in the order asked, and the ledger
+    /// position they reflect (in the body and the `Omnistock-Position` header).
+    ///
+    /// Answered from the instance's availability model when it has reached `minPosition` (it
+    /// trails a commit by the tail's wake, about a millisecond); otherwise, or while it loads,
+    /// from PostgreSQL, whose head is read first so the position given is one the rows reflect.
     @Sendable func availability(_ request: Request, context: OmsContext) async throws -> Response {
         _ = try context.authorize(.readStock)
         let query = try AvailabilityQuery(request)
-        let rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
-        return JSON.response(bytes: query.answer(rows).json(), status: .ok)
+        let minPosition = try request.integer("minPosition", in: 0...Int64.max, default: 0)
+        let rows: [AvailabilityRow]
+        let position: Int64
+        if let live = await services.live.availability(skus: query.skus, locationId: query.locationId, minPosition: minPosition) {
+            (rows, position) = live
+        } else {
+            position = try await services.events.head(on: services.database)
+            guard position >= minPosition else {
+                throw Problem(.outOfRange(field: "minPosition", lower: "0", upper: "\(position) (the ledger head)"), inBody: false)
+            }
+            rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
+        }
+        var response = JSON.response(bytes: query.answer(rows, position: position).json(), status: .ok)
+        response.headers[.ledgerPosition] = "\(position)"
+        return response
     }
 }
 
@@ -29,10 +48,12 @@ struct AvailabilityQuery {
 
     init(_ request: Request) throws {
         let parameters = request.uri.queryParameters
+        // The bound counts the parameters as sent (the document's maxItems), repeats included.
+        let given = parameters.getAll("sku")
         var seen = Set<String>()
-        skus = parameters.getAll("sku").map { String($0) }.filter { seen.insert($0).inserted }
+        skus = given.map { String($0) }.filter { seen.insert($0).inserted }
         guard !skus.isEmpty else { throw Problem(.missingField(field: "sku"), inBody: false) }
-        guard skus.count <= Limits.availabilitySkusMax else {
+        guard given.count <= Limits.availabilitySkusMax else {
             throw Problem(.tooMany(field: "sku", countMax: Limits.availabilitySkusMax), inBody: false)
         }
         for sku in skus {
@@ -61,9 +82,9 @@ struct AvailabilityQuery {
     }
 
     /// The core's figures per SKU asked, in the order asked; SKUs nobody holds answer with zeros.
-    func answer(_ rows: [AvailabilityRow]) -> AvailabilityView {
+    func answer(_ rows: [AvailabilityRow], position: Int64) -> AvailabilityView {
         let bySku = Dictionary(grouping: rows, by: \.sku)
-        return AvailabilityView(items: skus.map { sku in
+        return AvailabilityView(position: position, items: skus.map { sku in
             let summary = SkuAvailability.summarize(
                 sku: sku, positions: (bySku[sku] ?? []).map { ($0.location, $0.position) }, near: near, radiusKilometres: radiusKm)
             return .init(

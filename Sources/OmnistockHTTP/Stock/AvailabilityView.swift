@@ -32,6 +32,8 @@ struct AvailabilityView: Codable, Sendable {
         var pickup: [PickupPoint]
         var locations: [LocationEntry]
     }
+    /// The ledger position the figures reflect: every event up to it, none after it.
+    var position: Int64
     var items: [Item]
 }
 
@@ -79,6 +81,7 @@ extension AvailabilityView {
             writer.endObject()
         }
         writer.endArray()
+        writer.key("position"); writer.integer(position)
         writer.endObject()
         return writer.bytes
     }

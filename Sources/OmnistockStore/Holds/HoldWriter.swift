@@ -50,6 +50,8 @@ public final class HoldWriter: Sendable {
         var idempotency: IdempotencyRequest?
         var render: HoldAnswerRenderer?
         var continuation: CheckedContinuation<HoldOutcome, any Error>
+        /// Read where the request is queued, in its own task.
+        var reach: LedgerReach? = LedgerReach.current
     }
 
     let database: Database

@@ -45,6 +45,8 @@ public final class OrderStepWriter: Sendable {
         var idempotency: IdempotencyRequest?
         var render: OrderStepRenderer
         var continuation: CheckedContinuation<OrderStepOutcome, any Error>
+        /// Read where the request is queued, in its own task.
+        var reach: LedgerReach? = LedgerReach.current
     }
 
     let database: Database

@@ -51,7 +51,10 @@ public struct Rebuilder: Sendable {
         try await database.withConnection { connection in
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: logger)
             do {
-                let (projector, _) = try await fold(on: connection, progress: nil)
+                var live = LiveAvailability(position: 0)
+                let (projector, _) = try await fold(on: connection, progress: nil) { event, position in
+                    _ = live.apply(event, at: position)
+                }
                 for table in Self.tables {
                     try await connection.query(
                         PostgresQuery(unsafeSQL: "CREATE TEMP TABLE verify_\(table) (LIKE \(table) INCLUDING ALL) ON COMMIT DROP"),
@@ -72,6 +75,13 @@ public struct Rebuilder: Sendable {
                         }
                     }
                 }
+                // The availability model each instance keeps in memory, folded here from the whole
+                // ledger by its own rules, must equal the one it loads from the projections.
+                if let loaded = try await LiveStock.load(on: connection, positionsMax: Int.max - 1, logger: logger) {
+                    for text in live.differences(from: loaded, limit: differencesMax) {
+                        differences.append(ProjectionDifference(table: "availability model", side: "folded vs loaded", row: text))
+                    }
+                }
                 try await connection.query("ROLLBACK", logger: logger)
                 return differences
             } catch {
@@ -82,7 +92,10 @@ public struct Rebuilder: Sendable {
     }
 
     /// Reads the whole ledger in position order and folds it.
-    func fold(on connection: PostgresConnection, progress: (@Sendable (Int64) -> Void)?) async throws -> (Projector, Int64) {
+    func fold(
+        on connection: PostgresConnection, progress: (@Sendable (Int64) -> Void)?,
+        each: (LedgerEvent, Int64) -> Void = { _, _ in }
+    ) async throws -> (Projector, Int64) {
         var projector = Projector()
         var after: Int64 = 0
         var count: Int64 = 0
@@ -95,7 +108,9 @@ public struct Rebuilder: Sendable {
                 """,
                 logger: logger
             ).decode((Int64, Int64, String, String, Date).self) {
-                projector.apply(try EventCodec.decode(type: type, payload: payload), streamVersion: version, recordedAt: recordedAt)
+                let event = try EventCodec.decode(type: type, payload: payload)
+                projector.apply(event, streamVersion: version, recordedAt: recordedAt)
+                each(event, position)
                 after = position
                 read += 1
             }

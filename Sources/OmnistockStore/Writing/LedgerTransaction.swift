@@ -129,6 +129,7 @@ public struct LedgerTransaction {
         for (stream, version) in opened { expected[stream] = version == 0 ? .noStream : .exact(version) }
         let appended = try await ledger.append(events, metadata: metadata, expected: expected, recordedAtMs: nowMs, on: connection)
         assert(appended.count == events.count, "every applied event was appended")
+        if let last = appended.last { LedgerReach.current?.reached(last.position) }
         return appended
     }
 

@@ -92,6 +92,8 @@ final class WriterQueue<Item: Sendable>: Sendable {
 protocol BatchedRequest: Sendable {
     associatedtype Outcome: Sendable
     var continuation: CheckedContinuation<Outcome, any Error> { get }
+    /// The requesting task's reach (`LedgerReach.current` when it was queued).
+    var reach: LedgerReach? { get }
 }
 
 extension WriterQueue where Item: BatchedRequest {
@@ -134,7 +136,12 @@ extension WriterQueue where Item: BatchedRequest {
         while true {
             do {
                 let started = ContinuousClock.now
-                let results = try await database.transaction { connection in try await run(batch, connection) }
+                // The batch's transaction appends in this task; what it reached is every request's.
+                let reach = LedgerReach()
+                let results = try await LedgerReach.$current.withValue(reach) {
+                    try await database.transaction { connection in try await run(batch, connection) }
+                }
+                if let position = reach.position { for item in batch { item.reach?.reached(position) } }
                 let elapsed = ContinuousClock.now - started
                 counters.withLock {
                     $0.batches += 1

@@ -77,8 +77,25 @@ struct Simulation {
         problems += invariants(step, before: before, events: outcome.events, nowMs: nowMs)
         problems += positionsAgree()
         problems += entitiesAgree(touchedBy: outcome.events)
+        problems += liveAgrees()
         registerIds(outcome.events)
         return problems
+    }
+
+    /// The in-memory availability model, swept to the simulated clock, counts every position as
+    /// the state does at that instant (expired holds out, recorded or not).
+    private mutating func liveAgrees() -> [String] {
+        _ = world.live.sweep(nowMs: world.nowMs)
+        let expected = world.state.effective(atMs: world.nowMs)
+        var problems: [String] = []
+        for (key, position) in expected.sorted(by: { $0.key < $1.key }) {
+            let counted = world.live.counted(key) ?? .empty
+            if counted != position { problems.append("the availability model counts \(key.sku)@\(key.locationId) as \(counted), the state as \(position)") }
+        }
+        for key in world.live.entries.keys where expected[key] == nil && world.live.counted(key) != .empty {
+            problems.append("the availability model has \(key.sku)@\(key.locationId), the state has not")
+        }
+        return Array(problems.prefix(5))
     }
 
     /// Applies an event the core did not decide and checks the state (for the test that proves

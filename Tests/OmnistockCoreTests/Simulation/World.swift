@@ -134,6 +134,8 @@ struct World {
     var nowMs: Int64
     var state = CoreState()
     var events: [LedgerEvent] = []
+    /// The availability model an instance keeps in memory, moved by the same events.
+    var live = LiveAvailability(position: 0, locations: Array(Estate.locations.values))
     private var nextHold = 1
     private var nextOrder = 1
     private var nextTransfer = 1
@@ -208,6 +210,7 @@ struct World {
             if let trap = state.trap(event) { return trap }
             state.fold(event)
             events.append(event)
+            _ = live.apply(event, at: Int64(events.count))
         }
         if case .advance(let milliseconds) = step { nowMs += milliseconds }
         return nil

@@ -1,0 +1,165 @@
+"""The stream scenario of the benchmark (imported by bench.py): many Server-Sent Event clients
+open while holds are written at full speed.
+
+Half the clients follow `GET /v1/events/stream?type=hold.placed`, half
+`GET /v1/availability/stream` for PROBE_SKUS and a few random SKUs. A prober places one hold on
+a probe SKU every PROBE_INTERVAL_SECONDS and notes when its 201 arrived; every events client
+notes when the `hold.placed` of that hold reached it. Commit-to-client latency is the
+difference (p50/p99 over every client and probe hold). The clients are read by one thread
+with `selectors` over non-blocking sockets; they only look for hold ids in what arrives, since
+Hummingbird writes each SSE message in one chunk. Every loop is bounded in time.
+"""
+import http.client, json, os, random, resource, selectors, socket, threading, time
+
+PROBE_SKUS = [f"SKU-{n:05d}" for n in range(20)]
+PROBE_LOCATION = "LOC-01"
+PROBE_INTERVAL_SECONDS = 0.02
+CONNECT_BATCH = 50
+
+
+def raise_descriptor_limit(needed):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < needed:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(needed, soft)), hard))
+
+
+class Clients:
+    """`count` stream clients on one port, read by one thread until `stop()`."""
+
+    def __init__(self, port, key, count, skus):
+        self.port, self.key, self.count, self.skus = port, key, count, skus
+        self.selector = selectors.DefaultSelector()
+        self.arrivals = {}      # hold id -> list of arrival times (one per events client that saw it)
+        self.bytes = 0
+        self.messages = 0
+        self.refused = 0
+        self.lock = threading.Lock()
+        self.running = True
+        self.thread = threading.Thread(target=self.read, daemon=True)
+
+    def path(self, n):
+        if n % 2 == 0:
+            return "/v1/events/stream?type=hold.placed"
+        rng = random.Random(n)
+        extra = [f"SKU-{rng.randrange(10_000):05d}" for _ in range(5)]
+        return "/v1/availability/stream?" + "&".join(f"sku={s}" for s in PROBE_SKUS[:5] + extra)
+
+    def open(self):
+        raise_descriptor_limit(self.count + 256)
+        for n in range(self.count):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+            sock.sendall(f"GET {self.path(n)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.key}\r\n"
+                         "Accept: text/event-stream\r\n\r\n".encode())
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ, {"events": n % 2 == 0, "tail": b"", "head": True})
+            if n % CONNECT_BATCH == CONNECT_BATCH - 1:
+                time.sleep(0.05)
+        self.thread.start()
+
+    def read(self):
+        marker = b'"holdId":"'
+        while self.running:
+            for key, _ in self.selector.select(timeout=0.2):
+                state = key.data
+                try:
+                    chunk = key.fileobj.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    chunk = b""
+                now = time.monotonic()
+                if not chunk:
+                    self.selector.unregister(key.fileobj)
+                    key.fileobj.close()
+                    continue
+                if state["head"]:
+                    state["head"] = False
+                    if not chunk.startswith(b"HTTP/1.1 200"):
+                        with self.lock:
+                            self.refused += 1
+                self.bytes += len(chunk)
+                text = state["tail"] + chunk
+                self.messages += chunk.count(b"\n\n")
+                if state["events"]:
+                    start = 0
+                    while (found := text.find(marker, start)) >= 0:
+                        end = text.find(b'"', found + len(marker))
+                        if end < 0:
+                            break
+                        hold_id = text[found + len(marker):end].decode()
+                        with self.lock:
+                            self.arrivals.setdefault(hold_id, []).append(now)
+                        start = end
+                    state["tail"] = text[-64:]
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=5)
+        for key in list(self.selector.get_map().values()):
+            try:
+                key.fileobj.close()
+            except OSError:
+                pass
+
+
+def probe(port, key, seconds, acknowledged):
+    """Places one hold on a probe SKU every PROBE_INTERVAL_SECONDS for `seconds`; notes each 201's time."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        sku = PROBE_SKUS[n % len(PROBE_SKUS)]
+        body = json.dumps({"lines": [{"sku": sku, "quantity": 1, "locationId": PROBE_LOCATION}], "ttlSeconds": 900})
+        try:
+            connection.request("POST", "/v1/holds", body=body, headers={
+                "Authorization": f"Bearer {key}", "Content-Type": "application/json", "Idempotency-Key": f"probe-{os.getpid()}-{n}"})
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status == 201:
+                acknowledged[json.loads(answer)["id"]] = time.monotonic()
+        except (OSError, http.client.HTTPException):
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        n += 1
+        time.sleep(PROBE_INTERVAL_SECONDS)
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def stream_scenario(port, key, count, seconds, run_holds, rss_mb, server_pid):
+    """Returns a dict of figures: hold rates without and with the clients, latency p50/p99 (ms),
+    messages per second delivered, RSS, and how many clients were refused."""
+    without = run_holds()
+    clients = Clients(port, key, count, PROBE_SKUS)
+    clients.open()
+    time.sleep(2)  # the snapshots of the availability streams arrive
+    rss_idle, _ = rss_mb(server_pid)
+    acknowledged = {}
+    prober = threading.Thread(target=probe, args=(port, key, seconds, acknowledged), daemon=True)
+    messages_before, started = clients.messages, time.monotonic()
+    prober.start()
+    with_clients = run_holds()
+    prober.join(timeout=seconds + 30)
+    time.sleep(1)  # the last probe holds reach the clients
+    elapsed = time.monotonic() - started
+    rss_busy, _ = rss_mb(server_pid)
+    clients.stop()
+    events_clients = (count + 1) // 2
+    latencies, missing = [], 0
+    with clients.lock:
+        for hold_id, at in acknowledged.items():
+            arrivals = clients.arrivals.get(hold_id, [])
+            missing += events_clients - len(arrivals)
+            latencies += [(arrival - at) * 1000 for arrival in arrivals]
+    return {
+        "holds_without": without, "holds_with": with_clients, "clients": count, "refused": clients.refused,
+        "probes": len(acknowledged), "missing": missing,
+        "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
+        "messages_per_second": (clients.messages - messages_before) / elapsed if elapsed > 0 else float("nan"),
+        "rss_idle_mb": rss_idle, "rss_busy_mb": rss_busy,
+    }
