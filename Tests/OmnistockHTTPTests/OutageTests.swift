@@ -153,28 +153,6 @@ func timedCall(
     return try #require(reply, "\(method) \(uri) got no answer within 10 s")
 }
 
-/// The first of two outcomes, handed to one waiter.
-final class Race<R: Sendable>: Sendable {
-    private let state = Mutex<(outcome: Result<R, any Error>?, waiter: CheckedContinuation<R, any Error>?)>((nil, nil))
-
-    func finish(_ outcome: Result<R, any Error>) {
-        state.withLock { state in
-            guard state.outcome == nil else { return }
-            state.outcome = outcome
-            state.waiter?.resume(with: outcome)
-            state.waiter = nil
-        }
-    }
-
-    func value() async throws -> R {
-        try await withCheckedThrowingContinuation { continuation in
-            state.withLock { state in
-                if let outcome = state.outcome { continuation.resume(with: outcome) } else { state.waiter = continuation }
-            }
-        }
-    }
-}
-
 /// Runs `body` with a running pool on `settings` that has the service's own acquire bounds
 /// (whatever the test support gives the other tests).
 func withProductionBounds<R: Sendable>(_ settings: DatabaseSettings, _ body: @Sendable (Database) async throws -> R) async throws -> R {

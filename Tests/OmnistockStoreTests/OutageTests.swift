@@ -146,28 +146,6 @@ func timed<R: Sendable>(capSeconds: Double, _ operation: @escaping @Sendable () 
     return (result, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }
 
-/// The first of two outcomes, handed to one waiter.
-final class Race<R: Sendable>: Sendable {
-    private let state = Mutex<(outcome: Result<R, any Error>?, waiter: CheckedContinuation<R, any Error>?)>((nil, nil))
-
-    func finish(_ outcome: Result<R, any Error>) {
-        state.withLock { state in
-            guard state.outcome == nil else { return }
-            state.outcome = outcome
-            state.waiter?.resume(with: outcome)
-            state.waiter = nil
-        }
-    }
-
-    func value() async throws -> R {
-        try await withCheckedThrowingContinuation { continuation in
-            state.withLock { state in
-                if let outcome = state.outcome { continuation.resume(with: outcome) } else { state.waiter = continuation }
-            }
-        }
-    }
-}
-
 struct CapExceeded: Error, CustomStringConvertible {
     let seconds: Double
     var description: String { "no answer within \(seconds) s" }
