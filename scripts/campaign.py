@@ -5,7 +5,7 @@ schemathesis.py (Python puts a script's own folder first on its path).
 Every wait here is bounded: a server that never becomes ready is given up on after
 `ready_seconds`, one that ignores SIGTERM is killed after 20 s.
 """
-import os, socket, subprocess, time, urllib.request
+import os, shutil, socket, subprocess, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/debug/oms"))
@@ -85,3 +85,14 @@ def create_key(data, role, name):
     """A new API key from `oms api-key create` on the data folder (the cluster may be running)."""
     return subprocess.run([OMS, "api-key", "create", "--role", role, "--name", name, "--data-dir", data], env=oms_env(),
                           capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+
+
+def finish(check, work, data):
+    """Stops the embedded cluster of `data`, removes `work` when every check passed (else says
+    where its logs are kept), and prints the closing line; the exit status."""
+    subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")], timeout=60)
+    if not check.failures:
+        shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"{check.prefix}: logs kept in {work}")
+    return check.close()

@@ -22,7 +22,7 @@ every check passes. `OMS_BIN` picks the binary (default .build/debug/oms).
 import concurrent.futures, json, os, random, shlex, signal, subprocess, sys, tempfile, threading, time
 import http.client
 
-from campaign import OMS, ROOT, Checks, create_key, free_port, oms_env, start_oms, stop_oms
+from campaign import OMS, Checks, create_key, free_port, oms_env, start_oms, stop_oms, finish
 LOCATION = "CHAOS-01"
 SKUS = [f"CHAOS-{n}" for n in range(6)]
 WRITERS = 8
@@ -375,13 +375,8 @@ def main():
     check("oms stops cleanly on SIGTERM", code == 0, str(code))
     out = subprocess.run([OMS, "verify", "--data-dir", data], env=oms_env(), capture_output=True, text=True, timeout=300)
     check("oms verify is clean afterwards", out.returncode == 0 and "equal a replay" in out.stdout, out.stdout.strip()[-200:])
-    subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
-    if not check.failures:
-        subprocess.run(["rm", "-rf", work])
-    else:
-        print(f"chaos: logs kept in {work}")
     print(f"chaos: took {time.monotonic() - began:.0f} s")
-    return check.close()
+    return finish(check, work, data)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ Loopback only; every loop and wait is bounded. Exit status 0 when every check pa
 """
 import concurrent.futures, json, os, random, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request
 
-from campaign import OMS, ROOT, Checks, create_key, oms_env, start_oms, stop_oms
+from campaign import OMS, Checks, create_key, oms_env, start_oms, stop_oms, finish
 
 SKUS = ["FLASH-A", "FLASH-B", "FLASH-C", "FLASH-D", "FLASH-E"]
 UNITS = 50
@@ -227,12 +227,7 @@ def main():
     check("both instances stop cleanly on SIGTERM", codes == [0, 0], str(codes))
     out = subprocess.run([OMS, "verify", "--data-dir", data], env=oms_env(), capture_output=True, text=True, timeout=300)
     check("oms verify is clean afterwards", out.returncode == 0 and "equal a replay" in out.stdout, out.stdout.strip()[-200:])
-    subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
-    if not check.failures:
-        subprocess.run(["rm", "-rf", work])
-    else:
-        print(f"flash-sale: logs kept in {work}")
-    return check.close()
+    return finish(check, work, data)
 
 
 if __name__ == "__main__":

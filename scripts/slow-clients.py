@@ -17,9 +17,9 @@ connection timeouts and a small connection limit set through the environment. Th
 Loopback only; every loop and wait is bounded (about a minute in all). Exit status 0 when
 every check passes.
 """
-import json, os, selectors, socket, subprocess, sys, tempfile, threading, time, urllib.request
+import json, os, selectors, socket, sys, tempfile, threading, time, urllib.request
 
-from campaign import OMS, ROOT, Checks, create_key, free_port, start_oms, stop_oms
+from campaign import OMS, Checks, create_key, free_port, start_oms, stop_oms, finish
 
 IDLE, HEADER, BODY = 3, 3, 4          # seconds, given to the server through the environment
 LIMIT = 400                           # open connections the server may hold
@@ -255,13 +255,8 @@ def main():
     finally:
         code = stop_oms(process)
     check("oms stops cleanly on SIGTERM", code == 0, str(code))
-    subprocess.run(["bash", os.path.join(ROOT, "scripts/stop-cluster.sh"), os.path.join(data, "pgdata")])
-    if not check.failures:
-        subprocess.run(["rm", "-rf", work])
-    else:
-        print(f"slow-clients: logs kept in {work}")
     print(f"slow-clients: {time.time() - started:.0f} s")
-    return check.close()
+    return finish(check, work, data)
 
 
 if __name__ == "__main__":

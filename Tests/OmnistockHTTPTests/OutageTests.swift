@@ -221,18 +221,3 @@ func onServer(_ sql: String) async throws {
         try await admin.withConnection { _ = try await $0.query(PostgresQuery(unsafeSQL: sql), logger: testLogger).collect() }
     }
 }
-
-/// A TCP port on 127.0.0.1 where nothing listens (bound and closed again).
-func deadPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    try #require(bound, "no port could be bound")
-    return Int(UInt16(bigEndian: address.sin_port))
-}

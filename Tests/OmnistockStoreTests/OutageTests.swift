@@ -151,21 +151,6 @@ struct CapExceeded: Error, CustomStringConvertible {
     var description: String { "no answer within \(seconds) s" }
 }
 
-/// A TCP port on 127.0.0.1 where nothing listens (bound and closed again).
-func deadPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw CapExceeded(seconds: 0) }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 /// An embedded cluster of the test's own (the shared one serves every other test), which the
 /// test kills with SIGKILL and starts again on the same port.
 struct KillableCluster {
