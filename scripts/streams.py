@@ -43,7 +43,8 @@ def call(base, method, path, key, body=None, headers=None):
     for name, value in (headers or {}).items():
         request.add_header(name, value)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        # A 9,000-line movements request in a debug build, beside another, took over 30 s in CI.
+        with urllib.request.urlopen(request, timeout=120) as response:
             status, head, text = response.status, response.headers, response.read().decode()
     except urllib.error.HTTPError as error:
         status, head, text = error.code, error.headers, error.read().decode()
@@ -307,7 +308,7 @@ def slow_reader(base, key):
     # Both bursts committed while the reader reads nothing: the stream's writes fill the socket
     # buffers, its queue fills behind them, and stays full.
     for writer in writers:
-        writer.join(60)
+        writer.join(150)
     # Paused past the 2 s a queue may stay full, within the 10 s a write may take: then it reads on.
     time.sleep(PAUSE)
     before = slow.read(lambda _: False, 40)
