@@ -145,11 +145,6 @@ struct Serve: AsyncParsableCommand {
             },
             logger: logger
         )
-        app.addServices(
-            database.client, LedgerTailService(tail: edge.tail), LiveStockService(live: edge.live),
-            IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
-            HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
-            NoShowSweeper(orders: edge.orders, logger: logger))
         app.beforeServerStarts {
             try await stores.prepareSchema(database, migrate: settings.migrateOnStart)
             if settings.demo {
@@ -157,8 +152,14 @@ struct Serve: AsyncParsableCommand {
                 say("Demo admin key: \(key)")
             }
         }
+        let services: [any Service] = [
+            database.client, LedgerTailService(tail: edge.tail), LiveStockService(live: edge.live),
+            IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
+            HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
+            NoShowSweeper(orders: edge.orders, logger: logger),
+        ]
         do {
-            try await app.runService()
+            try await servingGroup(services, app: app, logger: logger).run()
         } catch {
             // A second `make run` meets the first one's port: say which address and how to pick
             // another, rather than the socket's "Address already in use (errno: 98)".
@@ -166,6 +167,27 @@ struct Serve: AsyncParsableCommand {
             throw error
         }
     }
+}
+
+/// The group `oms serve` runs: the pool first and the HTTP application last, so that a
+/// shutdown stops them in the other order (the listener first, the pool after everything that
+/// queries it). The application's end, a failure to listen included, shuts the group down
+/// gracefully in that order too. Hummingbird's own `runService` would put the services beside
+/// its server in one group that a failure cancels at once: the pool then closed connections
+/// under queries in flight, PostgresNIO lost those writes, and the services waiting on them
+/// never ended, so a start on a port in use hung for ever about one time in ten (seen in CI).
+/// Both phases of a shutdown are bounded, so the process ends whatever a service does.
+func servingGroup(_ services: [any Service], app: some Service, logger: Logger) -> ServiceGroup {
+    var configuration = ServiceGroupConfiguration(
+        services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) } + [
+            .init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup)
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    configuration.maximumGracefulShutdownDuration = .seconds(Limits.shutdownGracefulSecondsMax)
+    // Past this the lifecycle library stops the process with a fatal error: an exit, however
+    // abrupt, rather than a process that never ends (the next start attaches to the cluster).
+    configuration.maximumCancellationDuration = .seconds(Limits.shutdownCancellationSecondsMax)
+    return ServiceGroup(configuration: configuration)
 }
 
 struct Migrate: AsyncParsableCommand {

@@ -176,6 +176,13 @@ public enum Limits {
     /// Starts of the embedded PostgreSQL on a port of its choosing before giving up.
     public static let embeddedStartAttemptsMax = 3
 
+    /// How long `oms serve` gives its services to stop after SIGTERM (or a failed start)
+    /// before cancelling them: as long as the common 30 s an orchestrator waits before SIGKILL.
+    public static let shutdownGracefulSecondsMax: Int64 = 30
+    /// How long the services then have to end once cancelled, before the process stops with a
+    /// fatal error rather than hang.
+    public static let shutdownCancellationSecondsMax: Int64 = 10
+
     /// How long a kept-alive HTTP connection may wait for its next request: longer than the
     /// 60 s idle timeout of common load balancers, so that the balancer closes first and never
     /// sends a request on a connection we are closing.
