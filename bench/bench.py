@@ -236,10 +236,12 @@ def stream_bench(base, port, key, pairs, server):
     top_up(base, key, pairs)
     def holds():
         return run_holds(base, key, WRK_CONNECTIONS, WRK_SECONDS, mode="random", skus=SKUS, locations=LOCATIONS, ttl=HOLD_TTL_SECONDS)
-    r = streams.stream_scenario(port, key, STREAM_CLIENTS, WRK_SECONDS, holds, rss_mb, server.pid)
+    locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
+    r = streams.stream_scenario(port, key, locations, STREAM_CLIENTS, WRK_SECONDS, holds, rss_mb, server.pid)
     without, with_clients = r["holds_without"].per_second("status.201"), r["holds_with"].per_second("status.201")
-    print(f"streams: {r['clients']:,} clients open ({r['refused']} refused), holds at full speed ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s)")
-    print(f"streams: commit-to-client latency (hold 201 to its hold.placed at every events client, {r['probes']} probe holds): "
+    print(f"streams: {r['clients']:,} clients open ({r['events_clients']} on the event stream with a key bound to one location, "
+          f"the others on availability streams of 1 or 10 SKUs; {r['refused']} refused), holds at full speed ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s)")
+    print(f"streams: commit-to-client latency (hold 201 to its hold.placed at the {r['watchers']} events clients of its location, {r['probes']} probe holds): "
           f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (target p99 < 100 ms); {r['missing']:,} arrivals missing")
     print(f"streams: {r['messages_per_second']:,.0f} messages/s delivered; server RSS {r['rss_idle_mb']:.0f} MiB with the clients idle, "
           f"{r['rss_busy_mb']:.0f} MiB after the load")

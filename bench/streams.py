@@ -1,18 +1,26 @@
 """The stream scenario of the benchmark (imported by bench.py): many Server-Sent Event clients
 open while holds are written at full speed.
 
-Half the clients follow `GET /v1/events/stream?type=hold.placed`, half
-`GET /v1/availability/stream` for PROBE_SKUS and a few random SKUs. A prober places one hold on
-a probe SKU every PROBE_INTERVAL_SECONDS and notes when its 201 arrived; every events client
-notes when the `hold.placed` of that hold reached it. Commit-to-client latency is the
-difference (p50/p99 over every client and probe hold). The clients are read by one thread
-with `selectors` over non-blocking sockets; they only look for hold ids in what arrives, since
-Hummingbird writes each SSE message in one chunk. Every loop is bounded in time.
+The mix is a retailer's: EVENTS_SHARE of the clients are integrations following
+`GET /v1/events/stream?type=hold.placed` with a key bound to one location (a store system, a
+warehouse connector: the locations in turn), the rest are product pages and carts following
+`GET /v1/availability/stream` for 1 or 10 random SKUs (a few of them the probe SKUs). Half the
+clients on the unfiltered feed, as a first version of this scenario had it, would be 500
+copies of every hold: about 700,000 messages/s at this machine's hold rate, more than its two
+cores can write and its one Python reader can read, so that run measured the reader.
+
+A prober places one hold on a probe SKU at PROBE_LOCATION every PROBE_INTERVAL_SECONDS and
+notes when its 201 arrived; every events client bound to PROBE_LOCATION notes when that hold's
+`hold.placed` reached it. Commit-to-client latency is the difference (p50/p99 over those
+clients and every probe hold). The clients are read by one thread with `selectors` over
+non-blocking sockets; they only look for hold ids in what arrives, since Hummingbird writes
+each SSE message in one chunk. Every loop is bounded in time.
 """
 import http.client, json, os, random, resource, selectors, socket, threading, time
 
 PROBE_SKUS = [f"SKU-{n:05d}" for n in range(20)]
 PROBE_LOCATION = "LOC-01"
+EVENTS_SHARE = 0.1
 PROBE_INTERVAL_SECONDS = 0.02
 CONNECT_BATCH = 50
 
@@ -24,10 +32,12 @@ def raise_descriptor_limit(needed):
 
 
 class Clients:
-    """`count` stream clients on one port, read by one thread until `stop()`."""
+    """`count` stream clients on one port, read by one thread until `stop()`. `keys` maps each
+    location to a key bound to it (the events clients'); `key` opens the availability streams."""
 
-    def __init__(self, port, key, count, skus):
-        self.port, self.key, self.count, self.skus = port, key, count, skus
+    def __init__(self, port, key, keys, count, skus):
+        self.port, self.key, self.keys, self.count, self.skus = port, key, keys, count, skus
+        self.events_every = max(1, round(1 / EVENTS_SHARE))
         self.selector = selectors.DefaultSelector()
         self.arrivals = {}      # hold id -> list of arrival times (one per events client that saw it)
         self.bytes = 0
@@ -37,21 +47,38 @@ class Clients:
         self.running = True
         self.thread = threading.Thread(target=self.read, daemon=True)
 
-    def path(self, n):
-        if n % 2 == 0:
-            return "/v1/events/stream?type=hold.placed"
+    def location_of(self, n):
+        """The location of events client n (None for an availability client)."""
+        if n % self.events_every != 0:
+            return None
+        locations = sorted(self.keys)
+        return locations[(n // self.events_every) % len(locations)]
+
+    @property
+    def probe_watchers(self):
+        """The events clients that see the probe holds."""
+        return sum(1 for n in range(self.count) if self.location_of(n) == PROBE_LOCATION)
+
+    def path_and_key(self, n):
+        location = self.location_of(n)
+        if location is not None:
+            return "/v1/events/stream?type=hold.placed", self.keys[location]
         rng = random.Random(n)
-        extra = [f"SKU-{rng.randrange(10_000):05d}" for _ in range(5)]
-        return "/v1/availability/stream?" + "&".join(f"sku={s}" for s in PROBE_SKUS[:5] + extra)
+        size = 10 if rng.random() < 0.5 else 1
+        skus = [f"SKU-{rng.randrange(10_000):05d}" for _ in range(size)]
+        if n % 7 == 1:
+            skus[0] = PROBE_SKUS[n % len(PROBE_SKUS)]
+        return "/v1/availability/stream?" + "&".join(f"sku={s}" for s in dict.fromkeys(skus)), self.key
 
     def open(self):
         raise_descriptor_limit(self.count + 256)
         for n in range(self.count):
+            path, key = self.path_and_key(n)
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
-            sock.sendall(f"GET {self.path(n)} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.key}\r\n"
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
                          "Accept: text/event-stream\r\n\r\n".encode())
             sock.setblocking(False)
-            self.selector.register(sock, selectors.EVENT_READ, {"events": n % 2 == 0, "tail": b"", "head": True})
+            self.selector.register(sock, selectors.EVENT_READ, {"events": self.location_of(n) is not None, "tail": b"", "head": True})
             if n % CONNECT_BATCH == CONNECT_BATCH - 1:
                 time.sleep(0.05)
         self.thread.start()
@@ -131,11 +158,28 @@ def percentile(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def stream_scenario(port, key, count, seconds, run_holds, rss_mb, server_pid):
+def bound_keys(port, key, locations):
+    """An integration key bound to each location, made with the admin key: location -> key."""
+    keys = {}
+    for location in locations:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        body = json.dumps({"name": f"bench-{location}", "role": "integration", "locations": [location]})
+        connection.request("POST", "/v1/api-keys", body=body, headers={
+            "Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+        response = connection.getresponse()
+        answer = json.loads(response.read())
+        connection.close()
+        if response.status not in (200, 201):
+            raise SystemExit(f"bench: could not create a key for {location}: {response.status} {answer}")
+        keys[location] = answer["key"]
+    return keys
+
+
+def stream_scenario(port, key, locations, count, seconds, run_holds, rss_mb, server_pid):
     """Returns a dict of figures: hold rates without and with the clients, latency p50/p99 (ms),
     messages per second delivered, RSS, and how many clients were refused."""
     without = run_holds()
-    clients = Clients(port, key, count, PROBE_SKUS)
+    clients = Clients(port, key, bound_keys(port, key, locations), count, PROBE_SKUS)
     clients.open()
     time.sleep(2)  # the snapshots of the availability streams arrive
     rss_idle, _ = rss_mb(server_pid)
@@ -149,7 +193,7 @@ def stream_scenario(port, key, count, seconds, run_holds, rss_mb, server_pid):
     elapsed = time.monotonic() - started
     rss_busy, _ = rss_mb(server_pid)
     clients.stop()
-    events_clients = (count + 1) // 2
+    events_clients = clients.probe_watchers
     latencies, missing = [], 0
     with clients.lock:
         for hold_id, at in acknowledged.items():
@@ -158,7 +202,8 @@ def stream_scenario(port, key, count, seconds, run_holds, rss_mb, server_pid):
             latencies += [(arrival - at) * 1000 for arrival in arrivals]
     return {
         "holds_without": without, "holds_with": with_clients, "clients": count, "refused": clients.refused,
-        "probes": len(acknowledged), "missing": missing,
+        "probes": len(acknowledged), "missing": missing, "watchers": events_clients,
+        "events_clients": sum(1 for n in range(count) if clients.location_of(n) is not None),
         "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
         "messages_per_second": (clients.messages - messages_before) / elapsed if elapsed > 0 else float("nan"),
         "rss_idle_mb": rss_idle, "rss_busy_mb": rss_busy,

@@ -48,8 +48,13 @@ func collect(_ sink: StreamSink, until done: @escaping @Sendable ([StreamSink.It
         group.addTask {
             var items: [StreamSink.Item] = []
             for await item in sink.stream {
-                if case .message = item { sink.taken() }
-                items.append(item)
+                // A batch is seen as its messages, one item each, as the client reads them.
+                switch item {
+                case .message: sink.taken()
+                case .messages(let batch): sink.taken(batch.count)
+                case .heartbeat, .end: break
+                }
+                if case .messages(let batch) = item { items += batch.map { .message($0) } } else { items.append(item) }
                 if done(items) { break }
             }
             return items

@@ -99,10 +99,11 @@ import Testing
             #expect(recovered.0, "no write succeeded within \(recovered.1) s of the restart")
             let delivered = try await timed(capSeconds: 60) { () -> [String] in
                 var streams: [String] = []
-                for await item in subscription {
-                    if case .event(let event) = item {
+                events: for await item in subscription {
+                    guard case .events(let page) = item else { continue }
+                    for event in page {
                         streams.append(event.stream)
-                        if event.stream.hasSuffix("AFTER") { break }
+                        if event.stream.hasSuffix("AFTER") { break events }
                     }
                 }
                 return streams

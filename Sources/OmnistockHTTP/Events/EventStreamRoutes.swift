@@ -89,11 +89,19 @@ struct EventStreamFeed: Sendable {
             switch item {
             case .started:
                 continue
-            case .event(let event):
-                guard event.position > cursor else { continue }
-                cursor = event.position
-                guard let message = try message(for: event, lastSent: &lastSent, live: true) else { continue }
-                if await !sink.send(message, waitingUpTo: slowGrace) { return }
+            case .events(let page):
+                // The page's messages go out together, in batches the queue can hold.
+                var batch: [SSEMessage] = []
+                for event in page where event.position > cursor {
+                    cursor = event.position
+                    guard let message = try message(for: event, lastSent: &lastSent, live: true) else { continue }
+                    batch.append(message)
+                    if batch.count == sink.queueMax {
+                        if await !sink.send(batch, waitingUpTo: slowGrace) { return }
+                        batch.removeAll(keepingCapacity: true)
+                    }
+                }
+                if await !sink.send(batch, waitingUpTo: slowGrace) { return }
             case .dropped(let reason):
                 let cause: StreamDisconnect = reason == "the instance is shutting down" ? .shutdown : .tail
                 sink.end("disconnected: \(reason); reconnect with Last-Event-ID", cause: cause)

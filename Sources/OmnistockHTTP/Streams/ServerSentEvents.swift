@@ -28,12 +28,24 @@ public enum ServerSentEvents {
     public static func frame(_ message: SSEMessage) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(message.data.count + 64)
+        write(message, to: &buffer)
+        return buffer
+    }
+
+    /// The messages one after the other, in one buffer.
+    public static func frame(_ messages: [SSEMessage]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(messages.reduce(0) { $0 + $1.data.count + 64 })
+        for message in messages { write(message, to: &buffer) }
+        return buffer
+    }
+
+    private static func write(_ message: SSEMessage, to buffer: inout ByteBuffer) {
         if let id = message.id { buffer.writeString("id: \(id)\n") }
         if let event = message.event { buffer.writeString("event: \(event)\n") }
         buffer.writeString("data: ")
         buffer.writeBytes(message.data)
         buffer.writeString("\n\n")
-        return buffer
     }
 
     /// A comment: clients ignore it, proxies see traffic. Each line of `text` is its own comment line.

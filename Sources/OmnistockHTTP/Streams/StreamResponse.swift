@@ -133,6 +133,10 @@ struct StreamSession: Sendable {
                     sink.taken()
                     try await timed(ServerSentEvents.frame(message), to: &writer)
                     metrics?.wrote(ticket.kind, recordedAt: message.recordedAt)
+                case .messages(let messages):
+                    sink.taken(messages.count)
+                    try await timed(ServerSentEvents.frame(messages), to: &writer)
+                    for message in messages { metrics?.wrote(ticket.kind, recordedAt: message.recordedAt) }
                 case .heartbeat:
                     try await timed(ServerSentEvents.comment(""), to: &writer)
                 case .end(let reason):

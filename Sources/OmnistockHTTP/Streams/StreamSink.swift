@@ -27,6 +27,9 @@ public final class StreamSink: Sendable {
     /// What the writer takes, in order.
     enum Item: Sendable, Equatable {
         case message(SSEMessage)
+        /// Messages queued together (a page of the ledger tail), written in one chunk: one
+        /// write to the socket instead of one per message.
+        case messages([SSEMessage])
         /// A comment to keep an idle connection open through proxies.
         case heartbeat
         /// The last item: a final comment, then the stream closes.
@@ -145,12 +148,20 @@ public final class StreamSink: Sendable {
     /// than events come keeps it full, and is cut off with `slowReason`. False when the stream
     /// has ended, or is ended now.
     public func send(_ message: SSEMessage, waitingUpTo grace: Duration) async -> Bool {
+        await send([message], waitingUpTo: grace)
+    }
+
+    /// Queues messages together, as `send(_:waitingUpTo:)` queues one: they wait for room for
+    /// all of them, and are written in one chunk. At most `queueMax` at a time.
+    public func send(_ messages: [SSEMessage], waitingUpTo grace: Duration) async -> Bool {
+        precondition(messages.count <= queueMax, "a batch fits in the queue")
+        guard !messages.isEmpty else { return !isEnded }
         enum Verdict { case queued, ended, slow, wait(Duration) }
         while true {
             let verdict = state.withLock { state -> Verdict in
                 guard state.ended == nil else { return .ended }
-                if state.pending < queueMax {
-                    enqueue(message, &state)
+                if state.pending + messages.count <= queueMax {
+                    enqueue(messages, &state)
                     return .queued
                 }
                 let left = grace - (ContinuousClock.now - (state.fullSince ?? .now))
@@ -166,7 +177,7 @@ public final class StreamSink: Sendable {
                 return false
             case .wait(let left):
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await self.waitForRoom(1) }
+                    group.addTask { await self.waitForRoom(messages.count) }
                     group.addTask { try? await Task.sleep(for: left) }
                     await group.next()
                     group.cancelAll()
@@ -180,6 +191,14 @@ public final class StreamSink: Sendable {
         state.pending += 1
         if state.pending >= queueMax, state.fullSince == nil { state.fullSince = .now }
         continuation.yield(.message(message))
+    }
+
+    private func enqueue(_ messages: [SSEMessage], _ state: inout State) {
+        guard messages.count > 1 else { return enqueue(messages[0], &state) }
+        state.pending += messages.count
+        // Full enough that one more batch like this would not fit: the queue counts as full.
+        if state.pending + messages.count > queueMax, state.fullSince == nil { state.fullSince = .now }
+        continuation.yield(.messages(messages))
     }
 
     /// Queues a heartbeat when nothing was written for `idle` and none is queued already.
@@ -213,10 +232,10 @@ public final class StreamSink: Sendable {
         state.withLock { state in state.writingSince.map { ContinuousClock.now - $0 > bound } ?? false }
     }
 
-    /// The writer took a message: wakes a producer waiting for room when there is enough.
-    func taken() {
+    /// The writer took messages: wakes a producer waiting for room when there is enough.
+    func taken(_ count: Int = 1) {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            state.pending -= 1
+            state.pending -= count
             if state.pending <= queueMax / 2 { state.fullSince = nil }
             guard let waiter = state.waiter, queueMax - state.pending >= waiter.room else { return nil }
             state.waiter = nil

@@ -5,13 +5,16 @@ import PostgresNIO
 import Synchronization
 
 /// What a subscriber of the ledger tail receives, in this order: `started` once, then every
-/// committed event after that position, in position order, each once; `dropped` ends the
-/// subscription when the subscriber fell too far behind (or the tail stopped).
+/// committed event after that position, in position order, each once, a page at a time;
+/// `dropped` ends the subscription when the subscriber fell too far behind (or the tail stopped).
 public enum TailItem: Sendable, Equatable {
     /// The subscription receives the events after this position (the tail's position when it
     /// joined): a subscriber that needs older events reads them from the ledger, up to here.
     case started(after: Int64)
-    case event(RecordedEvent)
+    /// The events of one read of the tail, never empty, in position order, following the last
+    /// page without a gap. One item per page rather than per event: each subscriber is woken
+    /// once per wake of the tail, however many commits that wake found (the writers batch).
+    case events([RecordedEvent])
     /// The last item: why the subscription ended.
     case dropped(reason: String)
 }
@@ -88,19 +91,20 @@ public final class LedgerTail: Sendable {
     /// Hands events to every subscriber, in order, dropping those whose queue is full. Runs
     /// under the lock, so a subscriber that joins sees exactly the events after its `started`.
     private func deliver(_ page: [RecordedEvent], head: Int64) {
+        guard !page.isEmpty else { return }
         let dropped = state.withLock { state in
-            var dropped: [TailSubscription] = []
             for event in page {
                 precondition(event.position == (state.position ?? 0) + 1, "the ledger tail skipped or repeated a position")
                 state.position = event.position
-                for (id, subscriber) in state.subscribers where !subscriber.push(.event(event)) {
-                    state.subscribers[id] = nil
-                    state.statistics.subscribersDropped += 1
-                    dropped.append(subscriber)
-                }
+            }
+            precondition(state.position! <= head, "the ledger tail read past the head")
+            var dropped: [TailSubscription] = []
+            for (id, subscriber) in state.subscribers where !subscriber.push(.events(page)) {
+                state.subscribers[id] = nil
+                state.statistics.subscribersDropped += 1
+                dropped.append(subscriber)
             }
             state.statistics.events += page.count
-            precondition(page.isEmpty || state.position! <= head, "the ledger tail read past the head")
             return dropped
         }
         // Ended outside the lock: ending a subscription calls back into `leave`.
@@ -244,12 +248,13 @@ public final class TailSubscription: AsyncSequence, Sendable {
         continuation.onTermination = { _ in onLeave(id) }
     }
 
-    /// Queues an item; false when the queue is full (the item is not queued).
+    /// Queues an item; false when it does not fit in the queue (it is not queued).
     @discardableResult
     func push(_ item: TailItem) -> Bool {
-        let (before, _) = pending.add(1, ordering: .relaxed)
-        if before >= queueMax {
-            pending.subtract(1, ordering: .relaxed)
+        let count = item.eventCount
+        let (before, _) = pending.add(count, ordering: .relaxed)
+        if before + count > queueMax {
+            pending.subtract(count, ordering: .relaxed)
             return false
         }
         continuation.yield(item)
@@ -268,7 +273,7 @@ public final class TailSubscription: AsyncSequence, Sendable {
 
         public mutating func next() async -> TailItem? {
             let item = await base.next()
-            if item != nil { subscription.pending.subtract(1, ordering: .relaxed) }
+            if let item { subscription.pending.subtract(item.eventCount, ordering: .relaxed) }
             return item
         }
     }
@@ -277,6 +282,16 @@ public final class TailSubscription: AsyncSequence, Sendable {
 
     /// Leaves the tail now.
     public func cancel() { continuation.finish() }
+}
+
+extension TailItem {
+    /// What the item counts for in a subscriber's queue: its events, or 1.
+    var eventCount: Int {
+        switch self {
+        case .events(let page): page.count
+        case .started, .dropped: 1
+        }
+    }
 }
 
 /// Counters of the ledger tail since start.

@@ -256,25 +256,27 @@ extension LiveStock {
         while let item = await items.next() {
             switch item {
             case .started: preconditionFailure("a tail subscription starts once")
-            case .event(let event): try apply(event)
+            case .events(let page): try apply(page)
             case .dropped(let reason): throw LiveStockError.tailEnded(reason)
             }
         }
         throw LiveStockError.tailEnded("the subscription ended")
     }
 
-    /// Applies one event from the tail (events the snapshot already has are skipped).
-    private func apply(_ recorded: RecordedEvent) throws {
-        let event = try EventCodec.decode(type: recorded.type, payload: recorded.payload)
+    /// Applies a page of the tail under one lock (events the snapshot already has are skipped),
+    /// then tells the watches concerned and wakes readers waiting for a position, once.
+    private func apply(_ page: [RecordedEvent]) throws {
+        let decoded = try page.map { ($0.position, try EventCodec.decode(type: $0.type, payload: $0.payload)) }
         let now = nowMs()
         let watches: [(AvailabilityWatch, Set<StockKey>)]? = state.withLock { state in
             guard case .ready(var model) = state.phase else { return nil }
-            guard recorded.position > model.position else { return [] }
             state.phase = .loading
-            var changed = model.apply(event, at: recorded.position)
+            var changed = Set<StockKey>()
+            for (position, event) in decoded where position > model.position {
+                changed.formUnion(model.apply(event, at: position))
+            }
             changed.formUnion(model.sweep(nowMs: now))
-            let count = model.positionCount
-            if count > positionsMax {
+            if model.positionCount > positionsMax {
                 state.phase = .stoodDown(reason: "the estate passed \(positionsMax) positions (Limits.liveStockPositionsMax)")
                 return nil
             }
