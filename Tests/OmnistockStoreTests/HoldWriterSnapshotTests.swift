@@ -21,7 +21,7 @@ import Testing
                     [MovementLine(sku: "S", locationId: "L", kind: .receipt, quantity: 4)], metadata: meta, in: Transaction(connection))
             }
             // Given 4 on hand, a live hold of 2 and a hold of 2 that has expired but is not recorded.
-            func place(_ id: String, quantity: Int64, ttlSeconds: Int64) async throws -> HoldOutcome {
+            @Sendable func place(_ id: String, quantity: Int64, ttlSeconds: Int64) async throws -> HoldOutcome {
                 try await writer.submit(
                     .place(HoldRequest(lines: [RequestedLine(sku: "S", quantity: quantity, locationId: "L")], ttlSeconds: ttlSeconds),
                            holdId: id, scope: .all),

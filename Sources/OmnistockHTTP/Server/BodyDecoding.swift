@@ -6,7 +6,7 @@ import NIOCore
 extension JSON {
     /// A decoded body. Its canonical form (sorted keys, no insignificant whitespace), whose hash
     /// identifies the request for idempotency, is made only when a request carries a key.
-    struct Decoded<T: Encodable> {
+    struct Decoded<T: Encodable & Sendable>: Sendable {
         var value: T
         func canonical() throws -> Data { try encoder.encode(value) }
     }

@@ -10,7 +10,7 @@ extension EdgeServices {
     /// `stored` is what a replay gets; it differs from `response` only where a secret is shown once.
     func idempotent(
         _ request: Request, context: OmsContext, principal: Principal, body canonical: () throws -> Data,
-        _ effect: (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
+        _ effect: @escaping @Sendable (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
     ) async throws -> Response {
         let identity = try idempotencyRequest(request, principal: principal, body: canonical)
         let outcome = try await idempotency.perform(identity, on: database) { transaction in

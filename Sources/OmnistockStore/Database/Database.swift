@@ -173,19 +173,20 @@ public final class Database: Sendable {
 
     /// Runs `body` on one leased connection, outside any transaction. Throws
     /// `DatabaseUnavailable` when no connection can be had within `acquireTimeout`.
-    public func withConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    public func withConnection<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         waiting.add(1, ordering: .relaxed)
         var counted = false
         defer {
             if !counted { waiting.subtract(1, ordering: .relaxed) }
         }
-        return try await withBoundedLease { connection in
-            waiting.subtract(1, ordering: .relaxed)
-            counted = true
-            leased.add(1, ordering: .relaxed)
-            defer { leased.subtract(1, ordering: .relaxed) }
-            return try await body(connection)
-        }
+        return try await withBoundedLease(
+            leased: {
+                self.waiting.subtract(1, ordering: .relaxed)
+                counted = true
+                self.leased.add(1, ordering: .relaxed)
+            },
+            returned: { self.leased.subtract(1, ordering: .relaxed) },
+            body)
     }
 
     /// Leases lent out now, watched for a connection that closed under a body that never returns.
@@ -194,8 +195,8 @@ public final class Database: Sendable {
 
     /// Runs `body` on a connection leased within `acquireTimeout` and held as long as `body`
     /// runs, outside the pool figures: the ledger tail's LISTEN connection, leased for its life.
-    func withHeldConnection<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
-        try await withBoundedLease(body)
+    func withHeldConnection<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        try await withBoundedLease(leased: {}, returned: {}, body)
     }
 
     /// Runs `body` in one transaction: committed when it returns, rolled back when it throws.
@@ -205,48 +206,67 @@ public final class Database: Sendable {
     /// connection lost during COMMIT leaves the outcome unknown: that is `DatabaseUnavailable`
     /// (503), never a success, and a retry with the same Idempotency-Key finds out (the key is
     /// stored in the same transaction as the events).
-    public func transaction<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    public func transaction<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         var attempt = 0
         while true {
             attempt += 1
-            let outcome: R? = try await withConnection { connection in
-                do {
-                    guard !connection.isClosed else { throw DatabaseUnavailable(.connectionLost) }
-                    try await connection.query("BEGIN", logger: logger)
-                } catch where attempt == 1 && isDatabaseUnavailable(error) {
-                    return nil
+            let first = attempt == 1
+            // Set once COMMIT is written: a body given up after that (its connection lost, see
+            // `withBoundedLease`) may have committed.
+            let committing = CommitFlag()
+            let outcome: R?
+            do {
+                outcome = try await withConnection { connection in
+                    try await self.transactionBody(on: connection, first: first, committing: committing, body)
                 }
-                let result: R
-                do {
-                    result = try await body(connection)
-                } catch where connection.isClosed {
-                    // The server rolled the transaction back when the connection went; a
-                    // ROLLBACK written to it now could wait for ever (see `withBoundedLease`).
-                    throw error
-                } catch {
-                    // A failed rollback means the connection is broken; the pool discards it.
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
-                // Lost before COMMIT was sent: the server rolled back, nothing was written.
-                guard !connection.isClosed else { throw DatabaseUnavailable(.connectionLost) }
-                do {
-                    try await connection.query("COMMIT", logger: logger)
-                } catch where isDatabaseUnavailable(error) {
-                    logger.warning("the connection was lost during COMMIT; the outcome is unknown", metadata: ["error": "\(String(reflecting: error))"])
-                    throw DatabaseUnavailable(.commitOutcomeUnknown, underlying: error)
-                }
-                return result
+            } catch let error as DatabaseUnavailable where error.reason == .connectionLost && committing.isSet {
+                throw DatabaseUnavailable(.commitOutcomeUnknown, underlying: error)
             }
             if let outcome { return outcome }
         }
+    }
+
+    /// BEGIN, the body, COMMIT (or ROLLBACK) on one connection; nil when BEGIN failed on the
+    /// first attempt because the connection was dead, so that another is tried.
+    private func transactionBody<R: Sendable>(
+        on connection: PostgresConnection, first: Bool, committing: CommitFlag,
+        _ body: @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> R? {
+        do {
+            guard !connection.isClosed else { throw DatabaseUnavailable(.connectionLost) }
+            try await connection.query("BEGIN", logger: logger)
+        } catch where first && isDatabaseUnavailable(error) {
+            return nil
+        }
+        let result: R
+        do {
+            result = try await body(connection)
+        } catch where connection.isClosed {
+            // The server rolled the transaction back when the connection went; a
+            // ROLLBACK written to it now could wait for ever (see `withBoundedLease`).
+            throw error
+        } catch {
+            // A failed rollback means the connection is broken; the pool discards it.
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+        // Lost before COMMIT was sent: the server rolled back, nothing was written.
+        guard !connection.isClosed else { throw DatabaseUnavailable(.connectionLost) }
+        committing.set()
+        do {
+            try await connection.query("COMMIT", logger: logger)
+        } catch where isDatabaseUnavailable(error) {
+            logger.warning("the connection was lost during COMMIT; the outcome is unknown", metadata: ["error": "\(String(reflecting: error))"])
+            throw DatabaseUnavailable(.commitOutcomeUnknown, underlying: error)
+        }
+        return result
     }
 
     /// Whether the server answers a trivial query (within the acquire bound when it is away).
     public func ping() async -> Bool {
         do {
             try await withConnection { connection in
-                _ = try await connection.query("SELECT 1", logger: logger)
+                _ = try await connection.query("SELECT 1", logger: self.logger)
             }
             return true
         } catch {
@@ -268,7 +288,15 @@ public final class Database: Sendable {
     /// one goes back and another is asked for; and a lease whose connection closed is given
     /// back to the pool `Limits.databaseLostConnectionGraceMilliseconds` later even if its body
     /// never returns, so that the pool does not lose a slot per lost write.
-    private func withBoundedLease<R: Sendable>(_ body: (PostgresConnection) async throws -> R) async throws -> R {
+    ///
+    /// And the caller does not wait for such a body: it runs in a task of its own, and when its
+    /// connection is found lost the caller gets `DatabaseUnavailable(.connectionLost)` (a 503)
+    /// while the lost task is left behind. A chaos run saw two requests wait for ever on lost
+    /// writes after `kill -9` of the postmaster, and a failed start hang on one. `leased` and
+    /// `returned` run in the caller's task around the body, for the pool figures.
+    private func withBoundedLease<R: Sendable>(
+        leased: () -> Void = {}, returned: () -> Void = {}, _ body: @escaping @Sendable (PostgresConnection) async throws -> R
+    ) async throws -> R {
         let probe = try admit()
         let handoff = LeaseHandoff()
         let bound = acquireTimeout
@@ -296,7 +324,9 @@ public final class Database: Sendable {
             timer.cancel()
             leaseSucceeded(probe: probe)
             defer { handoff.release() }
-            return try await body(connection)
+            leased()
+            defer { returned() }
+            return try await handoff.run { try await body(connection) }
         }
     }
 
@@ -329,9 +359,9 @@ public final class Database: Sendable {
                 try? await Task.sleep(for: .milliseconds(Limits.databaseLostConnectionGraceMilliseconds))
                 guard let self else { return }
                 let lost = self.held.withLock { $0.lost(grace: .milliseconds(Limits.databaseLostConnectionGraceMilliseconds)) }
-                for handoff in lost where handoff.release() {
+                for handoff in lost where handoff.abandon() {
                     self.logger.error(
-                        "a query on a lost database connection never completed (PostgresNIO lost a write to the closed channel); its pool slot is given back")
+                        "a query on a lost database connection never completed (PostgresNIO lost a write to the closed channel); its pool slot is given back and its caller answered")
                 }
             }
         }
@@ -460,6 +490,8 @@ final class LeaseHandoff: Sendable {
         var stage = Stage.waiting(nil)
         var released = false
         var holder: CheckedContinuation<Void, Never>?
+        /// Answers the caller of `run` when its connection is found lost.
+        var abandoned: (@Sendable () -> Void)?
     }
 
     private let state = Mutex(State())
@@ -545,6 +577,42 @@ final class LeaseHandoff: Sendable {
         }
     }
 
+    /// Runs the caller's body in a task of its own and waits for it, or until `abandon()`
+    /// (its connection was lost), whichever comes first; the caller's cancellation reaches it.
+    func run<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        let answer = Answer<R>()
+        let lost: @Sendable () -> Void = { answer.resume(.failure(DatabaseUnavailable(.connectionLost))) }
+        let abandonedAlready = state.withLock { state in
+            state.abandoned = lost
+            return state.released
+        }
+        if abandonedAlready { lost() }
+        defer { state.withLock { $0.abandoned = nil } }
+        let task = Task {
+            do { answer.resume(.success(try await body())) } catch { answer.resume(.failure(error)) }
+        }
+        return try await withTaskCancellationHandler {
+            try await answer.value()
+        } onCancel: {
+            task.cancel()
+        }
+    }
+
+    /// The connection was lost under a body that did not return within the grace: releases
+    /// the lease and answers the caller. True when this released it.
+    func abandon() -> Bool {
+        let (released, abandoned) = state.withLock { state -> (Bool, (@Sendable () -> Void)?) in
+            guard !state.released else { return (false, nil) }
+            state.released = true
+            state.holder?.resume()
+            state.holder = nil
+            defer { state.abandoned = nil }
+            return (true, state.abandoned)
+        }
+        abandoned?()
+        return released
+    }
+
     /// The caller is done with the connection (or it was lost); true when this released it.
     @discardableResult
     func release() -> Bool {
@@ -556,6 +624,60 @@ final class LeaseHandoff: Sendable {
             return true
         }
     }
+}
+
+/// One answer, given once, to one waiter: the first of a body's result and its abandonment.
+final class Answer<R: Sendable>: Sendable {
+    private enum Stage {
+        case pending(CheckedContinuation<R, any Error>?)
+        case given(Result<R, any Error>)
+        case taken
+    }
+
+    private let stage = Mutex(Stage.pending(nil))
+
+    /// Gives the answer; only the first counts.
+    func resume(_ result: Result<R, any Error>) {
+        let waiter = stage.withLock { stage -> CheckedContinuation<R, any Error>? in
+            switch stage {
+            case .pending(let waiter?):
+                stage = .taken
+                return waiter
+            case .pending(nil):
+                stage = .given(result)
+                return nil
+            case .given, .taken:
+                return nil
+            }
+        }
+        waiter?.resume(with: result)
+    }
+
+    /// Waits for the answer (once).
+    func value() async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            let given = stage.withLock { stage -> Result<R, any Error>? in
+                switch stage {
+                case .pending(nil):
+                    stage = .pending(continuation)
+                    return nil
+                case .given(let result):
+                    stage = .taken
+                    return result
+                case .pending(.some), .taken:
+                    preconditionFailure("an answer is awaited once")
+                }
+            }
+            if let given { continuation.resume(with: given) }
+        }
+    }
+}
+
+/// Whether a transaction wrote its COMMIT, seen by the caller after the body was given up.
+final class CommitFlag: Sendable {
+    private let committing = Atomic<Bool>(false)
+    var isSet: Bool { committing.load(ordering: .relaxed) }
+    func set() { committing.store(true, ordering: .relaxed) }
 }
 
 /// The database cannot be used now: nothing answers, the pool could not lend a connection

@@ -63,7 +63,7 @@ public final class ApiKeyStore: Sendable {
     /// Creates a key in a transaction of its own.
     public func create(_ spec: ApiKeySpec, createdBy: String?, on database: Database) async throws -> (ApiKeyRecord, token: String) {
         try await database.transaction { connection in
-            try await create(spec, createdBy: createdBy, in: Transaction(connection))
+            try await self.create(spec, createdBy: createdBy, in: Transaction(connection))
         }
     }
 
@@ -75,7 +75,7 @@ public final class ApiKeyStore: Sendable {
                 UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = \(id)
                 RETURNING id, name, role, location_ids, created_at, created_by, revoked_at
                 """,
-                logger: logger
+                logger: self.logger
             ).collect().first.map(Self.record)
         }
         cache.withLock { entries in
@@ -93,7 +93,7 @@ public final class ApiKeyStore: Sendable {
                 SELECT id, name, role, location_ids, created_at, created_by, revoked_at
                   FROM api_keys ORDER BY created_at DESC, id
                 """,
-                logger: logger
+                logger: self.logger
             ).collect().map(Self.record)
         }
     }
@@ -114,7 +114,7 @@ public final class ApiKeyStore: Sendable {
                 SELECT id, role, location_ids FROM api_keys
                  WHERE secret_sha256 = \(ByteBuffer(bytes: hash)) AND revoked_at IS NULL
                 """,
-                logger: logger
+                logger: self.logger
             ).collect().first.map { row in
                 let (id, role, locations) = try row.decode((String, String, [String]?).self)
                 guard let role = Role(rawValue: role) else { throw StoreError.corrupt("api key \(id) has role '\(role)'") }

@@ -9,8 +9,8 @@ extension LiveStock {
     func load() async throws -> LiveAvailability? {
         let positionsMax = self.positionsMax
         let loaded: LiveAvailability? = try await database.transaction { connection in
-            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
-            return try await Self.load(on: connection, positionsMax: positionsMax, logger: logger)
+            try await connection.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: self.logger)
+            return try await Self.load(on: connection, positionsMax: positionsMax, logger: self.logger)
         }
         if loaded == nil {
             standDown("the estate has more than \(positionsMax) positions (Limits.liveStockPositionsMax)")

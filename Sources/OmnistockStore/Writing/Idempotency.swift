@@ -57,7 +57,7 @@ public struct IdempotencyStore: Sendable {
     public func perform(
         _ request: IdempotencyRequest?,
         on database: Database,
-        _ body: (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
+        _ body: @escaping @Sendable (Transaction) async throws -> (response: StoredResponse, stored: StoredResponse)
     ) async throws -> IdempotentOutcome {
         let keys = IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger)
         return try await database.transaction { connection in

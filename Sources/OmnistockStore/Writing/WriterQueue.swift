@@ -103,7 +103,7 @@ extension WriterQueue where Item: BatchedRequest {
     /// one request at a time, so that one poisonous request cannot fail its neighbours.
     func drain(
         _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
-        run: @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
+        run: @escaping @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
     ) async {
         var finished: [Item] = []
         while true {
@@ -130,7 +130,7 @@ extension WriterQueue where Item: BatchedRequest {
 
     private func process(
         _ batch: [Item], _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
-        run: @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
+        run: @escaping @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
     ) async {
         var attempt = 0
         while true {
