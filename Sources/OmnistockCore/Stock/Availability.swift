@@ -21,14 +21,15 @@ public struct SkuAvailability: Equatable, Sendable {
     public var pickup: [AtLocation]
 
     /// Sums one SKU's positions at active locations into per-location and per-channel figures.
-    /// A radius without a point is ignored (the edge refuses it).
+    /// A radius without a point is ignored (the edge refuses it). `distances` may carry the
+    /// shown distances from `near` by location id, computed once for a read of many SKUs.
     public static func summarize(
         sku: String, positions: [(location: Location, position: StockPosition)],
-        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?
+        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?, distances: [String: Double] = [:]
     ) -> SkuAvailability {
         var result = SkuAvailability(sku: sku, available: 0, ship: 0, locations: [], pickup: [])
         for (location, position) in positions where location.active {
-            let distance = near.map { Geo.shownDistanceKilometres(from: $0, to: location) }
+            let distance = near.map { distances[location.id] ?? Geo.shownDistanceKilometres(from: $0, to: location) }
             // The radius is compared with the distance as shown, so what is listed agrees with it.
             if let distance, let radiusKilometres, distance > radiusKilometres { continue }
             let available = position.available(locationDefault: location.safetyStockDefault)

@@ -46,8 +46,9 @@ public struct LiveAvailability: Sendable, Equatable {
     public private(set) var position: Int64
     public private(set) var locations: [String: Location]
     public private(set) var entries: [StockKey: Entry]
-    /// The locations that have a position of each SKU.
-    public private(set) var locationsBySku: [String: Set<String>]
+    /// The locations that have a position of each SKU, in id order: a read lists them so
+    /// without sorting (a sort per SKU per read was a measured part of a cart's cost).
+    public private(set) var locationsBySku: [String: [String]]
     public private(set) var holds: [String: ActiveHold]
     /// Units of swept hold lines per position: what `held` still counts and a read must not.
     public private(set) var sweptUnits: [StockKey: Int64]
@@ -62,7 +63,8 @@ public struct LiveAvailability: Sendable, Equatable {
         self.locations = Dictionary(uniqueKeysWithValues: locations.map { ($0.id, $0) })
         self.entries = Dictionary(uniqueKeysWithValues: entries)
         self.locationsBySku = [:]
-        for (key, _) in entries { locationsBySku[key.sku, default: []].insert(key.locationId) }
+        for (key, _) in entries { locationsBySku[key.sku, default: []].append(key.locationId) }
+        for sku in locationsBySku.keys { locationsBySku[sku]!.sort() }
         self.holds = [:]
         self.sweptUnits = [:]
         for (id, hold) in holds {
@@ -101,7 +103,7 @@ extension LiveAvailability {
             let key = event.stockKey!
             let previous = entries[key]?.position ?? .empty
             entries[key] = Entry(position: StockLedger.evolve(previous, event), stocked: true)
-            locationsBySku[key.sku, default: []].insert(key.locationId)
+            Self.insertSorted(key.locationId, into: &locationsBySku[key.sku, default: []])
             changed.insert(key)
         case .holdPlaced(let placed):
             precondition(holds[placed.holdId] == nil, "a hold is placed once")
@@ -154,14 +156,42 @@ extension LiveAvailability {
     public func rows(skus: [String], locationId: String?) -> [(sku: String, location: Location, position: StockPosition)] {
         var rows: [(sku: String, location: Location, position: StockPosition)] = []
         for sku in skus {
-            let ids = locationId.map { id in (locationsBySku[sku]?.contains(id) ?? false) ? [id] : [] } ?? (locationsBySku[sku]?.sorted() ?? [])
+            guard let stocked = locationsBySku[sku] else { continue }
+            let ids = locationId.map { id in Self.index(of: id, in: stocked) == nil ? [] : [id] } ?? stocked
             for id in ids {
                 let key = StockKey(sku: sku, locationId: id)
-                guard let location = locations[id], location.active, entries[key]?.stocked == true, let position = counted(key) else { continue }
+                guard let location = locations[id], location.active, let entry = entries[key], entry.stocked else { continue }
+                var position = entry.position
+                if !sweptUnits.isEmpty, let swept = sweptUnits[key] {
+                    assert(swept <= position.held, "more units swept than held")
+                    position.held -= swept
+                }
                 rows.append((sku, location, position))
             }
         }
         return rows
+    }
+
+    /// Where `id` is in the sorted `ids`, if it is there.
+    static func index(of id: String, in ids: [String]) -> Int? {
+        let at = insertionPoint(of: id, in: ids)
+        return at < ids.count && ids[at] == id ? at : nil
+    }
+
+    private static func insertionPoint(of id: String, in ids: [String]) -> Int {
+        var low = 0
+        var high = ids.count
+        while low < high {
+            let middle = (low + high) / 2
+            if ids[middle] < id { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    private static func insertSorted(_ id: String, into ids: inout [String]) {
+        let at = insertionPoint(of: id, in: ids)
+        if at < ids.count && ids[at] == id { return }
+        ids.insert(id, at: at)
     }
 
     private mutating func applyChanges(_ event: LedgerEvent) -> Set<StockKey> {
@@ -170,7 +200,7 @@ extension LiveAvailability {
             var entry = entries[change.key] ?? Entry(position: .empty, stocked: false)
             entry.position = entry.position.applying(change)
             entries[change.key] = entry
-            locationsBySku[change.sku, default: []].insert(change.locationId)
+            Self.insertSorted(change.locationId, into: &locationsBySku[change.sku, default: []])
             changed.insert(change.key)
         }
         return changed

@@ -84,9 +84,17 @@ struct AvailabilityQuery {
     /// The core's figures per SKU asked, in the order asked; SKUs nobody holds answer with zeros.
     func answer(_ rows: [AvailabilityRow], position: Int64) -> AvailabilityView {
         let bySku = Dictionary(grouping: rows, by: \.sku)
+        // Each location's distance once per read, not once per SKU it holds.
+        var distances: [String: Double] = [:]
+        if let near {
+            for row in rows where distances[row.location.id] == nil {
+                distances[row.location.id] = Geo.shownDistanceKilometres(from: near, to: row.location)
+            }
+        }
         return AvailabilityView(position: position, items: skus.map { sku in
             let summary = SkuAvailability.summarize(
-                sku: sku, positions: (bySku[sku] ?? []).map { ($0.location, $0.position) }, near: near, radiusKilometres: radiusKm)
+                sku: sku, positions: (bySku[sku] ?? []).map { ($0.location, $0.position) }, near: near, radiusKilometres: radiusKm,
+                distances: distances)
             return .init(
                 sku: sku, available: summary.available, ship: summary.ship,
                 pickup: summary.pickup.map {

@@ -5,29 +5,62 @@ import OmnistockCore
 /// payloads). It writes exactly the shapes the Codable types declare; tests check both agree.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
-    private var needsComma: [Bool] = [false]
+    /// Whether the open container at each depth has a value already (bit `depth`), so the next
+    /// one is preceded by a comma. A bit stack rather than an array of flags: the array's
+    /// uniqueness and bounds checks were a measured part of an availability answer's cost.
+    private var hasValue: UInt64 = 0
+    private var depth = 0
+    /// Containers nested deeper than this are a programming error (our documents nest 5 deep).
+    static let depthMax = 63
 
     public init(capacity: Int = 4096) {
         bytes.reserveCapacity(capacity)
     }
 
-    public mutating func beginObject() { separate(); bytes.append(UInt8(ascii: "{")); needsComma.append(false) }
-    public mutating func endObject() { needsComma.removeLast(); bytes.append(UInt8(ascii: "}")) }
-    public mutating func beginArray() { separate(); bytes.append(UInt8(ascii: "[")); needsComma.append(false) }
-    public mutating func endArray() { needsComma.removeLast(); bytes.append(UInt8(ascii: "]")) }
+    public mutating func beginObject() { open(UInt8(ascii: "{")) }
+    public mutating func endObject() { close(UInt8(ascii: "}")) }
+    public mutating func beginArray() { open(UInt8(ascii: "[")) }
+    public mutating func endArray() { close(UInt8(ascii: "]")) }
+
+    private mutating func open(_ bracket: UInt8) {
+        separate()
+        bytes.append(bracket)
+        depth += 1
+        precondition(depth <= Self.depthMax, "JSON nested deeper than JSONWriter.depthMax")
+        hasValue &= ~(1 << UInt64(depth))
+    }
+
+    private mutating func close(_ bracket: UInt8) {
+        precondition(depth > 0, "a JSON container closed that was not opened")
+        depth -= 1
+        bytes.append(bracket)
+    }
 
     /// Writes `"name":`; the next value written belongs to it.
     public mutating func key(_ name: StaticString) {
         separate()
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
-        needsComma[needsComma.count - 1] = false
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+        hasValue &= ~(1 << UInt64(depth))
     }
 
     public mutating func string(_ value: String) {
         separate()
         bytes.append(UInt8(ascii: "\""))
+        var value = value
+        let plain = value.withUTF8 { utf8 -> Bool in
+            // Most strings (ids, names) need no escape: copied whole.
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if !plain { escaped(value) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private mutating func escaped(_ value: String) {
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): bytes.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
@@ -41,7 +74,6 @@ public struct JSONWriter {
             default: bytes.append(byte)
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     /// Writes JSON text that is already a value (a stored payload), as it is.
@@ -62,7 +94,21 @@ public struct JSONWriter {
 
     public mutating func integer(_ value: Int64) {
         separate()
-        bytes.append(contentsOf: String(value).utf8)
+        if value < 0 { bytes.append(UInt8(ascii: "-")) }
+        // The digits of the magnitude, written backwards into a small buffer, then copied.
+        var magnitude = value.magnitude
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64's 20 digits fit
+        let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+            var at = buffer.count
+            repeat {
+                at -= 1
+                buffer[at] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            bytes.append(contentsOf: buffer[at...])
+            return buffer.count - at
+        }
+        assert(count > 0, "an integer has a digit")
     }
 
     /// Finite doubles only (distances); written as Swift's shortest round-trip form.
@@ -77,8 +123,9 @@ public struct JSONWriter {
     }
 
     private mutating func separate() {
-        if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
-        needsComma[needsComma.count - 1] = true
+        let bit: UInt64 = 1 << UInt64(depth)
+        if hasValue & bit != 0 { bytes.append(UInt8(ascii: ",")) }
+        hasValue |= bit
     }
 }
 
