@@ -43,9 +43,15 @@ public struct SkuAvailability: Equatable, Sendable {
             let nearestFirst = { (a: AtLocation, b: AtLocation) in
                 (a.distanceKilometres ?? 0, a.location.id) < (b.distanceKilometres ?? 0, b.location.id)
             }
-            result.locations.sort(by: nearestFirst)
-            result.pickup.sort(by: nearestFirst)
+            // Sorted by index and then gathered: an entry is large (a location and a position),
+            // and sorting the entries themselves moved them about (5% of a cart read, perf).
+            result.locations = Self.sorted(result.locations, by: nearestFirst)
+            result.pickup = Self.sorted(result.pickup, by: nearestFirst)
         }
         return result
+    }
+
+    private static func sorted(_ entries: [AtLocation], by before: (AtLocation, AtLocation) -> Bool) -> [AtLocation] {
+        entries.indices.sorted { before(entries[$0], entries[$1]) }.map { entries[$0] }
     }
 }
