@@ -245,6 +245,8 @@ def stream_bench(base, port, key, pairs, server):
           f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (target p99 < 100 ms); {r['missing']:,} arrivals missing")
     print(f"streams: {r['messages_per_second']:,.0f} messages/s delivered; server RSS {r['rss_idle_mb']:.0f} MiB with the clients idle, "
           f"{r['rss_busy_mb']:.0f} MiB after the load")
+    print(f"streams: CPU while the holds ran with the clients ({r['busy_seconds']:.0f} s, {os.cpu_count()} cores): server "
+          f"{r['server_cpu_seconds']:.1f} s, the clients' reader and prober (this Python process) {r['client_cpu_seconds']:.1f} s")
     print(f"streams: holds {without:,.0f}/s without the clients, {with_clients:,.0f}/s with them "
           f"(change {with_clients / without - 1:+.1%}, target no worse than -15%)")
     return r

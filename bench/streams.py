@@ -13,10 +13,10 @@ A prober places one hold on a probe SKU at PROBE_LOCATION every PROBE_INTERVAL_S
 notes when its 201 arrived; every events client bound to PROBE_LOCATION notes when that hold's
 `hold.placed` reached it. Commit-to-client latency is the difference (p50/p99 over those
 clients and every probe hold). The clients are read by one thread with `selectors` over
-non-blocking sockets; they only look for hold ids in what arrives, since Hummingbird writes
-each SSE message in one chunk. Every loop is bounded in time.
+non-blocking sockets; they only look for hold ids in the complete messages that arrive. Every
+loop is bounded in time.
 """
-import http.client, json, os, random, resource, selectors, socket, threading, time
+import http.client, json, os, random, re, resource, selectors, socket, threading, time
 
 PROBE_SKUS = [f"SKU-{n:05d}" for n in range(20)]
 PROBE_LOCATION = "LOC-01"
@@ -84,7 +84,8 @@ class Clients:
         self.thread.start()
 
     def read(self):
-        marker = b'"holdId":"'
+        # The payload is PostgreSQL's jsonb text, which puts a space after each colon.
+        marker = re.compile(rb'"holdId":\s*"([^"]+)"')
         while self.running:
             for key, _ in self.selector.select(timeout=0.2):
                 state = key.data
@@ -108,16 +109,13 @@ class Clients:
                 text = state["tail"] + chunk
                 self.messages += chunk.count(b"\n\n")
                 if state["events"]:
-                    start = 0
-                    while (found := text.find(marker, start)) >= 0:
-                        end = text.find(b'"', found + len(marker))
-                        if end < 0:
-                            break
-                        hold_id = text[found + len(marker):end].decode()
+                    # Only what follows the last complete message is kept for the next chunk,
+                    # so that a hold id is counted once per client.
+                    cut = text.rfind(b"\n\n") + 2 if b"\n\n" in text else 0
+                    for found in marker.finditer(text, 0, cut):
                         with self.lock:
-                            self.arrivals.setdefault(hold_id, []).append(now)
-                        start = end
-                    state["tail"] = text[-64:]
+                            self.arrivals.setdefault(found.group(1).decode(), []).append(now)
+                    state["tail"] = text[cut:][-65536:]
 
     def stop(self):
         self.running = False
@@ -175,6 +173,16 @@ def bound_keys(port, key, locations):
     return keys
 
 
+def cpu_seconds(pid):
+    """User and system CPU seconds a process has used so far (from /proc), or nan."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
 def stream_scenario(port, key, locations, count, seconds, run_holds, rss_mb, server_pid):
     """Returns a dict of figures: hold rates without and with the clients, latency p50/p99 (ms),
     messages per second delivered, RSS, and how many clients were refused."""
@@ -186,8 +194,10 @@ def stream_scenario(port, key, locations, count, seconds, run_holds, rss_mb, ser
     acknowledged = {}
     prober = threading.Thread(target=probe, args=(port, key, seconds, acknowledged), daemon=True)
     messages_before, started = clients.messages, time.monotonic()
+    server_cpu, client_cpu = cpu_seconds(server_pid), cpu_seconds(os.getpid())
     prober.start()
     with_clients = run_holds()
+    server_cpu, client_cpu = cpu_seconds(server_pid) - server_cpu, cpu_seconds(os.getpid()) - client_cpu
     prober.join(timeout=seconds + 30)
     time.sleep(1)  # the last probe holds reach the clients
     elapsed = time.monotonic() - started
@@ -207,4 +217,5 @@ def stream_scenario(port, key, locations, count, seconds, run_holds, rss_mb, ser
         "p50_ms": percentile(latencies, 0.5), "p99_ms": percentile(latencies, 0.99),
         "messages_per_second": (clients.messages - messages_before) / elapsed if elapsed > 0 else float("nan"),
         "rss_idle_mb": rss_idle, "rss_busy_mb": rss_busy,
+        "server_cpu_seconds": server_cpu, "client_cpu_seconds": client_cpu, "busy_seconds": elapsed,
     }
