@@ -182,4 +182,23 @@ import Testing
             }
         }
     }
+
+    @Test func aSubscriberWithAFilterGetsOnlyTheEventsItWantsAndIsNotWokenForOthers() async throws {
+        try await withFreshDatabase { database in
+            try await withTail(database) { tail in
+                let all = try tail.subscribe()
+                let some = try tail.subscribe(wanting: { $0.stream.contains("WANTED") })
+                try await defineLocations("OTHER", count: 3, on: database)
+                _ = try await collect(all, until: 3)
+                try await defineLocations("WANTED", count: 2, on: database)
+                try await defineLocations("OTHER-AGAIN", count: 1, on: database)
+                #expect(positions(try await collect(all, until: 6)) == [4, 5, 6])
+                // Its queue holds only what it wants: `started`, then positions 4 and 5 alone.
+                let items = try await collect(some, until: 5)
+                #expect(items.first == .started(after: 0))
+                #expect(positions(items) == [4, 5])
+                #expect(items.dropFirst().allSatisfy { if case .events(let page) = $0 { !page.isEmpty } else { false } })
+            }
+        }
+    }
 }

@@ -22,15 +22,15 @@ struct EventStreamRoutes {
         let ticket = try services.streams.open(kind: .events, keyId: principal.apiKeyId)
         // Subscribed before anything is read: the tail's first item says up to where the
         // ledger must be read, and everything after it comes from the tail.
+        let wanted = types.isEmpty ? nil : Set(types)
         let subscription: TailSubscription
         do {
-            subscription = try services.tail.subscribe()
+            subscription = try services.tail.subscribe(wanting: EventStreamFeed.filter(types: wanted, scope: principal.scope))
         } catch {
             ticket.release()
             throw Problem.tooManyStreams(perInstance: Limits.tailSubscribersMax)
         }
-        let feed = EventStreamFeed(
-            services: services, scope: principal.scope, types: types.isEmpty ? nil : Set(types), after: after, subscription: subscription)
+        let feed = EventStreamFeed(services: services, scope: principal.scope, types: wanted, after: after, subscription: subscription)
         return streamResponse(registry: services.streams, ticket: ticket, logger: context.logger) { sink in
             try await feed.run(into: sink)
         }
@@ -133,10 +133,22 @@ struct EventStreamFeed: Sendable {
         return cursor
     }
 
+    /// The events a stream of these types and this scope sends (the feed's query filters the
+    /// same way); nil when it sends every event.
+    static func filter(types: Set<String>?, scope: LocationScope) -> (@Sendable (RecordedEvent) -> Bool)? {
+        if types == nil, scope == .all { return nil }
+        return { accepts($0, types: types, scope: scope) }
+    }
+
+    static func accepts(_ event: RecordedEvent, types: Set<String>?, scope: LocationScope) -> Bool {
+        if let types, !types.contains(event.type) { return false }
+        if case .only(let ids) = scope, !event.locationIds.contains(where: ids.contains) { return false }
+        return true
+    }
+
     /// The message for an event the caller may see, or nil; the same filter as the feed's query.
     private func message(for event: RecordedEvent, lastSent: inout Int64, live: Bool) throws -> SSEMessage? {
-        if let types, !types.contains(event.type) { return nil }
-        if case .only(let ids) = scope, !event.locationIds.contains(where: ids.contains) { return nil }
+        guard Self.accepts(event, types: types, scope: scope) else { return nil }
         // Written once per event for every stream of the instance (EventJSON.swift).
         guard let data = try EventView.streamJSON(event, for: scope, cache: services.eventJSON) else { return nil }
         precondition(event.position > lastSent, "an event stream sends positions in increasing order, each once")

@@ -12,7 +12,7 @@ public enum TailItem: Sendable, Equatable {
     /// joined): a subscriber that needs older events reads them from the ledger, up to here.
     case started(after: Int64)
     /// The events of one read of the tail, never empty, in position order, following the last
-    /// page without a gap. One item per page rather than per event: each subscriber is woken
+    /// page without a gap (for a subscription with a filter: the events it wants of it). One item per page rather than per event: each subscriber is woken
     /// once per wake of the tail, however many commits that wake found (the writers batch).
     case events([RecordedEvent])
     /// The last item: why the subscription ended.
@@ -70,13 +70,16 @@ public final class LedgerTail: Sendable {
 
     // MARK: - Subscribers
 
-    /// Joins the tail: the first item says after which position the events start.
-    public func subscribe() throws(LedgerTailError) -> TailSubscription {
+    /// Joins the tail: the first item says after which position the events start. With
+    /// `wanting`, the subscription receives only the events it accepts, and is not woken for a
+    /// page with none: an event stream of one store's key is woken for that store's events,
+    /// not for every commit of the estate (the tail tests it under its lock, cheaply).
+    public func subscribe(wanting: (@Sendable (RecordedEvent) -> Bool)? = nil) throws(LedgerTailError) -> TailSubscription {
         try state.withLock { state throws(LedgerTailError) in
             guard state.subscribers.count < Limits.tailSubscribersMax else { throw .tooManySubscribers(max: Limits.tailSubscribersMax) }
             let id = state.nextId
             state.nextId += 1
-            let subscription = TailSubscription(id: id, queueMax: subscriberQueueMax) { [weak self] id in self?.leave(id) }
+            let subscription = TailSubscription(id: id, queueMax: subscriberQueueMax, wanting: wanting) { [weak self] id in self?.leave(id) }
             state.subscribers[id] = subscription
             // Until the tail has read the head, `started` is sent with its first position.
             if let position = state.position { subscription.push(.started(after: position)) }
@@ -99,7 +102,7 @@ public final class LedgerTail: Sendable {
             }
             precondition(state.position! <= head, "the ledger tail read past the head")
             var dropped: [TailSubscription] = []
-            for (id, subscriber) in state.subscribers where !subscriber.push(.events(page)) {
+            for (id, subscriber) in state.subscribers where !subscriber.offer(page) {
                 state.subscribers[id] = nil
                 state.statistics.subscribersDropped += 1
                 dropped.append(subscriber)
@@ -240,12 +243,24 @@ public final class TailSubscription: AsyncSequence, Sendable {
     /// Items pushed and not yet taken by the subscriber.
     private let pending = Atomic<Int>(0)
 
-    init(id: Int, queueMax: Int, onLeave: @escaping @Sendable (Int) -> Void) {
+    /// The events it wants; nil: all.
+    let wanting: (@Sendable (RecordedEvent) -> Bool)?
+
+    init(id: Int, queueMax: Int, wanting: (@Sendable (RecordedEvent) -> Bool)? = nil, onLeave: @escaping @Sendable (Int) -> Void) {
         self.id = id
         self.queueMax = queueMax
+        self.wanting = wanting
         // The queue is bounded by `pending`; the stream itself never drops.
         (stream, continuation) = AsyncStream.makeStream(of: TailItem.self, bufferingPolicy: .unbounded)
         continuation.onTermination = { _ in onLeave(id) }
+    }
+
+    /// Queues the events of a page it wants (nothing when it wants none); false when they do
+    /// not fit in the queue.
+    func offer(_ page: [RecordedEvent]) -> Bool {
+        guard let wanting else { return push(.events(page)) }
+        let wanted = page.filter(wanting)
+        return wanted.isEmpty || push(.events(wanted))
     }
 
     /// Queues an item; false when it does not fit in the queue (it is not queued).
