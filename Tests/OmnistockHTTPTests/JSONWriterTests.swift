@@ -18,6 +18,14 @@ import Testing
                         locationId: "WH-01", name: "Depot", kind: .warehouse, onHand: -0, held: 0, allocated: 0, safetyStock: 0,
                         incoming: 0, available: 5, short: 0, distanceKm: nil),
                 ]),
+            // The same location again, for another SKU: its fixed members are written once and reused.
+            .init(
+                sku: "JACKET-L", available: 1, ship: 0, pickup: [],
+                locations: [
+                    .init(
+                        locationId: "PAR-01", name: "Paris \"Rivoli\" \\ é ☃ \u{1}\n\t", kind: .store, onHand: 1, held: 0, allocated: 0,
+                        safetyStock: 0, incoming: 0, available: 1, short: 0, distanceKm: 12.5)
+                ]),
             .init(sku: "NONE", available: 0, ship: 0, pickup: [], locations: []),
         ])
         let written = try JSONSerialization.jsonObject(with: Data(view.json())) as? NSDictionary

@@ -41,6 +41,9 @@ extension AvailabilityView {
     /// The same document JSONEncoder writes for this view (sorted keys, absent nils).
     func json() -> [UInt8] {
         var writer = JSONWriter(capacity: 256 + items.count * 64 + items.reduce(0) { $0 + $1.locations.count } * 200)
+        // A location's own members (kind, id, name) are the same for every SKU: written once
+        // per answer and copied into each of its entries.
+        var fixed: [String: [UInt8]] = [:]
         writer.beginObject()
         writer.key("items")
         writer.beginArray()
@@ -56,9 +59,7 @@ extension AvailabilityView {
                 if let distance = entry.distanceKm { writer.key("distanceKm"); writer.number(distance) }
                 writer.key("held"); writer.integer(entry.held)
                 writer.key("incoming"); writer.integer(entry.incoming)
-                writer.key("kind"); writer.string(entry.kind.rawValue)
-                writer.key("locationId"); writer.string(entry.locationId)
-                writer.key("name"); writer.string(entry.name)
+                writer.members(fixed[entry.locationId] ?? Self.fixedMembers(of: entry, into: &fixed))
                 writer.key("onHand"); writer.integer(entry.onHand)
                 writer.key("safetyStock"); writer.integer(entry.safetyStock)
                 writer.key("short"); writer.integer(entry.short)
@@ -84,5 +85,16 @@ extension AvailabilityView {
         writer.key("position"); writer.integer(position)
         writer.endObject()
         return writer.bytes
+    }
+
+    /// `"kind":…,"locationId":…,"name":…` of an entry's location, kept for its other entries.
+    private static func fixedMembers(of entry: LocationEntry, into fixed: inout [String: [UInt8]]) -> [UInt8] {
+        let members = JSONWriter.members { writer in
+            writer.key("kind"); writer.string(entry.kind.rawValue)
+            writer.key("locationId"); writer.string(entry.locationId)
+            writer.key("name"); writer.string(entry.name)
+        }
+        fixed[entry.locationId] = members
+        return members
     }
 }

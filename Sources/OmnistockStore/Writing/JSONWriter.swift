@@ -36,14 +36,45 @@ public struct JSONWriter {
         bytes.append(bracket)
     }
 
-    /// Writes `"name":`; the next value written belongs to it.
+    /// Writes `"name":` (after a comma when needed) in one append; the next value written
+    /// belongs to it. Four appends a key were 9% of an availability answer's CPU.
     public mutating func key(_ name: StaticString) {
+        let bit: UInt64 = 1 << UInt64(depth)
+        let comma = hasValue & bit != 0
+        hasValue &= ~bit
+        name.withUTF8Buffer { utf8 in
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: utf8.count + 4) { buffer in
+                var at = 0
+                if comma {
+                    buffer[at] = UInt8(ascii: ",")
+                    at += 1
+                }
+                buffer[at] = UInt8(ascii: "\"")
+                at += 1
+                _ = UnsafeMutableBufferPointer(rebasing: buffer[at...]).initialize(fromContentsOf: utf8)
+                at += utf8.count
+                buffer[at] = UInt8(ascii: "\"")
+                buffer[at + 1] = UInt8(ascii: ":")
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<(at + 2)]))
+            }
+        }
+    }
+
+    /// Writes members already written as JSON (`"a":1,"b":"x"`, as `members(of:)` makes them)
+    /// into the open object, as if each had been written here.
+    public mutating func members(_ json: [UInt8]) {
+        precondition(!json.isEmpty, "members are at least one")
         separate()
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
-        hasValue &= ~(1 << UInt64(depth))
+        bytes.append(contentsOf: json)
+    }
+
+    /// The members an object body writes, without its braces, for `members(_:)`.
+    public static func members(of body: (inout JSONWriter) -> Void) -> [UInt8] {
+        var writer = JSONWriter(capacity: 128)
+        writer.beginObject()
+        body(&writer)
+        writer.endObject()
+        return Array(writer.bytes.dropFirst().dropLast())
     }
 
     public mutating func string(_ value: String) {
