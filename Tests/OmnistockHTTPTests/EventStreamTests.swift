@@ -99,6 +99,25 @@ private func message(_ id: Int, _ text: String = #"{"n":1}"#) -> SSEMessage {
         #expect(items == [.message(message(1)), .message(message(2)), .end(StreamSink.slowReason)])
     }
 
+    @Test func aBatchThatDoesNotFitAQueueThatStaysPartlyFullIsCutOffToo() async {
+        // Nobody reads: three of four places are taken, so a batch of two never fits.
+        let sink = StreamSink(queueMax: 4)
+        for n in 1...3 { #expect(sink.send(message(n))) }
+        let started = ContinuousClock.now
+        let sent = await withTaskGroup(of: Bool?.self) { group in
+            group.addTask { await sink.send([message(4), message(5)], waitingUpTo: .milliseconds(300)) }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(10))
+                return nil
+            }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(sent == false, "the batch was cut off as too slow, not queued nor left waiting (\(String(describing: sent)))")
+        #expect(sink.disconnect == .slow && ContinuousClock.now - started < .seconds(5))
+    }
+
     @Test func aBurstWaitsForRoomButAQueueThatStaysFullIsCutOff() async {
         // A reader that takes everything at once: a burst of 50 through a queue of 4 passes.
         let fast = StreamSink(queueMax: 4)

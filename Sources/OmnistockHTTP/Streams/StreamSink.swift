@@ -164,7 +164,10 @@ public final class StreamSink: Sendable {
                     enqueue(messages, &state)
                     return .queued
                 }
-                let left = grace - (ContinuousClock.now - (state.fullSince ?? .now))
+                // Too full for these: from now the queue counts as full (a batch can find it
+                // so below `queueMax`), until it drains to half.
+                if state.fullSince == nil { state.fullSince = .now }
+                let left = grace - (ContinuousClock.now - state.fullSince!)
                 return left <= .zero ? .slow : .wait(left)
             }
             switch verdict {
