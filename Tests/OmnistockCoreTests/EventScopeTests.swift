@@ -81,6 +81,17 @@ import Testing
         #expect(source.order.lines.map(\.id) == ["2"] && source.order.pickupLocationId == "PAR-01" && source.changes.map(\.locationId) == ["PAR-02"])
     }
 
+    @Test func aReturnTakenBackAtAnotherStoreIsThatStoresEventToo() throws {
+        // Lines at PAR-01 and PAR-02; the step records the return taken back at LIL-01 (the last).
+        let returned = LedgerEvent.order(OrderRecorded(step: .returned, order: order(.ship(latitude: 48.86, longitude: 2.34)), changes: [], occurredAtMs: 3))
+        #expect(returned.locationIds == ["LIL-01", "PAR-01", "PAR-02"])
+        guard case .order(let part)? = shown(returned, to: .only(["LIL-01"])) else { Issue.record("hidden from the store that took it back"); return }
+        #expect(part.order.lines.isEmpty && part.order.returns.map(\.locationId) == ["LIL-01"])
+        // Another step of the same order is not LIL-01's.
+        let shipped = LedgerEvent.order(OrderRecorded(step: .shipped, order: order(.ship(latitude: 48.86, longitude: 2.34)), changes: [], occurredAtMs: 2))
+        #expect(shown(shipped, to: .only(["LIL-01"])) == nil)
+    }
+
     @Test func transfersNameBothEndsAndOnlyTheirOwnChanges() throws {
         let transfer = Transfer(
             id: "t", status: .inTransit, fromLocationId: "PAR-02", toLocationId: "PAR-01", orderId: nil, reference: nil,

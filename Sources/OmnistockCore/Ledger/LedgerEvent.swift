@@ -81,7 +81,10 @@ public enum LedgerEvent: Equatable, Sendable {
         case .holdExpired(let event): Array(Set(event.lines.map(\.locationId))).sorted()
         case .holdExtended(let event): event.locationIds
         case .holdConverted(let event): Array(Set(event.lines.map(\.locationId))).sorted()
-        case .order(let event): Array(Set(event.order.locationIds + event.changes.map(\.locationId))).sorted()
+        case .order(let event):
+            // A return concerns the store that took it back too (its stock grows by it), which
+            // need not be any of the order's own locations.
+            Array(Set(event.order.locationIds + event.changes.map(\.locationId) + event.returnedAt)).sorted()
         case .transfer(let event): [event.transfer.fromLocationId, event.transfer.toLocationId].sorted()
         case .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort: [stockKey!.locationId]
         }

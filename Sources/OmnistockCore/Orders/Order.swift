@@ -267,3 +267,12 @@ public struct HoldConverted: Equatable, Codable, Sendable {
         self.occurredAtMs = occurredAtMs
     }
 }
+
+extension OrderRecorded {
+    /// The store a `returned` step's return was taken back at (the order's last return); none
+    /// for any other step.
+    public var returnedAt: [String] {
+        guard step == .returned, let taken = order.returns.last else { return [] }
+        return [taken.locationId]
+    }
+}
