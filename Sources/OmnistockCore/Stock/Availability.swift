@@ -21,11 +21,37 @@ public struct SkuAvailability: Equatable, Sendable {
     public var pickup: [AtLocation]
 
     /// Sums one SKU's positions at active locations into per-location and per-channel figures.
-    /// A radius without a point is ignored (the edge refuses it). `distances` may carry the
-    /// shown distances from `near` by location id, computed once for a read of many SKUs.
+    /// A radius without a point is ignored (the edge refuses it).
     public static func summarize(
         sku: String, positions: [(location: Location, position: StockPosition)],
-        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?, distances: [String: Double] = [:]
+        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?
+    ) -> SkuAvailability {
+        summarizeOne(sku: sku, positions: positions, near: near, radiusKilometres: radiusKilometres, distances: [:])
+    }
+
+    /// Each SKU asked, in the order asked, from the rows of a read (SKUs with no row answer
+    /// with zeros); each location's distance is computed once for the read, not once per SKU.
+    public static func summarize(
+        skus: [String], rows: [(sku: String, location: Location, position: StockPosition)],
+        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?
+    ) -> [SkuAvailability] {
+        var bySku: [String: [(location: Location, position: StockPosition)]] = [:]
+        var distances: [String: Double] = [:]
+        for row in rows {
+            bySku[row.sku, default: []].append((row.location, row.position))
+            if let near, distances[row.location.id] == nil {
+                distances[row.location.id] = Geo.shownDistanceKilometres(from: near, to: row.location)
+            }
+        }
+        return skus.map { sku in
+            summarizeOne(sku: sku, positions: bySku[sku] ?? [], near: near, radiusKilometres: radiusKilometres, distances: distances)
+        }
+    }
+
+    /// One SKU; `distances` holds the shown distances from `near` already computed, by location id.
+    private static func summarizeOne(
+        sku: String, positions: [(location: Location, position: StockPosition)],
+        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?, distances: [String: Double]
     ) -> SkuAvailability {
         var result = SkuAvailability(sku: sku, available: 0, ship: 0, locations: [], pickup: [])
         for (location, position) in positions where location.active {

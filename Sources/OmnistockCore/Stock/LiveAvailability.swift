@@ -144,9 +144,13 @@ extension LiveAvailability {
 
     /// The position as availability counts it: `held` without swept units.
     public func counted(_ key: StockKey) -> StockPosition? {
-        guard var position = entries[key]?.position else { return nil }
-        let swept = sweptUnits[key] ?? 0
+        entries[key].map { counted($0.position, at: key) }
+    }
+
+    private func counted(_ position: StockPosition, at key: StockKey) -> StockPosition {
+        guard !sweptUnits.isEmpty, let swept = sweptUnits[key] else { return position }
         assert(swept <= position.held, "more units swept than held")
+        var position = position
         position.held -= swept
         return position
     }
@@ -161,12 +165,7 @@ extension LiveAvailability {
             for id in ids {
                 let key = StockKey(sku: sku, locationId: id)
                 guard let location = locations[id], location.active, let entry = entries[key], entry.stocked else { continue }
-                var position = entry.position
-                if !sweptUnits.isEmpty, let swept = sweptUnits[key] {
-                    assert(swept <= position.held, "more units swept than held")
-                    position.held -= swept
-                }
-                rows.append((sku, location, position))
+                rows.append((sku, location, counted(entry.position, at: key)))
             }
         }
         return rows

@@ -83,20 +83,11 @@ struct AvailabilityQuery {
 
     /// The core's figures per SKU asked, in the order asked; SKUs nobody holds answer with zeros.
     func answer(_ rows: [AvailabilityRow], position: Int64) -> AvailabilityView {
-        let bySku = Dictionary(grouping: rows, by: \.sku)
-        // Each location's distance once per read, not once per SKU it holds.
-        var distances: [String: Double] = [:]
-        if let near {
-            for row in rows where distances[row.location.id] == nil {
-                distances[row.location.id] = Geo.shownDistanceKilometres(from: near, to: row.location)
-            }
-        }
-        return AvailabilityView(position: position, items: skus.map { sku in
-            let summary = SkuAvailability.summarize(
-                sku: sku, positions: (bySku[sku] ?? []).map { ($0.location, $0.position) }, near: near, radiusKilometres: radiusKm,
-                distances: distances)
-            return .init(
-                sku: sku, available: summary.available, ship: summary.ship,
+        let summaries = SkuAvailability.summarize(
+            skus: skus, rows: rows.map { ($0.sku, $0.location, $0.position) }, near: near, radiusKilometres: radiusKm)
+        return AvailabilityView(position: position, items: summaries.map { summary in
+            .init(
+                sku: summary.sku, available: summary.available, ship: summary.ship,
                 pickup: summary.pickup.map {
                     .init(locationId: $0.location.id, name: $0.location.name, available: $0.available, distanceKm: $0.distanceKilometres)
                 },

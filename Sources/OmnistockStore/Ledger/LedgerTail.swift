@@ -12,8 +12,9 @@ public enum TailItem: Sendable, Equatable {
     /// joined): a subscriber that needs older events reads them from the ledger, up to here.
     case started(after: Int64)
     /// The events of one read of the tail, never empty, in position order, following the last
-    /// page without a gap (for a subscription with a filter: the events it wants of it). One item per page rather than per event: each subscriber is woken
-    /// once per wake of the tail, however many commits that wake found (the writers batch).
+    /// page without a gap (for a subscription with a filter: the events it wants of it). One
+    /// item per page rather than per event: each subscriber is woken once per wake of the
+    /// tail, however many commits that wake found (the writers batch).
     case events([RecordedEvent])
     /// The last item: why the subscription ended.
     case dropped(reason: String)

@@ -133,7 +133,7 @@ public struct JSONWriter {
     private mutating func digits(_ value: UInt64) {
         var magnitude = value
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes: UInt64's 20 digits fit
-        let count = withUnsafeMutableBytes(of: &digits) { buffer -> Int in
+        withUnsafeMutableBytes(of: &digits) { buffer in
             var at = buffer.count
             repeat {
                 at -= 1
@@ -141,9 +141,7 @@ public struct JSONWriter {
                 magnitude /= 10
             } while magnitude > 0
             bytes.append(contentsOf: buffer[at...])
-            return buffer.count - at
         }
-        assert(count > 0, "an integer has a digit")
     }
 
     /// Finite doubles only (distances); written as Swift's shortest round-trip form.
