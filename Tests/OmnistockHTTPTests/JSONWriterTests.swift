@@ -1,36 +1,38 @@
 import Foundation
 @testable import OmnistockHTTP
+import OmnistockCore
 import OmnistockStore
 import Testing
 
 @Suite struct JSONWriterTests {
-    /// The hand-written availability JSON says exactly what JSONEncoder says of the same view.
+    /// The hand-written availability JSON says exactly what JSONEncoder says of the same
+    /// figures, in the shape the OpenAPI document gives (`Reference` below).
     @Test func availabilityJSONMatchesTheEncoder() throws {
-        let view = AvailabilityView(position: 42, items: [
-            .init(
-                sku: "JACKET-M", available: 7, ship: 5,
-                pickup: [.init(locationId: "PAR-01", name: "Paris \"Rivoli\" \\ é ☃ \u{1}\n\t", available: 2, distanceKm: 0.19)],
-                locations: [
-                    .init(
-                        locationId: "PAR-01", name: "Paris \"Rivoli\" \\ é ☃ \u{1}\n\t", kind: .store, onHand: 9, held: 1, allocated: 2,
-                        safetyStock: 4, incoming: 3, available: 2, short: 0, distanceKm: 0.19),
-                    .init(
-                        locationId: "WH-01", name: "Depot", kind: .warehouse, onHand: -0, held: 0, allocated: 0, safetyStock: 0,
-                        incoming: 0, available: 5, short: 0, distanceKm: nil),
-                ]),
-            // The same location again, for another SKU: its fixed members are written once and reused.
-            .init(
-                sku: "JACKET-L", available: 1, ship: 0, pickup: [],
-                locations: [
-                    .init(
-                        locationId: "PAR-01", name: "Paris \"Rivoli\" \\ é ☃ \u{1}\n\t", kind: .store, onHand: 1, held: 0, allocated: 0,
-                        safetyStock: 0, incoming: 0, available: 1, short: 0, distanceKm: 12.5)
-                ]),
-            .init(sku: "NONE", available: 0, ship: 0, pickup: [], locations: []),
-        ])
-        let written = try JSONSerialization.jsonObject(with: Data(view.json())) as? NSDictionary
-        let encoded = try JSONSerialization.jsonObject(with: JSON.encoder.encode(view)) as? NSDictionary
-        #expect(written != nil && written == encoded)
+        let name = "Paris \"Rivoli\" \\ é ☃ \u{1}\n\t"
+        let paris = Location(
+            id: "PAR-01", name: name, kind: .store, latitude: 48.86, longitude: 2.34,
+            capabilities: .init(pickup: true, ships: false), dailyCapacity: nil, priority: 0, pickupWindowDays: 3, active: true,
+            safetyStockDefault: 4)
+        let depot = Location(
+            id: "WH-01", name: "Depot", kind: .warehouse, latitude: 48.90, longitude: 2.20,
+            capabilities: .init(pickup: false, ships: true), dailyCapacity: nil, priority: 0, pickupWindowDays: 3, active: true)
+        let read = StockRead(
+            skus: ["JACKET-M", "JACKET-L", "NONE"], locations: [depot, paris],
+            rows: [
+                .init(sku: 0, location: 1, position: StockPosition(onHand: 9, held: 1, allocated: 2, safetyStock: nil, incoming: 3)),
+                .init(sku: 0, location: 0, position: StockPosition(onHand: 5, held: 0, allocated: 0, safetyStock: nil, incoming: 0)),
+                // The same location again, for another SKU: its fixed members are written once and reused.
+                .init(sku: 1, location: 1, position: StockPosition(onHand: 1, held: 3, allocated: 0, safetyStock: 0, incoming: 0)),
+            ])
+        for near in [nil, (latitude: 48.8566, longitude: 2.3522)] {
+            let summary = AvailabilitySummary(read, near: near, radiusKilometres: nil)
+            let written = try JSONSerialization.jsonObject(with: Data(AvailabilityJSON.write(summary, position: 42))) as? NSDictionary
+            let encoded = try JSONSerialization.jsonObject(with: JSON.encoder.encode(Reference(summary, position: 42))) as? NSDictionary
+            #expect(written != nil && written == encoded)
+        }
+        let summary = AvailabilitySummary(read, near: nil, radiusKilometres: nil)
+        #expect(summary.items.map(\.available) == [7, 0, 0] && summary.items.map(\.ship) == [5, 0, 0])
+        #expect(summary.items[0].pickup == [0] && summary.items[1].locations[0].position.shortfall == 2)
     }
 
     /// Numbers are written as Swift prints them (what JSONEncoder writes), the fast paths for
@@ -50,6 +52,59 @@ import Testing
             var writer = JSONWriter()
             writer.integer(value)
             #expect(String(decoding: writer.bytes, as: UTF8.self) == String(value))
+        }
+    }
+}
+
+/// The availability answer as Codable structs: the reference `AvailabilityJSON` is checked against.
+private struct Reference: Codable {
+    struct LocationEntry: Codable {
+        var locationId: String
+        var name: String
+        var kind: Location.Kind
+        var onHand: Int64
+        var held: Int64
+        var allocated: Int64
+        var safetyStock: Int64
+        var incoming: Int64
+        var available: Int64
+        var short: Int64
+        var distanceKm: Double?
+    }
+    struct PickupPoint: Codable {
+        var locationId: String
+        var name: String
+        var available: Int64
+        var distanceKm: Double?
+    }
+    struct Item: Codable {
+        var sku: String
+        var available: Int64
+        var ship: Int64
+        var pickup: [PickupPoint]
+        var locations: [LocationEntry]
+    }
+    var position: Int64
+    var items: [Item]
+
+    init(_ summary: AvailabilitySummary, position: Int64) {
+        self.position = position
+        items = summary.items.map { item in
+            Item(
+                sku: item.sku, available: item.available, ship: item.ship,
+                pickup: item.pickup.map { index in
+                    let point = item.locations[index]
+                    let location = summary.locations[Int(point.location)]!
+                    return PickupPoint(locationId: location.id, name: location.name, available: point.available, distanceKm: point.distanceKilometres)
+                },
+                locations: item.locations.map { entry in
+                    let location = summary.locations[Int(entry.location)]!
+                    return LocationEntry(
+                        locationId: location.id, name: location.name, kind: location.kind, onHand: entry.position.onHand,
+                        held: entry.position.held, allocated: entry.position.allocated, safetyStock: entry.safetyStock,
+                        incoming: entry.position.incoming, available: entry.available, short: entry.position.shortfall,
+                        distanceKm: entry.distanceKilometres)
+                })
         }
     }
 }

@@ -127,9 +127,16 @@ extension Harness {
             let one = await services.live.availability(skus: skus, locationId: "PAR-01")
             let storedOne = try await services.stock.availability(skus: skus, locationId: "PAR-01", on: services.database)
             let head = try await services.events.head(on: services.database)
-            if live.rows == stored, one?.rows == storedOne, live.position == head { return }
-            seen = "model \(live.rows) at \(live.position) vs stored \(stored) at \(head)"
+            let (model, modelOne) = (Self.rows(live.read), one.map { Self.rows($0.read) })
+            let (database, databaseOne) = (Self.rows(StockRead(skus: skus, rows: stored)), Self.rows(StockRead(skus: skus, rows: storedOne)))
+            if model == database, modelOne == databaseOne, live.position == head { return }
+            seen = "model \(model) at \(live.position) vs stored \(database) at \(head)"
         }
         Issue.record("\(moment): the model and PostgreSQL differ: \(seen)", sourceLocation: sourceLocation)
+    }
+
+    /// A read's rows, each with its SKU and its whole location, in the order read.
+    static func rows(_ read: StockRead) -> [String] {
+        read.rows.map { "\(read.skus[Int($0.sku)]) \(read.locations[Int($0.location)].map { "\($0)" } ?? "no location") \($0.position)" }
     }
 }

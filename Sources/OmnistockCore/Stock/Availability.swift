@@ -26,58 +26,117 @@ public struct SkuAvailability: Equatable, Sendable {
         sku: String, positions: [(location: Location, position: StockPosition)],
         near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?
     ) -> SkuAvailability {
-        summarizeOne(sku: sku, positions: positions, near: near, radiusKilometres: radiusKilometres, distances: [:])
+        let read = StockRead(
+            skus: [sku], locations: positions.map(\.location),
+            rows: positions.indices.map { StockRead.Row(sku: 0, location: Int32($0), position: positions[$0].position) })
+        let summary = AvailabilitySummary(read, near: near, radiusKilometres: radiusKilometres)
+        let item = summary.items[0]
+        let entry = { (at: AvailabilitySummary.AtLocation) in
+            AtLocation(
+                location: summary.locations[Int(at.location)]!, position: at.position, available: at.available,
+                distanceKilometres: at.distanceKilometres)
+        }
+        return SkuAvailability(
+            sku: sku, available: item.available, ship: item.ship, locations: item.locations.map(entry),
+            pickup: item.pickup.map { entry(item.locations[$0]) })
+    }
+}
+
+/// The positions an availability read found, by index: each row names its SKU by its index
+/// in `skus` and its location by its index in `locations`, so copying rows out of the live
+/// model under its lock copies no string and counts no reference.
+public struct StockRead: Sendable {
+    public struct Row: Sendable {
+        public var sku: Int32
+        public var location: Int32
+        public var position: StockPosition
+
+        public init(sku: Int32, location: Int32, position: StockPosition) {
+            self.sku = sku
+            self.location = location
+            self.position = position
+        }
     }
 
-    /// Each SKU asked, in the order asked, from the rows of a read (SKUs with no row answer
-    /// with zeros); each location's distance is computed once for the read, not once per SKU.
-    public static func summarize(
-        skus: [String], rows: [(sku: String, location: Location, position: StockPosition)],
-        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?
-    ) -> [SkuAvailability] {
-        var bySku: [String: [(location: Location, position: StockPosition)]] = [:]
-        var distances: [String: Double] = [:]
-        for row in rows {
-            bySku[row.sku, default: []].append((row.location, row.position))
-            if let near, distances[row.location.id] == nil {
-                distances[row.location.id] = Geo.shownDistanceKilometres(from: near, to: row.location)
+    public var skus: [String]
+    public var locations: [Location?]
+    public var rows: [Row]
+
+    public init(skus: [String], locations: [Location?], rows: [Row]) {
+        self.skus = skus
+        self.locations = locations
+        self.rows = rows
+    }
+}
+
+/// What an availability read answers, per SKU asked in the order asked (SKUs with no row
+/// answer with zeros). The channel rules live here: every active location counts towards
+/// `available`; only locations that ship orders count towards `ship`; pickup points that have
+/// the SKU are listed. When the shopper's position is known, every location carries its
+/// distance and locations and pickup points come nearest first (ties by id); with a radius
+/// too, only the locations within it (inclusive) are listed and counted in the totals.
+public struct AvailabilitySummary: Sendable {
+    public struct AtLocation: Sendable {
+        /// The location's index in `locations`.
+        public var location: Int32
+        public var position: StockPosition
+        public var available: Int64
+        public var safetyStock: Int64
+        /// Kilometres from the point asked about, when one was.
+        public var distanceKilometres: Double?
+    }
+
+    public struct Item: Sendable {
+        public var sku: String
+        public var available: Int64
+        public var ship: Int64
+        public var locations: [AtLocation]
+        /// The pickup points, as indices in `locations`.
+        public var pickup: [Int]
+    }
+
+    public var locations: [Location?]
+    public var items: [Item]
+
+    /// A radius without a point is ignored (the edge refuses it). Each location's distance is
+    /// computed once for the read, not once per SKU.
+    public init(_ read: StockRead, near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?) {
+        locations = read.locations
+        items = read.skus.map { Item(sku: $0, available: 0, ship: 0, locations: [], pickup: []) }
+        var distances = [Double?](repeating: nil, count: near == nil ? 0 : read.locations.count)
+        for row in read.rows {
+            let location = read.locations[Int(row.location)]!
+            guard location.active else { continue }
+            var distance: Double?
+            if let near {
+                distance = distances[Int(row.location)] ?? Geo.shownDistanceKilometres(from: near, to: location)
+                distances[Int(row.location)] = distance
             }
-        }
-        return skus.map { sku in
-            summarizeOne(sku: sku, positions: bySku[sku] ?? [], near: near, radiusKilometres: radiusKilometres, distances: distances)
-        }
-    }
-
-    /// One SKU; `distances` holds the shown distances from `near` already computed, by location id.
-    private static func summarizeOne(
-        sku: String, positions: [(location: Location, position: StockPosition)],
-        near: (latitude: Double, longitude: Double)?, radiusKilometres: Double?, distances: [String: Double]
-    ) -> SkuAvailability {
-        var result = SkuAvailability(sku: sku, available: 0, ship: 0, locations: [], pickup: [])
-        for (location, position) in positions where location.active {
-            let distance = near.map { distances[location.id] ?? Geo.shownDistanceKilometres(from: $0, to: location) }
             // The radius is compared with the distance as shown, so what is listed agrees with it.
             if let distance, let radiusKilometres, distance > radiusKilometres { continue }
-            let available = position.available(locationDefault: location.safetyStockDefault)
-            let entry = AtLocation(location: location, position: position, available: available, distanceKilometres: distance)
-            result.locations.append(entry)
-            result.available += available
-            if location.capabilities.ships { result.ship += available }
-            if location.capabilities.pickup, available > 0 { result.pickup.append(entry) }
+            let available = row.position.available(locationDefault: location.safetyStockDefault)
+            let safetyStock = row.position.effectiveSafetyStock(locationDefault: location.safetyStockDefault)
+            let index = Int(row.sku)
+            items[index].locations.append(
+                AtLocation(location: row.location, position: row.position, available: available, safetyStock: safetyStock, distanceKilometres: distance))
+            items[index].available += available
+            if location.capabilities.ships { items[index].ship += available }
         }
-        if near != nil {
-            let nearestFirst = { (a: AtLocation, b: AtLocation) in
-                (a.distanceKilometres ?? 0, a.location.id) < (b.distanceKilometres ?? 0, b.location.id)
-            }
-            // Sorted by index and then gathered: an entry is large (a location and a position),
-            // and sorting the entries themselves moved them about (5% of a cart read, perf).
-            result.locations = Self.sorted(result.locations, by: nearestFirst)
-            result.pickup = Self.sorted(result.pickup, by: nearestFirst)
-        }
-        return result
+        for index in items.indices { order(index, nearestFirst: near != nil) }
     }
 
-    private static func sorted(_ entries: [AtLocation], by before: (AtLocation, AtLocation) -> Bool) -> [AtLocation] {
-        entries.indices.sorted { before(entries[$0], entries[$1]) }.map { entries[$0] }
+    /// Puts an item's locations nearest first (when a point was given) and lists its pickup points.
+    private mutating func order(_ index: Int, nearestFirst: Bool) {
+        let locations = self.locations
+        if nearestFirst {
+            items[index].locations.sort { a, b in
+                let (da, db) = (a.distanceKilometres ?? 0, b.distanceKilometres ?? 0)
+                return da != db ? da < db : locations[Int(a.location)]!.id < locations[Int(b.location)]!.id
+            }
+        }
+        items[index].pickup = items[index].locations.indices.filter { at in
+            let entry = items[index].locations[at]
+            return locations[Int(entry.location)]!.capabilities.pickup && entry.available > 0
+        }
     }
 }

@@ -11,7 +11,7 @@
 ///
 /// Each mutation returns the positions whose figures it changed, so a live stream can say what
 /// moved without comparing everything.
-public struct LiveAvailability: Sendable, Equatable {
+public struct LiveAvailability: Sendable {
     /// One position as the model holds it: `stocked` is false for a row only `incoming` ever
     /// reached (a transfer to a store the ledger never stocked), which no availability lists.
     public struct Entry: Sendable, Equatable {
@@ -42,13 +42,29 @@ public struct LiveAvailability: Sendable, Equatable {
         }
     }
 
+    /// One position of a SKU: its location, by ordinal, and its figures.
+    struct Slot: Sendable {
+        var ordinal: Int32
+        var entry: Entry
+    }
+
     /// The last ledger position applied.
     public private(set) var position: Int64
     public private(set) var locations: [String: Location]
-    public private(set) var entries: [StockKey: Entry]
-    /// The locations that have a position of each SKU, in id order: a read lists them so
-    /// without sorting (a sort per SKU per read was a measured part of a cart's cost).
-    public private(set) var locationsBySku: [String: [String]]
+    /// Every location id the model has met (defined, or named by a position) by ordinal, and
+    /// the ordinal of each: a position names its location by ordinal, so a read finds the
+    /// location by index instead of hashing its id.
+    private var locationIds: [String] = []
+    private var ordinals: [String: Int32] = [:]
+    /// The location of each ordinal (nil for an id no definition has reached). A read takes a
+    /// copy, which copy-on-write makes free unless a location is redefined meanwhile.
+    public private(set) var locationTable: [Location?] = []
+    /// Each SKU's positions in location id order: a read hashes one string per SKU. A
+    /// dictionary keyed by (sku, location) hashed two strings per position, and a separate
+    /// sorted list of locations per SKU was needed beside it (together 10% of a cart read, perf).
+    private var stock: [String: [Slot]] = [:]
+    /// Positions held, stocked or only reached by `incoming`.
+    public private(set) var positionCount = 0
     public private(set) var holds: [String: ActiveHold]
     /// Units of swept hold lines per position: what `held` still counts and a read must not.
     public private(set) var sweptUnits: [StockKey: Int64]
@@ -60,21 +76,17 @@ public struct LiveAvailability: Sendable, Equatable {
     ) {
         precondition(position >= 0, "a ledger position is not negative")
         self.position = position
-        self.locations = Dictionary(uniqueKeysWithValues: locations.map { ($0.id, $0) })
-        self.entries = Dictionary(uniqueKeysWithValues: entries)
-        self.locationsBySku = [:]
-        for (key, _) in entries { locationsBySku[key.sku, default: []].append(key.locationId) }
-        for sku in locationsBySku.keys { locationsBySku[sku]!.sort() }
+        self.locations = [:]
         self.holds = [:]
         self.sweptUnits = [:]
+        for location in locations { define(location) }
+        for (key, entry) in entries { update(key) { $0 = entry } }
         for (id, hold) in holds {
             precondition(!hold.swept, "a hold is loaded unswept; the first sweep decides")
             self.holds[id] = hold
             expiries.push(hold.expiresAtMs, id)
         }
     }
-
-    public var positionCount: Int { entries.count }
 
     /// The earliest instant an active hold expires at, unswept (when a sweep is next due).
     public mutating func nextExpiryMs() -> Int64? {
@@ -95,15 +107,15 @@ extension LiveAvailability {
         var changed = Set<StockKey>()
         switch event {
         case .locationDefined(let defined):
-            locations[defined.location.id] = defined.location
+            let ordinal = define(defined.location)
             // Rare (an administrator's act): every position of the location shows its new
             // name, capabilities or status, so all of them changed.
-            for key in entries.keys where key.locationId == defined.location.id { changed.insert(key) }
+            for (sku, slots) in stock where slots.contains(where: { $0.ordinal == ordinal }) {
+                changed.insert(StockKey(sku: sku, locationId: defined.location.id))
+            }
         case .stockMoved, .stockCounted, .countCorrected, .safetyStockSet, .positionShort:
             let key = event.stockKey!
-            let previous = entries[key]?.position ?? .empty
-            entries[key] = Entry(position: StockLedger.evolve(previous, event), stocked: true)
-            Self.insertSorted(key.locationId, into: &locationsBySku[key.sku, default: []])
+            update(key) { $0 = Entry(position: StockLedger.evolve($0.position, event), stocked: true) }
             changed.insert(key)
         case .holdPlaced(let placed):
             precondition(holds[placed.holdId] == nil, "a hold is placed once")
@@ -144,7 +156,7 @@ extension LiveAvailability {
 
     /// The position as availability counts it: `held` without swept units.
     public func counted(_ key: StockKey) -> StockPosition? {
-        entries[key].map { counted($0.position, at: key) }
+        entry(key).map { counted($0.position, at: key) }
     }
 
     private func counted(_ position: StockPosition, at key: StockKey) -> StockPosition {
@@ -158,48 +170,98 @@ extension LiveAvailability {
     /// The stocked positions of these SKUs at active locations (optionally one), as counted;
     /// per SKU in location order.
     public func rows(skus: [String], locationId: String?) -> [(sku: String, location: Location, position: StockPosition)] {
-        var rows: [(sku: String, location: Location, position: StockPosition)] = []
-        for sku in skus {
-            guard let stocked = locationsBySku[sku] else { continue }
-            let ids = locationId.map { id in Self.index(of: id, in: stocked) == nil ? [] : [id] } ?? stocked
-            for id in ids {
-                let key = StockKey(sku: sku, locationId: id)
-                guard let location = locations[id], location.active, let entry = entries[key], entry.stocked else { continue }
-                rows.append((sku, location, counted(entry.position, at: key)))
+        let read = read(skus: skus, locationId: locationId)
+        return read.rows.map { (skus[Int($0.sku)], read.locations[Int($0.location)]!, $0.position) }
+    }
+
+    /// The same positions as `rows`, by index: what a read copies out under its lock, with no
+    /// string or location in a row (their reference counting was a measured part of a read).
+    public func read(skus: [String], locationId: String?) -> StockRead {
+        var rows: [StockRead.Row] = []
+        let only = locationId.map { ordinals[$0] ?? -1 }
+        for (index, sku) in skus.enumerated() {
+            guard let slots = stock[sku] else { continue }
+            for slot in slots where slot.entry.stocked && (only == nil || only == slot.ordinal) {
+                guard let location = locationTable[Int(slot.ordinal)], location.active else { continue }
+                let key = sweptUnits.isEmpty ? nil : StockKey(sku: sku, locationId: location.id)
+                let position = key.map { counted(slot.entry.position, at: $0) } ?? slot.entry.position
+                rows.append(StockRead.Row(sku: Int32(index), location: slot.ordinal, position: position))
             }
         }
-        return rows
+        return StockRead(skus: skus, locations: locationTable, rows: rows)
     }
 
-    /// Where `id` is in the sorted `ids`, if it is there.
-    static func index(of id: String, in ids: [String]) -> Int? {
-        let at = insertionPoint(of: id, in: ids)
-        return at < ids.count && ids[at] == id ? at : nil
+    /// The position's figures as the model holds them, if it holds it.
+    public func entry(_ key: StockKey) -> Entry? {
+        guard let slots = stock[key.sku] else { return nil }
+        let (at, found) = Self.slot(of: key.locationId, in: slots, ids: locationIds)
+        return found ? slots[at].entry : nil
     }
 
-    private static func insertionPoint(of id: String, in ids: [String]) -> Int {
+    /// Every position the model holds (for `oms verify` and tests: it copies them all).
+    public func allEntries() -> [StockKey: Entry] {
+        var all: [StockKey: Entry] = [:]
+        all.reserveCapacity(positionCount)
+        for (sku, slots) in stock {
+            for slot in slots { all[StockKey(sku: sku, locationId: locationIds[Int(slot.ordinal)])] = slot.entry }
+        }
+        return all
+    }
+
+    /// Records a location's definition; returns its ordinal.
+    @discardableResult
+    private mutating func define(_ location: Location) -> Int32 {
+        locations[location.id] = location
+        let ordinal = ordinal(of: location.id)
+        locationTable[Int(ordinal)] = location
+        return ordinal
+    }
+
+    private mutating func ordinal(of id: String) -> Int32 {
+        if let found = ordinals[id] { return found }
+        precondition(locationIds.count < Int32.max, "more locations than an ordinal counts")
+        let ordinal = Int32(locationIds.count)
+        locationIds.append(id)
+        ordinals[id] = ordinal
+        locationTable.append(locations[id])
+        return ordinal
+    }
+
+    /// Changes the position at `key` in place, adding it (vacant, unstocked) first if it is new.
+    private mutating func update(_ key: StockKey, _ change: (inout Entry) -> Void) {
+        let ordinal = ordinal(of: key.locationId)
+        let ids = locationIds
+        var added = false
+        Self.update(&stock[key.sku, default: []], ordinal: ordinal, id: key.locationId, ids: ids, added: &added, change)
+        if added { positionCount += 1 }
+    }
+
+    private static func update(
+        _ slots: inout [Slot], ordinal: Int32, id: String, ids: [String], added: inout Bool, _ change: (inout Entry) -> Void
+    ) {
+        let (at, found) = slot(of: id, in: slots, ids: ids)
+        if !found {
+            slots.insert(Slot(ordinal: ordinal, entry: Entry(position: .empty, stocked: false)), at: at)
+            added = true
+        }
+        change(&slots[at].entry)
+    }
+
+    /// Where the location `id` is among a SKU's slots (sorted by id), or where it would go.
+    private static func slot(of id: String, in slots: [Slot], ids: [String]) -> (at: Int, found: Bool) {
         var low = 0
-        var high = ids.count
+        var high = slots.count
         while low < high {
             let middle = (low + high) / 2
-            if ids[middle] < id { low = middle + 1 } else { high = middle }
+            if ids[Int(slots[middle].ordinal)] < id { low = middle + 1 } else { high = middle }
         }
-        return low
-    }
-
-    private static func insertSorted(_ id: String, into ids: inout [String]) {
-        let at = insertionPoint(of: id, in: ids)
-        if at < ids.count && ids[at] == id { return }
-        ids.insert(id, at: at)
+        return (low, low < slots.count && ids[Int(slots[low].ordinal)] == id)
     }
 
     private mutating func applyChanges(_ event: LedgerEvent) -> Set<StockKey> {
         var changed = Set<StockKey>()
         for change in event.positionChanges {
-            var entry = entries[change.key] ?? Entry(position: .empty, stocked: false)
-            entry.position = entry.position.applying(change)
-            entries[change.key] = entry
-            Self.insertSorted(change.locationId, into: &locationsBySku[change.sku, default: []])
+            update(change.key) { $0.position = $0.position.applying(change) }
             changed.insert(change.key)
         }
         return changed
@@ -241,8 +303,8 @@ extension LiveAvailability {
         for id in Set(locations.keys).union(other.locations.keys).sorted() where locations[id] != other.locations[id] {
             note("location \(id): \(locations[id].map { "\($0)" } ?? "absent") vs \(other.locations[id].map { "\($0)" } ?? "absent")")
         }
-        let mine = entries.filter { !$0.value.isVacant }
-        let theirs = other.entries.filter { !$0.value.isVacant }
+        let mine = allEntries().filter { !$0.value.isVacant }
+        let theirs = other.allEntries().filter { !$0.value.isVacant }
         for key in Set(mine.keys).union(theirs.keys).sorted() where mine[key] != theirs[key] {
             note("position \(key.sku)@\(key.locationId): \(mine[key].map { "\($0)" } ?? "absent") vs \(theirs[key].map { "\($0)" } ?? "absent")")
         }

@@ -22,18 +22,20 @@ struct AvailabilityRoutes {
         _ = try context.authorize(.readStock)
         let query = try AvailabilityQuery(request)
         let minPosition = try request.integer("minPosition", in: 0...Int64.max, default: 0)
-        let rows: [AvailabilityRow]
+        let read: StockRead
         let position: Int64
         if let live = await services.live.availability(skus: query.skus, locationId: query.locationId, minPosition: minPosition) {
-            (rows, position) = live
+            (read, position) = live
         } else {
             position = try await services.events.head(on: services.database)
             guard position >= minPosition else {
                 throw Problem(.outOfRange(field: "minPosition", lower: "0", upper: "\(position) (the ledger head)"), inBody: false)
             }
-            rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
+            let rows = try await services.stock.availability(skus: query.skus, locationId: query.locationId, on: services.database)
+            read = StockRead(skus: query.skus, rows: rows)
         }
-        var response = JSON.response(bytes: query.answer(rows, position: position).json(), status: .ok)
+        let summary = AvailabilitySummary(read, near: query.near, radiusKilometres: query.radiusKm)
+        var response = JSON.response(bytes: AvailabilityJSON.write(summary, position: position), status: .ok)
         response.headers[.ledgerPosition] = "\(position)"
         return response
     }
@@ -79,26 +81,5 @@ struct AvailabilityQuery {
             }
             radiusKm = radius
         }
-    }
-
-    /// The core's figures per SKU asked, in the order asked; SKUs nobody holds answer with zeros.
-    func answer(_ rows: [AvailabilityRow], position: Int64) -> AvailabilityView {
-        let summaries = SkuAvailability.summarize(
-            skus: skus, rows: rows.map { ($0.sku, $0.location, $0.position) }, near: near, radiusKilometres: radiusKm)
-        return AvailabilityView(position: position, items: summaries.map { summary in
-            .init(
-                sku: summary.sku, available: summary.available, ship: summary.ship,
-                pickup: summary.pickup.map {
-                    .init(locationId: $0.location.id, name: $0.location.name, available: $0.available, distanceKm: $0.distanceKilometres)
-                },
-                locations: summary.locations.map { entry in
-                    .init(
-                        locationId: entry.location.id, name: entry.location.name, kind: entry.location.kind,
-                        onHand: entry.position.onHand, held: entry.position.held, allocated: entry.position.allocated,
-                        safetyStock: entry.position.effectiveSafetyStock(locationDefault: entry.location.safetyStockDefault),
-                        incoming: entry.position.incoming, available: entry.available, short: entry.position.shortfall,
-                        distanceKm: entry.distanceKilometres)
-                })
-        })
     }
 }

@@ -1,79 +1,40 @@
 import OmnistockCore
 import OmnistockStore
 
-/// The answer of `GET /v1/availability`: per SKU asked, what can be sold, shipped and picked up where.
-struct AvailabilityView: Codable, Sendable {
-    struct LocationEntry: Codable, Sendable {
-        var locationId: String
-        var name: String
-        var kind: Location.Kind
-        var onHand: Int64
-        var held: Int64
-        var allocated: Int64
-        var safetyStock: Int64
-        var incoming: Int64
-        var available: Int64
-        var short: Int64
-        var distanceKm: Double?
-    }
-    struct PickupPoint: Codable, Sendable {
-        var locationId: String
-        var name: String
-        var available: Int64
-        var distanceKm: Double?
-    }
-    struct Item: Codable, Sendable {
-        var sku: String
-        /// Sellable units across every active location.
-        var available: Int64
-        /// Units that locations which ship orders can send.
-        var ship: Int64
-        /// Pickup points holding the SKU, nearest first when `near` was given.
-        var pickup: [PickupPoint]
-        var locations: [LocationEntry]
-    }
-    /// The ledger position the figures reflect: every event up to it, none after it.
-    var position: Int64
-    var items: [Item]
-}
-
-extension AvailabilityView {
-    /// The same document JSONEncoder writes for this view (sorted keys, absent nils).
-    func json() -> [UInt8] {
-        var writer = JSONWriter(capacity: 256 + items.count * 64 + items.reduce(0) { $0 + $1.locations.count } * 200)
+/// The answer of `GET /v1/availability`, written straight from the core's summary: per SKU
+/// asked, what can be sold, shipped and picked up where, and the ledger `position` the figures
+/// reflect. The document (sorted keys, absent nils) is the one the OpenAPI document describes;
+/// a test checks it against JSONEncoder's encoding of the same figures.
+///
+/// No view is built in between: mapping the summary into Codable structs first copied every
+/// location's strings per position (a measured seventh of a cart read, perf).
+enum AvailabilityJSON {
+    static func write(_ summary: AvailabilitySummary, position: Int64) -> [UInt8] {
+        let positions = summary.items.reduce(0) { $0 + $1.locations.count }
+        var writer = JSONWriter(capacity: 256 + summary.items.count * 64 + positions * 230)
         // A location's own members (kind, id, name) are the same for every SKU: written once
         // per answer and copied into each of its entries.
-        var fixed: [String: [UInt8]] = [:]
+        var fixed = [[UInt8]?](repeating: nil, count: summary.locations.count)
         writer.beginObject()
         writer.key("items")
         writer.beginArray()
-        for item in items {
+        for item in summary.items {
             writer.beginObject()
             writer.key("available"); writer.integer(item.available)
             writer.key("locations")
             writer.beginArray()
-            for entry in item.locations {
-                writer.beginObject()
-                writer.key("allocated"); writer.integer(entry.allocated)
-                writer.key("available"); writer.integer(entry.available)
-                if let distance = entry.distanceKm { writer.key("distanceKm"); writer.number(distance) }
-                writer.key("held"); writer.integer(entry.held)
-                writer.key("incoming"); writer.integer(entry.incoming)
-                writer.members(fixed[entry.locationId] ?? Self.fixedMembers(of: entry, into: &fixed))
-                writer.key("onHand"); writer.integer(entry.onHand)
-                writer.key("safetyStock"); writer.integer(entry.safetyStock)
-                writer.key("short"); writer.integer(entry.short)
-                writer.endObject()
-            }
+            for entry in item.locations { write(entry, of: summary, fixed: &fixed, into: &writer) }
             writer.endArray()
             writer.key("pickup")
             writer.beginArray()
-            for point in item.pickup {
+            for index in item.pickup {
+                let point = item.locations[index]
+                let location = summary.locations[Int(point.location)]!
                 writer.beginObject()
                 writer.key("available"); writer.integer(point.available)
-                if let distance = point.distanceKm { writer.key("distanceKm"); writer.number(distance) }
-                writer.key("locationId"); writer.string(point.locationId)
-                writer.key("name"); writer.string(point.name)
+                if let distance = point.distanceKilometres { writer.key("distanceKm"); writer.number(distance) }
+                writer.key("locationId"); writer.string(location.id)
+                writer.key("name"); writer.string(location.name)
                 writer.endObject()
             }
             writer.endArray()
@@ -87,14 +48,30 @@ extension AvailabilityView {
         return writer.bytes
     }
 
-    /// `"kind":…,"locationId":…,"name":…` of an entry's location, kept for its other entries.
-    private static func fixedMembers(of entry: LocationEntry, into fixed: inout [String: [UInt8]]) -> [UInt8] {
-        let members = JSONWriter.members { writer in
-            writer.key("kind"); writer.string(entry.kind.rawValue)
-            writer.key("locationId"); writer.string(entry.locationId)
-            writer.key("name"); writer.string(entry.name)
+    private static func write(
+        _ entry: AvailabilitySummary.AtLocation, of summary: AvailabilitySummary, fixed: inout [[UInt8]?], into writer: inout JSONWriter
+    ) {
+        let ordinal = Int(entry.location)
+        if fixed[ordinal] == nil { fixed[ordinal] = fixedMembers(of: summary.locations[ordinal]!) }
+        writer.beginObject()
+        writer.key("allocated"); writer.integer(entry.position.allocated)
+        writer.key("available"); writer.integer(entry.available)
+        if let distance = entry.distanceKilometres { writer.key("distanceKm"); writer.number(distance) }
+        writer.key("held"); writer.integer(entry.position.held)
+        writer.key("incoming"); writer.integer(entry.position.incoming)
+        writer.members(fixed[ordinal]!)
+        writer.key("onHand"); writer.integer(entry.position.onHand)
+        writer.key("safetyStock"); writer.integer(entry.safetyStock)
+        writer.key("short"); writer.integer(entry.position.shortfall)
+        writer.endObject()
+    }
+
+    /// `"kind":…,"locationId":…,"name":…` of a location.
+    private static func fixedMembers(of location: Location) -> [UInt8] {
+        JSONWriter.members { writer in
+            writer.key("kind"); writer.string(location.kind.rawValue)
+            writer.key("locationId"); writer.string(location.id)
+            writer.key("name"); writer.string(location.name)
         }
-        fixed[entry.locationId] = members
-        return members
     }
 }

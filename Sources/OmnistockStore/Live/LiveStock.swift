@@ -94,16 +94,13 @@ public final class LiveStock: Sendable {
     /// The availability rows of these SKUs and the position they reflect, at least `minPosition`:
     /// waits up to `Limits.liveStockCatchUpWaitMilliseconds` for the model to reach it. Nil when
     /// the model is not ready or did not reach it in time (the caller reads PostgreSQL).
-    public func availability(skus: [String], locationId: String?, minPosition: Int64 = 0) async -> (rows: [AvailabilityRow], position: Int64)? {
+    public func availability(skus: [String], locationId: String?, minPosition: Int64 = 0) async -> (read: StockRead, position: Int64)? {
         let deadline = ContinuousClock.now + .milliseconds(Limits.liveStockCatchUpWaitMilliseconds)
         while true {
             let waiter = advanced.waiter()
-            let answer: (rows: [AvailabilityRow], position: Int64)?? = withModel { model in
+            let answer: (read: StockRead, position: Int64)?? = withModel { model in
                 guard model.position >= minPosition else { return nil }
-                let rows = model.rows(skus: skus, locationId: locationId).map {
-                    AvailabilityRow(sku: $0.sku, location: $0.location, position: $0.position)
-                }
-                return (rows, model.position)
+                return (model.read(skus: skus, locationId: locationId), model.position)
             }
             switch answer {
             case .none: return nil
@@ -154,7 +151,7 @@ public final class LiveStock: Sendable {
             position: model.position,
             entries: keys.map { key in
                 let location = model.locations[key.locationId]
-                let stocked = model.entries[key]?.stocked ?? false
+                let stocked = model.entry(key)?.stocked ?? false
                 return AvailabilitySnapshot.Entry(key: key, location: location, position: stocked ? model.counted(key) : nil)
             })
     }

@@ -11,6 +11,29 @@ public struct AvailabilityRow: Sendable, Equatable {
     public var position: StockPosition
 }
 
+extension StockRead {
+    /// The rows of a PostgreSQL read, by index, for the SKUs asked (each once); rows of SKUs
+    /// not asked are not kept.
+    public init(skus: [String], rows: [AvailabilityRow]) {
+        var skuIndex: [String: Int32] = [:]
+        for (index, sku) in skus.enumerated() { skuIndex[sku] = Int32(index) }
+        var locationIndex: [String: Int32] = [:]
+        var locations: [Location?] = []
+        var read: [Row] = []
+        read.reserveCapacity(rows.count)
+        for row in rows {
+            guard let sku = skuIndex[row.sku] else { continue }
+            let location = locationIndex[row.location.id] ?? {
+                locations.append(row.location)
+                locationIndex[row.location.id] = Int32(locations.count - 1)
+                return Int32(locations.count - 1)
+            }()
+            read.append(Row(sku: sku, location: location, position: row.position))
+        }
+        self.init(skus: skus, locations: locations, rows: read)
+    }
+}
+
 /// A ledger entry of one position with the balances right after it.
 public struct HistoryEntry: Sendable, Equatable {
     public var event: RecordedEvent

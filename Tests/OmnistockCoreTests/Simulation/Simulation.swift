@@ -92,7 +92,7 @@ struct Simulation {
             let counted = world.live.counted(key) ?? .empty
             if counted != position { problems.append("the availability model counts \(key.sku)@\(key.locationId) as \(counted), the state as \(position)") }
         }
-        for key in world.live.entries.keys where expected[key] == nil && world.live.counted(key) != .empty {
+        for key in world.live.allEntries().keys where expected[key] == nil && world.live.counted(key) != .empty {
             problems.append("the availability model has \(key.sku)@\(key.locationId), the state has not")
         }
         return Array(problems.prefix(5))
