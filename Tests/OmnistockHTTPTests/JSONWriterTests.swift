@@ -35,6 +35,17 @@ import Testing
         #expect(summary.items[0].pickup == [0] && summary.items[1].locations[0].position.shortfall == 2)
     }
 
+    /// A writer that outgrows its capacity keeps all it wrote, escapes included.
+    @Test func growthKeepsTheBytes() {
+        var grown = JSONWriter(capacity: 1)
+        grown.beginArray()
+        for value in 0..<1_000 { grown.integer(Int64(value)) }
+        grown.string("\u{1F}\"\\\r")
+        grown.endArray()
+        let expected = "[" + (0..<1_000).map(String.init).joined(separator: ",") + ",\"\\u001f\\\"\\\\\\r\"]"
+        #expect(String(decoding: grown.bytes, as: UTF8.self) == expected)
+    }
+
     /// Numbers are written as Swift prints them (what JSONEncoder writes), the fast paths for
     /// integers and hundredths included, and integers at their limits.
     @Test func numbersAreWrittenAsSwiftPrintsThem() {

@@ -53,17 +53,19 @@ enum AvailabilityJSON {
     ) {
         let ordinal = Int(entry.location)
         if fixed[ordinal] == nil { fixed[ordinal] = fixedMembers(of: summary.locations[ordinal]!) }
-        writer.beginObject()
-        writer.key("allocated"); writer.integer(entry.position.allocated)
-        writer.key("available"); writer.integer(entry.available)
-        if let distance = entry.distanceKilometres { writer.key("distanceKm"); writer.number(distance) }
-        writer.key("held"); writer.integer(entry.position.held)
-        writer.key("incoming"); writer.integer(entry.position.incoming)
-        writer.members(fixed[ordinal]!)
-        writer.key("onHand"); writer.integer(entry.position.onHand)
-        writer.key("safetyStock"); writer.integer(entry.safetyStock)
-        writer.key("short"); writer.integer(entry.position.shortfall)
-        writer.endObject()
+        // Hand-written (one append per member name), the shape of most of an answer's bytes;
+        // members in sorted order, as JSONEncoder writes them (the test compares both).
+        writer.beginHandWrittenValue()
+        writer.append("{\"allocated\":"); writer.appendInteger(entry.position.allocated)
+        writer.append(",\"available\":"); writer.appendInteger(entry.available)
+        if let distance = entry.distanceKilometres { writer.append(",\"distanceKm\":"); writer.appendNumber(distance) }
+        writer.append(",\"held\":"); writer.appendInteger(entry.position.held)
+        writer.append(",\"incoming\":"); writer.appendInteger(entry.position.incoming)
+        writer.append(","); writer.append(fixed[ordinal]!)
+        writer.append(",\"onHand\":"); writer.appendInteger(entry.position.onHand)
+        writer.append(",\"safetyStock\":"); writer.appendInteger(entry.safetyStock)
+        writer.append(",\"short\":"); writer.appendInteger(entry.position.shortfall)
+        writer.append("}")
     }
 
     /// `"kind":…,"locationId":…,"name":…` of a location.
