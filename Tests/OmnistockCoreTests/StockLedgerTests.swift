@@ -210,7 +210,7 @@ import Testing
 }
 
 @Suite struct AvailabilityTests {
-    func location(_ id: String, _ latitude: Double, pickup: Bool, ships: Bool, active: Bool = true, safety: Int64 = 0) -> Location {
+    func location(_ id: String, _ latitude: Double, pickup: Bool = true, ships: Bool = true, active: Bool = true, safety: Int64 = 0) -> Location {
         Location(
             id: id, name: id, kind: .store, latitude: latitude, longitude: 2.35, capabilities: .init(pickup: pickup, ships: ships),
             dailyCapacity: 10, priority: 1, pickupWindowDays: 7, active: active, safetyStockDefault: safety)
@@ -238,5 +238,16 @@ import Testing
         #expect(close.pickup[0].distanceKilometres == 1.11)
         let anywhere = SkuAvailability.summarize(sku: "A", positions: positions, near: nil, radiusKilometres: nil)
         #expect(anywhere.pickup.allSatisfy { $0.distanceKilometres == nil })
+        #expect(anywhere.locations.map(\.location.id) == ["FAR", "NEAR", "EMPTY", "WH"], "without a point: as given")
+    }
+
+    @Test func locationsAtOneDistanceComeInIdOrder() {
+        let positions = [
+            (location("PAR-03", 48.86), stock(1)), (location("PAR-01", 48.86), stock(1)),
+            (location("LYON", 45.76), stock(1)), (location("PAR-02", 48.86), stock(1)),
+        ]
+        let near = SkuAvailability.summarize(sku: "A", positions: positions, near: (48.85, 2.35), radiusKilometres: nil)
+        #expect(near.locations.map(\.location.id) == ["PAR-01", "PAR-02", "PAR-03", "LYON"])
+        #expect(near.pickup.map(\.location.id) == ["PAR-01", "PAR-02", "PAR-03", "LYON"])
     }
 }

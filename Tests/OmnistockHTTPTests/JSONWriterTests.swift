@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 @testable import OmnistockHTTP
 import OmnistockCore
 import OmnistockStore
@@ -26,7 +27,7 @@ import Testing
             ])
         for near in [nil, (latitude: 48.8566, longitude: 2.3522)] {
             let summary = AvailabilitySummary(read, near: near, radiusKilometres: nil)
-            let written = try JSONSerialization.jsonObject(with: Data(AvailabilityJSON.write(summary, position: 42))) as? NSDictionary
+            let written = try JSONSerialization.jsonObject(with: Data(AvailabilityJSON.write(summary, position: 42).readableBytesView)) as? NSDictionary
             let encoded = try JSONSerialization.jsonObject(with: JSON.encoder.encode(Reference(summary, position: 42))) as? NSDictionary
             #expect(written != nil && written == encoded)
         }

@@ -122,17 +122,28 @@ public struct AvailabilitySummary: Sendable {
             items[index].available += available
             if location.capabilities.ships { items[index].ship += available }
         }
-        for index in items.indices { order(index, nearestFirst: near != nil) }
+        let ranks = near == nil ? [] : Self.nearestFirst(distances, locations: read.locations)
+        for index in items.indices { order(index, ranks: ranks) }
     }
 
-    /// Puts an item's locations nearest first (when a point was given) and lists its pickup points.
-    private mutating func order(_ index: Int, nearestFirst: Bool) {
+    /// Each location's place, nearest first (ties by id), among those with a distance: ranked
+    /// once per read, so each SKU's locations are then sorted by a number (comparing distances
+    /// and ids per SKU was a measured part of a cart read).
+    private static func nearestFirst(_ distances: [Double?], locations: [Location?]) -> [Int32] {
+        let placed = distances.indices.filter { distances[$0] != nil }
+        let ordered = placed.sorted { a, b in
+            distances[a]! != distances[b]! ? distances[a]! < distances[b]! : locations[a]!.id < locations[b]!.id
+        }
+        var ranks = [Int32](repeating: 0, count: distances.count)
+        for (rank, ordinal) in ordered.enumerated() { ranks[ordinal] = Int32(rank) }
+        return ranks
+    }
+
+    /// Puts an item's locations nearest first (when ranked) and lists its pickup points.
+    private mutating func order(_ index: Int, ranks: [Int32]) {
         let locations = self.locations
-        if nearestFirst {
-            items[index].locations.sort { a, b in
-                let (da, db) = (a.distanceKilometres ?? 0, b.distanceKilometres ?? 0)
-                return da != db ? da < db : locations[Int(a.location)]!.id < locations[Int(b.location)]!.id
-            }
+        if !ranks.isEmpty {
+            items[index].locations.sort { ranks[Int($0.location)] < ranks[Int($1.location)] }
         }
         items[index].pickup = items[index].locations.indices.filter { at in
             let entry = items[index].locations[at]

@@ -29,9 +29,11 @@ enum JSON {
     }
 
     static func response(bytes: [UInt8], status: HTTPResponse.Status) -> Response {
-        Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        response(buffer: ByteBuffer(bytes: bytes), status: status)
+    }
+
+    static func response(buffer: ByteBuffer, status: HTTPResponse.Status) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: buffer))
     }
 
     /// SHA-256 over parts, each prefixed with its length so that no two splits hash alike.

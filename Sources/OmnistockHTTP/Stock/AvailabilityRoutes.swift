@@ -35,7 +35,7 @@ struct AvailabilityRoutes {
             read = StockRead(skus: query.skus, rows: rows)
         }
         let summary = AvailabilitySummary(read, near: query.near, radiusKilometres: query.radiusKm)
-        var response = JSON.response(bytes: AvailabilityJSON.write(summary, position: position), status: .ok)
+        var response = JSON.response(buffer: AvailabilityJSON.write(summary, position: position), status: .ok)
         response.headers[.ledgerPosition] = "\(position)"
         return response
     }

@@ -1,3 +1,4 @@
+import NIOCore
 import OmnistockCore
 import OmnistockStore
 
@@ -9,7 +10,7 @@ import OmnistockStore
 /// No view is built in between: mapping the summary into Codable structs first copied every
 /// location's strings per position (a measured seventh of a cart read, perf).
 enum AvailabilityJSON {
-    static func write(_ summary: AvailabilitySummary, position: Int64) -> [UInt8] {
+    static func write(_ summary: AvailabilitySummary, position: Int64) -> ByteBuffer {
         let positions = summary.items.reduce(0) { $0 + $1.locations.count }
         var writer = JSONWriter(capacity: 256 + summary.items.count * 64 + positions * 230)
         // A location's own members (kind, id, name) are the same for every SKU: written once
@@ -45,7 +46,7 @@ enum AvailabilityJSON {
         writer.endArray()
         writer.key("position"); writer.integer(position)
         writer.endObject()
-        return writer.bytes
+        return writer.byteBuffer
     }
 
     private static func write(
