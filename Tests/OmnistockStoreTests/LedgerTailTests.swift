@@ -84,6 +84,12 @@ import Testing
                                 continue
                             }
                             #expect(positions(items) == Array((after + 1)...head))
+                            // Each event comes decoded once by the tail, as its payload decodes.
+                            for case .events(let page) in items {
+                                for event in page {
+                                    #expect(try event.decoded == EventCodec.decode(type: event.type, payload: event.payload))
+                                }
+                            }
                         }
                         let ledger = try await EventStore(logger: testLogger).read(after: 0, limit: 1_000, on: first).events
                         #expect(ledger.map(\.position) == Array(1...head))

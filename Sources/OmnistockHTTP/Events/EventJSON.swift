@@ -61,6 +61,7 @@ final class EventStreamCache: Sendable {
 
     /// The event decoded (for scoping).
     func decoded(_ event: RecordedEvent) throws -> LedgerEvent {
+        if let decoded = event.decoded { return decoded }
         if let decoded = state.withLock({ $0.entries[event.position]?.event }) { return decoded }
         let decoded = try EventCodec.decode(type: event.type, payload: event.payload)
         store(event.position) { $0.event = decoded }

@@ -38,6 +38,15 @@ public struct RecordedEvent: Sendable, Equatable {
     public var metadata: String
     public var locationIds: [String]
     public var recordedAt: Date
+    /// The payload decoded, when the ledger tail has decoded it: once for all its subscribers
+    /// (the availability model and every bound key's stream decoded each event apart, several
+    /// of them at once). A copy of `payload`, so equality does not look at it.
+    public var decoded: LedgerEvent? = nil
+
+    public static func == (a: RecordedEvent, b: RecordedEvent) -> Bool {
+        a.position == b.position && a.stream == b.stream && a.streamVersion == b.streamVersion && a.type == b.type
+            && a.payload == b.payload && a.metadata == b.metadata && a.locationIds == b.locationIds && a.recordedAt == b.recordedAt
+    }
 }
 
 /// Where an appended event landed.

@@ -227,7 +227,11 @@ public final class LedgerTail: Sendable {
         for _ in 0..<Limits.tailCatchUpPagesMax {
             let after = state.withLock { $0.position! }
             let page = try await events.read(after: after, limit: Limits.tailPageEventsMax, on: database)
-            deliver(page.events, head: page.headPosition)
+            // Decoded here once for every subscriber; a payload that does not decode is left
+            // to the subscriber that needs it, which meets the error itself.
+            var read = page.events
+            for index in read.indices { read[index].decoded = try? EventCodec.decode(type: read[index].type, payload: read[index].payload) }
+            deliver(read, head: page.headPosition)
             if page.events.count < Limits.tailPageEventsMax { return true }
         }
         return false

@@ -263,7 +263,7 @@ extension LiveStock {
     /// Applies a page of the tail under one lock (events the snapshot already has are skipped),
     /// then tells the watches concerned and wakes readers waiting for a position, once.
     private func apply(_ page: [RecordedEvent]) throws {
-        let decoded = try page.map { ($0.position, try EventCodec.decode(type: $0.type, payload: $0.payload)) }
+        let decoded = try page.map { ($0.position, try $0.decoded ?? EventCodec.decode(type: $0.type, payload: $0.payload)) }
         let now = nowMs()
         let watches: [(AvailabilityWatch, Set<StockKey>)]? = state.withLock { state in
             guard case .ready(var model) = state.phase else { return nil }
