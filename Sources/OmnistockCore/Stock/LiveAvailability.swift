@@ -50,7 +50,6 @@ public struct LiveAvailability: Sendable {
 
     /// The last ledger position applied.
     public private(set) var position: Int64
-    public private(set) var locations: [String: Location]
     /// Every location id the model has met (defined, or named by a position) by ordinal, and
     /// the ordinal of each: a position names its location by ordinal, so a read finds the
     /// location by index instead of hashing its id.
@@ -76,7 +75,6 @@ public struct LiveAvailability: Sendable {
     ) {
         precondition(position >= 0, "a ledger position is not negative")
         self.position = position
-        self.locations = [:]
         self.holds = [:]
         self.sweptUnits = [:]
         for location in locations { define(location) }
@@ -191,6 +189,16 @@ extension LiveAvailability {
         return StockRead(skus: skus, locations: locationTable, rows: rows)
     }
 
+    /// The location as last defined, if it was.
+    public func location(_ id: String) -> Location? {
+        ordinals[id].flatMap { locationTable[Int($0)] }
+    }
+
+    /// Every location defined, by id.
+    public var locations: [String: Location] {
+        Dictionary(uniqueKeysWithValues: locationTable.compactMap { $0.map { ($0.id, $0) } })
+    }
+
     /// The position's figures as the model holds them, if it holds it.
     public func entry(_ key: StockKey) -> Entry? {
         guard let slots = stock[key.sku] else { return nil }
@@ -211,7 +219,6 @@ extension LiveAvailability {
     /// Records a location's definition; returns its ordinal.
     @discardableResult
     private mutating func define(_ location: Location) -> Int32 {
-        locations[location.id] = location
         let ordinal = ordinal(of: location.id)
         locationTable[Int(ordinal)] = location
         return ordinal
@@ -223,7 +230,7 @@ extension LiveAvailability {
         let ordinal = Int32(locationIds.count)
         locationIds.append(id)
         ordinals[id] = ordinal
-        locationTable.append(locations[id])
+        locationTable.append(nil)
         return ordinal
     }
 
@@ -300,8 +307,9 @@ extension LiveAvailability {
         var found: [String] = []
         func note(_ text: String) { if found.count < limit { found.append(text) } }
         if position != other.position { note("position \(position) vs \(other.position)") }
-        for id in Set(locations.keys).union(other.locations.keys).sorted() where locations[id] != other.locations[id] {
-            note("location \(id): \(locations[id].map { "\($0)" } ?? "absent") vs \(other.locations[id].map { "\($0)" } ?? "absent")")
+        let (defined, otherDefined) = (locations, other.locations)
+        for id in Set(defined.keys).union(otherDefined.keys).sorted() where defined[id] != otherDefined[id] {
+            note("location \(id): \(defined[id].map { "\($0)" } ?? "absent") vs \(otherDefined[id].map { "\($0)" } ?? "absent")")
         }
         let mine = allEntries().filter { !$0.value.isVacant }
         let theirs = other.allEntries().filter { !$0.value.isVacant }

@@ -150,7 +150,7 @@ public final class LiveStock: Sendable {
         AvailabilitySnapshot(
             position: model.position,
             entries: keys.map { key in
-                let location = model.locations[key.locationId]
+                let location = model.location(key.locationId)
                 let stocked = model.entry(key)?.stocked ?? false
                 return AvailabilitySnapshot.Entry(key: key, location: location, position: stocked ? model.counted(key) : nil)
             })
