@@ -173,6 +173,19 @@ def first_streams(base, admin, erp):
           refused.status == 429 and refused.headers.get("Retry-After") is not None
           and refused.headers.get("Content-Type") == "application/problem+json", f"{refused.status}")
     refused.close()
+    # A client that closes an idle stream frees its place at once, not at the next heartbeat's
+    # write (15 s on): the key at its limit opens another (a page reloaded, say) straight away.
+    others[-1].close()
+    closed_at, again = time.time(), None
+    while time.time() - closed_at < 3:
+        again = Stream(base, admin)
+        if again.status == 200:
+            break
+        again.close()
+        time.sleep(0.1)
+    check("a stream its client closes frees its place at once (the key at its limit opens another)",
+          again.status == 200, f"{again.status} {time.time() - closed_at:.1f} s after the close")
+    others[-1] = again
 
     scoped = Stream(base, erp, after=0)
     feed = call(base, "GET", "/v1/events?limit=1000", admin)[2]["events"]

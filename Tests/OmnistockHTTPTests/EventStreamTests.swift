@@ -103,7 +103,6 @@ private func message(_ id: Int, _ text: String = #"{"n":1}"#) -> SSEMessage {
         // Nobody reads: three of four places are taken, so a batch of two never fits.
         let sink = StreamSink(queueMax: 4)
         for n in 1...3 { #expect(sink.send(message(n))) }
-        let started = ContinuousClock.now
         let sent = await withTaskGroup(of: Bool?.self) { group in
             group.addTask { await sink.send([message(4), message(5)], waitingUpTo: .milliseconds(300)) }
             group.addTask {
@@ -114,8 +113,10 @@ private func message(_ id: Int, _ text: String = #"{"n":1}"#) -> SSEMessage {
             group.cancelAll()
             return first
         }
+        // Its race with the 10 s sentinel is the time bound: a clock bound of its own failed on a
+        // loaded machine (8 s seen for the 300 ms wait, a build beside the suite).
         #expect(sent == false, "the batch was cut off as too slow, not queued nor left waiting (\(String(describing: sent)))")
-        #expect(sink.disconnect == .slow && ContinuousClock.now - started < .seconds(5))
+        #expect(sink.disconnect == .slow)
     }
 
     @Test func aBurstWaitsForRoomButAQueueThatStaysFullIsCutOff() async {

@@ -31,7 +31,7 @@ struct EventStreamRoutes {
             throw Problem.tooManyStreams(perInstance: Limits.tailSubscribersMax)
         }
         let feed = EventStreamFeed(services: services, scope: principal.scope, types: wanted, after: after, subscription: subscription)
-        return streamResponse(registry: services.streams, ticket: ticket, logger: context.logger) { sink in
+        return streamResponse(registry: services.streams, ticket: ticket, logger: context.logger, inbound: request.body) { sink in
             try await feed.run(into: sink)
         }
     }

@@ -22,7 +22,7 @@ extension AvailabilityRoutes {
             throw Problem.unavailable("The availability model is loading; retry shortly.")
         }
         let live = services.live
-        return streamResponse(registry: services.streams, ticket: ticket, logger: context.logger) { sink in
+        return streamResponse(registry: services.streams, ticket: ticket, logger: context.logger, inbound: request.body) { sink in
             defer { watch.cancel() }
             guard await send(snapshot, of: query, into: sink) else { return }
             for await _ in watch.changes {

@@ -31,15 +31,31 @@ public struct StreamTiming: Sendable {
 /// `oms` stops promptly), or when the client goes away; a write that does not complete within
 /// `timing.writeTimeout` (a client that stopped reading with a full TCP window) closes the
 /// connection. The ticket is released however it ends.
+///
+/// Given the request's body as the server received it (`inbound`), the stream also ends as soon
+/// as the client closes its side: without it, a client that left an idle stream was noticed
+/// only by the next heartbeat's write (up to 18 s measured), holding its slot of the per-key
+/// bound meanwhile, so a page reloaded a few times ran out of streams. The body must be the
+/// server's own (Hummingbird's router test client has none: such tests pass nil).
 public func streamResponse(
     registry: StreamRegistry, ticket: StreamTicket, logger: Logger, timing: StreamTiming = StreamTiming(),
-    produce: @escaping @Sendable (StreamSink) async throws -> Void
+    inbound: RequestBody? = nil, produce: @escaping @Sendable (StreamSink) async throws -> Void
 ) -> Response {
     let sink = StreamSink(queueMax: registry.limits.queueMessages)
     let body = ResponseBody { writer in
         defer { ticket.release() }
-        let outcome = await StreamSession(sink: sink, ticket: ticket, logger: logger, timing: timing)
-            .run(writer: UncheckedWriter(writer), produce: produce)
+        let session = StreamSession(sink: sink, ticket: ticket, logger: logger, timing: timing)
+        let unchecked = UncheckedWriter(writer)
+        let outcome: StreamSession.Outcome
+        if let inbound {
+            outcome = try await inbound.consumeWithInboundCloseHandler { _ in
+                await session.run(writer: unchecked, produce: produce)
+            } onInboundClosed: {
+                sink.end("", cause: .client)
+            }
+        } else {
+            outcome = await session.run(writer: unchecked, produce: produce)
+        }
         ticket.metrics?.ended(outcome.reason)
         logger.debug("stream ended", metadata: ["kind": "\(ticket.kind.rawValue)", "reason": "\(outcome.reason.rawValue)"])
         // A connection whose last write failed or timed out is closed, not reused mid-chunk.
