@@ -52,6 +52,11 @@ import Testing
                 nil, .roleForbidden(role: .checkout, operation: operation), nil, .locationForbidden(locationId: "PAR-01"), nil,
             ]
         }
+        // Webhooks: admins and integrations (their own, within their locations: WebhookTests).
+        expected[.manageWebhooks] = [
+            nil, .roleForbidden(role: .checkout, operation: .manageWebhooks), .roleForbidden(role: .store, operation: .manageWebhooks),
+            .locationForbidden(locationId: "PAR-01"), nil,
+        ]
         #expect(Set(expected.keys) == Set(Operation.allCases))
         for (operation, outcomes) in expected {
             for (principal, outcome) in zip(principals, outcomes) {

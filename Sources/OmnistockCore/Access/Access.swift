@@ -64,6 +64,7 @@ public enum Operation: String, CaseIterable, Sendable {
     case returnOrders
     case planSourcing
     case transferStock
+    case manageWebhooks
 
     /// The verb phrase used in refusal messages ("The role 'checkout' may not …").
     public var summary: String {
@@ -84,6 +85,7 @@ public enum Operation: String, CaseIterable, Sendable {
         case .returnOrders: "take back returned orders"
         case .planSourcing: "preview sourcing plans"
         case .transferStock: "send or receive transfers"
+        case .manageWebhooks: "manage webhook subscriptions"
         }
     }
 
@@ -105,6 +107,8 @@ public enum Operation: String, CaseIterable, Sendable {
         // systems.
         case .createOrders, .readOrders, .cancelOrders, .planSourcing: [.admin, .checkout, .store, .integration]
         case .workOrders, .returnOrders, .transferStock: [.admin, .store, .integration]
+        // Integrations subscribe for themselves (their own subscriptions, at their locations).
+        case .manageWebhooks: [.admin, .integration]
         }
     }
 }

@@ -237,3 +237,46 @@ public enum Limits {
     /// once) fills it for a moment, a client that reads slower than events come keeps it full.
     public static let streamQueueFullSecondsMax = 2
 }
+
+extension Limits {
+    /// Webhook subscriptions of a deployment: each is a delivery loop and a lease in every round.
+    public static let webhookSubscriptionsMax = 200
+    /// A subscription's URL, its description, and the types and locations it may name.
+    public static let webhookURLLengthMax = 2_048
+    public static let webhookDescriptionLengthMax = 500
+    public static let webhookEventTypesMax = 50
+    public static let webhookLocationsMax = 100
+    /// Retries after a first failed attempt, and the longest delay between two.
+    public static let webhookRetriesMax = 20
+    public static let webhookRetryDelaySecondsMax: Int64 = 86_400
+    /// How long the old secret keeps signing beside the new one after a rotation.
+    public static let webhookPreviousSecretSeconds: Int64 = 86_400
+    /// A delivery's whole request (connect, send, answer) must end within this.
+    public static let webhookTimeoutSeconds: Int64 = 10
+    /// Bytes of a receiver's answer that are read; the rest is dropped with the connection.
+    public static let webhookResponseBytesMax = 16_384
+    /// Characters of a receiver's answer or error kept in the delivery log.
+    public static let webhookErrorLengthMax = 300
+    /// Attempts kept per subscription in the delivery log; older ones are pruned.
+    public static let webhookDeliveriesKeptMax = 100
+    /// Attempts a `deliveries` page shows, by default and at most.
+    public static let webhookDeliveriesPageDefault = 50
+    public static let webhookDeliveriesPageMax = 100
+    /// The lease of a subscription, by default and within these bounds. It is renewed every
+    /// quarter, and a delivery's request must end within three quarters of it from the last
+    /// renewal, so it never outlives the lease: 30 s leaves a request its whole 10 s, and
+    /// another instance takes over within about 40 s of one's death.
+    public static let webhookLeaseSecondsDefault: Int64 = 30
+    public static let webhookLeaseSecondsMin: Int64 = 2
+    public static let webhookLeaseSecondsMax: Int64 = 300
+    /// Events a subscription reads from the ledger at once when it is behind the tail.
+    public static let webhookPageEventsMax = 200
+    /// Recent events the dispatcher keeps from the tail for subscriptions that keep up: they are
+    /// served from memory, not read again per subscription.
+    public static let webhookWindowEventsMax = 20_000
+    /// Delivered events whose cursor and log rows are written in one transaction, at most, and
+    /// the longest a delivered event waits for that write. A crash loses at most this much
+    /// progress, which is delivered again (at least once, duplicates by webhook-id).
+    public static let webhookProgressBatchMax = 100
+    public static let webhookProgressFlushMilliseconds: Int64 = 200
+}

@@ -57,6 +57,15 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
     /// Too many wrong pickup codes: collection waits for an unlock.
     case pickupLocked(orderId: String)
 
+    /// The referenced webhook subscription does not exist (or is another integration's).
+    case unknownWebhook(webhookId: String)
+    /// A webhook URL whose host resolves to an address webhooks may not reach.
+    case webhookTargetRefused(host: String, reason: String)
+    /// An event type the ledger does not record.
+    case unknownEventType(field: String, type: String)
+    /// The deployment has as many subscriptions as it may.
+    case webhookLimitReached(countMax: Int)
+
     /// The caller's role may not perform this operation.
     case roleForbidden(role: Role, operation: Operation)
     /// The caller is not bound to this location.
@@ -95,6 +104,10 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .linesInTransit: "lines-in-transit"
         case .pickupCodeWrong: "pickup-code-wrong"
         case .pickupLocked: "pickup-locked"
+        case .unknownWebhook: "unknown-webhook"
+        case .webhookTargetRefused: "webhook-target-refused"
+        case .unknownEventType: "unknown-event-type"
+        case .webhookLimitReached: "webhook-limit-reached"
         case .roleForbidden: "role-forbidden"
         case .locationForbidden: "location-forbidden"
         case .idempotencyKeyReused: "idempotency-key-reused"
@@ -121,6 +134,10 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
         case .unknownOrderLine: "lineId"
         case .unknownTransfer: "transferId"
         case .pickupCodeWrong, .pickupLocked: "pickupCode"
+        case .unknownWebhook: "webhookId"
+        case .webhookTargetRefused: "url"
+        case .unknownEventType(let field, _): field
+        case .webhookLimitReached: nil
         case .invalidTransition, .linesInTransit: nil
         case .idempotencyKeyReused: "Idempotency-Key"
         case .roleForbidden, .concurrentModification: nil
@@ -186,6 +203,14 @@ public enum Rejection: Error, Equatable, Hashable, Sendable {
                 : "That is not the order's pickup code; the order is now locked for collection until it is unlocked."
         case .pickupLocked(let orderId):
             "The order '\(orderId)' is locked for collection after too many wrong pickup codes; an admin or the store must unlock it."
+        case .unknownWebhook(let webhookId):
+            "No webhook subscription has the id '\(webhookId)'."
+        case .webhookTargetRefused(let host, let reason):
+            "The host '\(host)' resolves to an address webhooks may not reach: \(reason). Use a public address (or set OMS_WEBHOOK_ALLOW_PRIVATE_TARGETS=true on a single-box set-up)."
+        case .unknownEventType(_, let type):
+            "The ledger records no events of type '\(type)'."
+        case .webhookLimitReached(let countMax):
+            "The deployment has \(countMax) webhook subscriptions, as many as it may; delete one first."
         case .roleForbidden(let role, let operation):
             "The role '\(role.rawValue)' may not \(operation.summary)."
         case .locationForbidden(let locationId):
