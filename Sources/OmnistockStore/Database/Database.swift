@@ -753,7 +753,7 @@ public func isTransientDatabaseError(_ error: any Error) -> Bool {
 
 extension Error {
     /// The SQLSTATE of a PostgreSQL server error, when this is one.
-    var sqlState: String? {
+    public var sqlState: String? {
         (self as? PSQLError)?.serverInfo?[.sqlState]
     }
 }
