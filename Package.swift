@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Webhook delivery (OmnistockWorkers/Webhooks): TLS verified, redirects off, timeouts.
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // The domain core: pure Swift, standard library only. No Foundation, no I/O, no clock.
@@ -67,12 +69,16 @@ let package = Package(
             resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
-        // Background work of an instance: the ledger tail's service and the sweepers.
+        // Background work of an instance: the ledger tail's service, the sweepers and webhook delivery.
         .target(
             name: "OmnistockWorkers",
             dependencies: [
                 "OmnistockCore",
                 "OmnistockStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -128,6 +134,9 @@ let package = Package(
                 "OmnistockCore",
                 "OmnistockStore",
                 "OmnistockHTTP",
+                // Webhook delivery is tested with the edge that renders it (WebhookDeliveryTests).
+                "OmnistockWorkers",
+                .product(name: "Crypto", package: "swift-crypto"),
                 "OmnistockTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
