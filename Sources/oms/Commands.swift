@@ -157,7 +157,11 @@ struct Serve: AsyncParsableCommand {
             IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
             HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
             NoShowSweeper(orders: edge.orders, logger: logger),
-        ]
+        ] + (settings.webhookDelivery ? [
+            WebhookDispatcher(
+                store: edge.webhooks, events: edge.events, database: database, tail: edge.tail, render: WebhookPayload.renderer(edge),
+                observer: edge.metrics.webhooks, settings: settings.webhooks, logger: logger)
+        ] : [])
         do {
             try await servingGroup(services, app: app, logger: logger).run()
         } catch {

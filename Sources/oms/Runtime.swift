@@ -49,6 +49,8 @@ struct Stores {
     let migrator: Migrator
     /// The bounds of the instance's streams.
     let streams: StreamLimits
+    /// Whether webhook targets may be private addresses.
+    let webhookTargets: TargetResolver
 
     init(settings: Settings, logger: Logger) throws {
         events = EventStore(logger: logger)
@@ -59,6 +61,7 @@ struct Stores {
         idempotency = IdempotencyStore(retentionSeconds: settings.idempotencyRetentionSeconds, logger: logger)
         migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
         streams = settings.streams
+        webhookTargets = TargetResolver(allowPrivate: settings.webhooks.allowPrivateTargets)
     }
 
     func edge(database: Database, logger: Logger) -> EdgeServices {
@@ -73,7 +76,7 @@ struct Stores {
             tail: LedgerTail(database: database, events: events, logger: logger),
             apiKeys: apiKeys, idempotency: idempotency,
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger,
-            streams: streams)
+            streams: streams, webhookTargets: webhookTargets)
     }
 
     /// Migrates when allowed, else refuses a database whose schema is not this binary's.

@@ -2,6 +2,7 @@ import Configuration
 import Foundation
 import OmnistockCore
 import OmnistockHTTP
+import OmnistockWorkers
 
 /// Every setting of `oms`, read once: command-line flags first, then environment variables,
 /// then defaults. Environment names follow the keys (`oms.http.port` is `OMS_HTTP_PORT`).
@@ -23,6 +24,10 @@ struct Settings: Sendable {
     var connectionLimitChosen: Bool
     /// Open Server-Sent Event streams in all and per key, and one stream's queue of messages.
     var streams: StreamLimits
+    /// Webhook delivery: whether this instance delivers (an instance may serve the API only),
+    /// private targets, the retry schedule and the lease.
+    var webhookDelivery: Bool
+    var webhooks: WebhookSettings
     var logLevel: String
     var logFormat: String
     var demo: Bool
@@ -79,6 +84,16 @@ struct Settings: Sendable {
             perKey: try integer("oms.streams.per.key.max", default: min(Limits.streamsPerKeyDefault, streamsMax), range: 1...streamsMax),
             queueMessages: try integer(
                 "oms.stream.queue.messages", default: Limits.streamQueueMessagesDefault, range: 1...Limits.streamQueueMessagesMax))
+        let scheduleText = config.string(forKey: "oms.webhook.retry.schedule.seconds")
+        guard let schedule = scheduleText.map(RetrySchedule.parse) ?? RetrySchedule.standard else {
+            throw ValidationFailure(
+                "oms.webhook.retry.schedule.seconds must be 1 to \(Limits.webhookRetriesMax) comma-separated delays of 0 to \(Limits.webhookRetryDelaySecondsMax) seconds, not '\(scheduleText ?? "")'")
+        }
+        let webhooks = WebhookSettings(
+            allowPrivateTargets: try boolean("oms.webhook.allow.private.targets", default: false), schedule: schedule,
+            leaseSeconds: Int64(try integer(
+                "oms.webhook.lease.seconds", default: Int(Limits.webhookLeaseSecondsDefault),
+                range: Int(Limits.webhookLeaseSecondsMin)...Int(Limits.webhookLeaseSecondsMax))))
         return Settings(
             databaseURL: databaseURL,
             dataDirectory: config.string(forKey: "oms.data.dir", default: ".omnistock"),
@@ -95,6 +110,8 @@ struct Settings: Sendable {
             connectionLimit: connectionLimit,
             connectionLimitChosen: config.string(forKey: "oms.http.connection.limit") != nil,
             streams: streams,
+            webhookDelivery: try boolean("oms.webhook.delivery", default: true),
+            webhooks: webhooks,
             logLevel: logLevel,
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)

@@ -63,11 +63,12 @@ struct Harness: Sendable {
         """
 
     /// Runs `body` against a new edge with PAR-01 and PAR-02 defined.
-    static func run(_ body: @Sendable (Harness) async throws -> Void) async throws {
+    /// With `privateWebhookTargets`, webhooks may be sent to loopback receivers.
+    static func run(privateWebhookTargets: Bool = false, _ body: @Sendable (Harness) async throws -> Void) async throws {
         try await withFreshDatabase { database in
             let logger = testLogger
             let events = EventStore(logger: logger)
-            let services = EdgeServices(
+            var services = EdgeServices(
                 database: database, events: events, locations: LocationStore(events: events, logger: logger),
                 stock: StockStore(events: events, logger: logger), holds: HoldStore(logger: logger),
                 holdWriter: HoldWriter(database: database, events: events, idempotencyRetentionSeconds: 3600, logger: logger),
@@ -78,9 +79,11 @@ struct Harness: Sendable {
                 idempotency: IdempotencyStore(retentionSeconds: 3600, logger: logger),
                 migrator: Migrator(migrations: try Migration.bundled(), logger: logger),
                 metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger)
+            services.webhookTargets = TargetResolver(allowPrivate: privateWebhookTargets)
+            let edge = services
             func key(_ role: Role, _ locations: [String]?) async throws -> String {
                 let spec = try ApiKeySpec.validate(name: "\(role)", role: role, locations: locations).get()
-                let (_, token) = try await services.apiKeys.create(spec, createdBy: "test", on: database)
+                let (_, token) = try await edge.apiKeys.create(spec, createdBy: "test", on: database)
                 return token
             }
             let keys = Keys(
@@ -93,11 +96,11 @@ struct Harness: Sendable {
                     capabilities: .init(pickup: true, ships: true), dailyCapacity: 100, priority: 1, pickupWindowDays: 7,
                     active: true)
                 location.name = "Store \(id)"
-                _ = try await services.locations.define(location, metadata: EventMetadata(actor: "test"), on: database)
+                _ = try await edge.locations.define(location, metadata: EventMetadata(actor: "test"), on: database)
             }
-            let app = Application(router: buildRouter(services), logger: logger)
+            let app = Application(router: buildRouter(edge), logger: logger)
             try await app.test(.router) { client in
-                try await body(Harness(client: client, services: services, keys: keys))
+                try await body(Harness(client: client, services: edge, keys: keys))
             }
         }
     }

@@ -86,11 +86,12 @@ public struct Problem: Error, Sendable, Equatable {
         guard let field = rejection.field else { return nil }
         switch rejection {
         case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .inLine,
-            .countTimeOutOfRange, .insufficientStock, .pickupCodeWrong:
+            .countTimeOutOfRange, .insufficientStock, .pickupCodeWrong, .webhookTargetRefused, .unknownEventType:
             return inBody && !field.hasPrefix("/") ? "/" + field : field
         case .invalidCursor, .insufficientOnHand, .unknownLocation, .locationInactive, .locationLacksCapability, .unknownHold,
             .holdNotActive, .unknownApiKey, .unknownOrder, .unknownOrderLine, .unknownTransfer, .invalidTransition,
-            .linesInTransit, .pickupLocked, .roleForbidden, .locationForbidden, .idempotencyKeyReused, .concurrentModification:
+            .linesInTransit, .pickupLocked, .roleForbidden, .locationForbidden, .idempotencyKeyReused, .concurrentModification,
+            .unknownWebhook, .webhookLimitReached:
             // These name a query parameter, a path parameter or a resource, never a body field.
             return field
         }
@@ -116,7 +117,7 @@ public struct Problem: Error, Sendable, Equatable {
             case .missingField, .invalidIdentifier, .invalidText, .outOfRange, .tooMany, .duplicate, .notAllowed, .invalidCursor,
                 .inLine, .insufficientOnHand, .insufficientStock, .countTimeOutOfRange, .holdNotActive, .invalidTransition,
                 .linesInTransit, .pickupCodeWrong, .pickupLocked, .roleForbidden, .locationForbidden, .idempotencyKeyReused,
-                .concurrentModification:
+                .concurrentModification, .unknownWebhook, .webhookTargetRefused, .unknownEventType, .webhookLimitReached:
                 // Anything else in a line is what it would be on its own.
                 classify(inner, inBody: inBody)
             }
@@ -143,8 +144,16 @@ public struct Problem: Error, Sendable, Equatable {
             inBody
                 ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
                 : (.badRequest, "invalid-parameter", "A path or query parameter is not valid")
-        case .unknownLocation, .unknownApiKey, .unknownHold:
+        case .unknownLocation, .unknownApiKey, .unknownHold, .unknownWebhook:
             (.notFound, "not-found", "Not found")
+        case .webhookTargetRefused:
+            (.unprocessableContent, "webhook-target-refused", "The webhook's target may not be reached")
+        case .unknownEventType:
+            inBody
+                ? (.unprocessableContent, "validation-failed", "The request's values are not valid")
+                : (.badRequest, "invalid-parameter", "A path or query parameter is not valid")
+        case .webhookLimitReached:
+            (.conflict, "webhook-limit-reached", "Too many webhook subscriptions")
         case .roleForbidden, .locationForbidden:
             (.forbidden, "forbidden", "Forbidden")
         case .idempotencyKeyReused:

@@ -28,6 +28,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     EventRoutes(services: services).register(on: v1)
     EventStreamRoutes(services: services).register(on: v1)
     ApiKeyRoutes(services: services).register(on: v1)
+    WebhookRoutes(services: services).register(on: v1)
 
     table.set(routeTable(of: router))
     return router

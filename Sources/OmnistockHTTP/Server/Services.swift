@@ -27,11 +27,14 @@ public struct EdgeServices: Sendable {
     public var logger: Logger
     /// The instance's open Server-Sent Event streams, bounded in all and per key.
     public var streams: StreamRegistry
+    /// Webhook subscriptions, and the check of their targets' addresses.
+    public var webhooks: WebhookStore
+    public var webhookTargets: TargetResolver
 
     public init(
         database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, tail: LedgerTail, apiKeys: ApiKeyStore,
         idempotency: IdempotencyStore, migrator: Migrator, metrics: EdgeMetrics, logger: Logger,
-        streams: StreamLimits = StreamLimits()
+        streams: StreamLimits = StreamLimits(), webhookTargets: TargetResolver = TargetResolver(allowPrivate: false)
     ) {
         self.database = database
         self.events = events
@@ -49,5 +52,7 @@ public struct EdgeServices: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.streams = StreamRegistry(limits: streams, metrics: metrics.streams)
+        self.webhooks = WebhookStore(logger: logger)
+        self.webhookTargets = webhookTargets
     }
 }
