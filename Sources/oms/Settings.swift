@@ -78,22 +78,9 @@ struct Settings: Sendable {
         let connectionLimit = try integer(
             "oms.http.connection.limit", default: Limits.httpConnectionLimitDefault,
             range: Limits.httpConnectionLimitMin...Limits.httpConnectionLimitMax)
-        let streamsMax = try integer("oms.streams.max", default: Limits.streamsPerInstanceDefault, range: 1...Limits.streamsPerInstanceMax)
-        let streams = StreamLimits(
-            perInstance: streamsMax,
-            perKey: try integer("oms.streams.per.key.max", default: min(Limits.streamsPerKeyDefault, streamsMax), range: 1...streamsMax),
-            queueMessages: try integer(
-                "oms.stream.queue.messages", default: Limits.streamQueueMessagesDefault, range: 1...Limits.streamQueueMessagesMax))
-        let scheduleText = config.string(forKey: "oms.webhook.retry.schedule.seconds")
-        guard let schedule = scheduleText.map(RetrySchedule.parse) ?? RetrySchedule.standard else {
-            throw ValidationFailure(
-                "oms.webhook.retry.schedule.seconds must be 1 to \(Limits.webhookRetriesMax) comma-separated delays of 0 to \(Limits.webhookRetryDelaySecondsMax) seconds, not '\(scheduleText ?? "")'")
-        }
-        let webhooks = WebhookSettings(
-            allowPrivateTargets: try boolean("oms.webhook.allow.private.targets", default: false), schedule: schedule,
-            leaseSeconds: Int64(try integer(
-                "oms.webhook.lease.seconds", default: Int(Limits.webhookLeaseSecondsDefault),
-                range: Int(Limits.webhookLeaseSecondsMin)...Int(Limits.webhookLeaseSecondsMax))))
+        let streams = try streamLimits { try integer($0, default: $1, range: $2) }
+        let webhooks = try webhookSettings(
+            config, integer: { try integer($0, default: $1, range: $2) }, boolean: { try boolean($0, default: $1) })
         return Settings(
             databaseURL: databaseURL,
             dataDirectory: config.string(forKey: "oms.data.dir", default: ".omnistock"),
@@ -116,6 +103,35 @@ struct Settings: Sendable {
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)
         )
+    }
+}
+
+extension Settings {
+    /// The bounds of the instance's streams (OMS_STREAMS_MAX, OMS_STREAMS_PER_KEY_MAX, OMS_STREAM_QUEUE_MESSAGES).
+    static func streamLimits(integer: (ConfigKey, Int, ClosedRange<Int>) throws -> Int) throws -> StreamLimits {
+        let streamsMax = try integer("oms.streams.max", Limits.streamsPerInstanceDefault, 1...Limits.streamsPerInstanceMax)
+        return StreamLimits(
+            perInstance: streamsMax,
+            perKey: try integer("oms.streams.per.key.max", min(Limits.streamsPerKeyDefault, streamsMax), 1...streamsMax),
+            queueMessages: try integer("oms.stream.queue.messages", Limits.streamQueueMessagesDefault, 1...Limits.streamQueueMessagesMax))
+    }
+
+    /// How this instance delivers webhooks (OMS_WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    /// OMS_WEBHOOK_RETRY_SCHEDULE_SECONDS, OMS_WEBHOOK_LEASE_SECONDS).
+    static func webhookSettings(
+        _ config: ConfigReader, integer: (ConfigKey, Int, ClosedRange<Int>) throws -> Int, boolean: (ConfigKey, Bool) throws -> Bool
+    ) throws -> WebhookSettings {
+        let scheduleText = config.string(forKey: "oms.webhook.retry.schedule.seconds")
+        guard let schedule = scheduleText.map(RetrySchedule.parse) ?? RetrySchedule.standard else {
+            throw ValidationFailure(
+                "oms.webhook.retry.schedule.seconds must be 1 to \(Limits.webhookRetriesMax) comma-separated delays of 0 to "
+                    + "\(Limits.webhookRetryDelaySecondsMax) seconds, not '\(scheduleText ?? "")'")
+        }
+        let lease = try integer(
+            "oms.webhook.lease.seconds", Int(Limits.webhookLeaseSecondsDefault),
+            Int(Limits.webhookLeaseSecondsMin)...Int(Limits.webhookLeaseSecondsMax))
+        return WebhookSettings(
+            allowPrivateTargets: try boolean("oms.webhook.allow.private.targets", false), schedule: schedule, leaseSeconds: Int64(lease))
     }
 }
 
