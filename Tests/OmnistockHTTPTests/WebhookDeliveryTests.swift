@@ -296,6 +296,40 @@ final class Receiver: Sendable {
         }
     }
 
+    @Test func theLogKeepsTheNewestHundredAttempts() async throws {
+        try await Self.run { harness, receiver, _ in
+            let (id, _) = try await Self.subscribe(harness, receiver)
+            let head = try await Self.receive(harness, 150)
+            try await Self.eventually("150 events") { Self.firsts(receiver.received).count == 150 }
+            try await Self.eventually("the log written") {
+                let log = try await harness.call(.get, "/v1/webhooks/\(id)/deliveries?limit=1", key: harness.keys.admin)
+                return (log.json["items"] as? [[String: Any]])?.first?["position"] as? Int == Int(head)
+            }
+            let rows = try await harness.services.database.withConnection { connection in
+                try await connection.query("SELECT count(*) FROM webhook_deliveries WHERE subscription_id = \(id)", logger: testLogger)
+                    .collect().first?.decode(Int64.self) ?? 0
+            }
+            #expect(rows == Int64(Limits.webhookDeliveriesKeptMax))
+        }
+    }
+
+    @Test func aRevokedIntegrationIsNoLongerDelivered() async throws {
+        try await Self.run { harness, receiver, _ in
+            let created = try await harness.call(
+                .post, "/v1/webhooks", key: harness.keys.integration, body: #"{"url": "\#(receiver.url)"}"#)
+            #expect(created.status == .created)
+            try await Self.receive(harness, 1)
+            try await Self.eventually("the first event") { receiver.received.count == 1 }
+            // Given the integration's key is revoked, when events follow, then none is delivered.
+            let keyId = created.json["createdBy"] as? String ?? ""
+            #expect(try await harness.call(.delete, "/v1/api-keys/\(keyId)", key: harness.keys.admin).status == .ok)
+            try await Task.sleep(for: .milliseconds(1_500))
+            try await Self.receive(harness, 2)
+            try await Task.sleep(for: .milliseconds(1_500))
+            #expect(receiver.received.count == 1)
+        }
+    }
+
     @Test func theWindowServesRecentEventsAndSendsOlderOnesToTheLedger() {
         let window = EventWindow(capacity: 4)
         #expect(window.read(after: 0, limit: 10) == .behind)

@@ -94,7 +94,10 @@ extension WebhookStore {
                 logger: self.logger
             ).collect()
             guard !rows.isEmpty else { return false }
-            if !progress.attempts.isEmpty { try await self.log(progress.attempts, id: id, on: connection) }
+            if !progress.attempts.isEmpty {
+                try await self.log(progress.attempts, id: id, on: connection)
+                try await self.prune(id: id, on: connection)
+            }
             return true
         }
     }
@@ -119,20 +122,19 @@ extension WebhookStore {
         _ = try await connection.query(builder.query, logger: logger).collect()
     }
 
-    /// Keeps the newest `Limits.webhookDeliveriesKeptMax` attempts of each of these subscriptions.
-    public func prune(ids: [String], on database: Database) async throws {
-        guard !ids.isEmpty else { return }
-        try await database.withConnection { connection in
-            _ = try await connection.query(
-                """
-                DELETE FROM webhook_deliveries d
-                 USING (SELECT id, row_number() OVER (PARTITION BY subscription_id ORDER BY id DESC) AS newer
-                          FROM webhook_deliveries WHERE subscription_id = ANY(\(ids)::text[])) ranked
-                 WHERE d.id = ranked.id AND ranked.newer > \(Limits.webhookDeliveriesKeptMax)
-                """,
-                logger: self.logger
-            ).collect()
-        }
+    /// Keeps the newest `Limits.webhookDeliveriesKeptMax` attempts of the subscription, with each
+    /// write of its progress: the index gives the boundary by reading that many entries, so the
+    /// log stays a few hundred rows however fast a receiver takes events.
+    private func prune(id: String, on connection: PostgresConnection) async throws {
+        _ = try await connection.query(
+            """
+            DELETE FROM webhook_deliveries
+             WHERE subscription_id = \(id)
+               AND id <= (SELECT id FROM webhook_deliveries WHERE subscription_id = \(id)
+                           ORDER BY id DESC OFFSET \(Limits.webhookDeliveriesKeptMax) LIMIT 1)
+            """,
+            logger: logger
+        ).collect()
     }
 
     /// The ledger's head (for the lag of a subscription).

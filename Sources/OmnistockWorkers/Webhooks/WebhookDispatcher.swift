@@ -116,7 +116,6 @@ public final class WebhookDispatcher: Service, Sendable {
     /// API (a new subscription, a redelivery), looked for every `changeCheck`.
     func leaseRounds() async {
         let changeCheck = Duration.milliseconds(100)
-        var round = 0
         var seen = store.changes
         var last = ContinuousClock.now
         // The first round waits for the schema, which the server migrates as it starts.
@@ -124,8 +123,7 @@ public final class WebhookDispatcher: Service, Sendable {
         while !Task.isCancelled {
             seen = store.changes
             last = .now
-            await leaseRound(prune: round % 20 == 0)
-            round += 1
+            await leaseRound()
             while !Task.isCancelled, ContinuousClock.now - last < roundInterval, store.changes == seen {
                 try? await Task.sleep(for: changeCheck)
             }
@@ -133,7 +131,7 @@ public final class WebhookDispatcher: Service, Sendable {
     }
 
     /// Claims and renews leases, then starts and stops loops to match.
-    func leaseRound(prune: Bool) async {
+    func leaseRound() async {
         let began = nanoseconds()
         do {
             let leased = try await store.claim(owner: owner, leaseSeconds: settings.leaseSeconds, limit: Limits.webhookSubscriptionsMax, on: database)
@@ -142,7 +140,6 @@ public final class WebhookDispatcher: Service, Sendable {
             // quarter of the lease before that end is surely ours still.
             leaseValidNanoseconds.store(began + settings.leaseSeconds * 750_000_000, ordering: .releasing)
             reconcile(leased)
-            if prune { try await store.prune(ids: leased.map(\.id), on: database) }
             window.wakeAll()
         } catch where error.sqlState == "42P01" {
             logger.debug("webhook delivery waits for the schema")
