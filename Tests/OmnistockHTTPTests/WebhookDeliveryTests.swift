@@ -176,6 +176,11 @@ final class Receiver: Sendable {
             #expect(Self.firsts(received) == Array((head - 7)...head))
             #expect(received.count == 11)
             #expect(received.allSatisfy { Self.signed($0, by: secret) && $0.id == "evt_\($0.position)" })
+            // The log has every attempt once the progress is written (within 200 ms).
+            try await Self.eventually("the log of eleven attempts") {
+                let log = try await harness.call(.get, "/v1/webhooks/\(id)/deliveries", key: harness.keys.admin)
+                return (log.json["items"] as? [Any])?.count == 11
+            }
             let log = try await harness.call(.get, "/v1/webhooks/\(id)/deliveries", key: harness.keys.admin)
             let outcomes = (log.json["items"] as? [[String: Any]] ?? []).reversed().map { "\($0["outcome"]!) \($0["statusCode"] ?? "-")" }
             #expect(Array(outcomes.prefix(4)) == ["retrying 500", "retrying 429", "rejected 302", "delivered 200"])

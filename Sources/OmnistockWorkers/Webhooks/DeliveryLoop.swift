@@ -17,8 +17,9 @@ struct LoopState {
     var lastWrite = ContinuousClock.now
     /// When the target's host was last found public (checked again after a minute).
     var targetCheckedAt: ContinuousClock.Instant?
-    /// The store's count of API changes when the target was read.
+    /// The store's count of API changes when the target was read, and when it was read.
     var changesSeen: Int
+    var readAt = ContinuousClock.now
 
     init(_ target: DeliveryTarget, changes: Int) {
         self.changesSeen = changes
@@ -57,6 +58,7 @@ extension WebhookDispatcher {
         let changes = store.changes
         guard let target = try? await store.target(id: id, owner: owner, on: database), target.generation == generation else { return }
         var state = LoopState(target, changes: changes)
+        observer?.lag(subscription: id, events: max(0, (window.head ?? state.cursor) - state.cursor))
         var wake = wakes.makeAsyncIterator()
         while !Task.isCancelled {
             if let next = state.nextAttemptAt, next > Date() {
@@ -81,9 +83,17 @@ extension WebhookDispatcher {
                 _ = await wake.next()
                 continue
             }
-            if case .stop = await attempt(batch.events, &state) {
+            switch await attempt(batch.events, &state) {
+            case .stop:
                 _ = await write(&state)
                 return
+            case .wait:
+                // A failure is written at once: the attempt count and the next attempt's time
+                // survive this instance, and the log shows it while the receiver is down.
+                guard await write(&state) else { return }
+                continue
+            case .next:
+                break
             }
             if state.nextAttemptAt == nil, batch.through > state.cursor, let last = batch.events.last, state.cursor >= last.position {
                 state.cursor = batch.through
@@ -191,16 +201,18 @@ extension WebhookDispatcher {
             nextRetryAt: nextRetryAt, attemptedAt: Date())
     }
 
-    /// Whether the loop's subscription is as it read it: after a change made through this
-    /// instance's API (one atomic load tells), it reads the row again, and a newer generation
-    /// (a rotation, a redelivery, a resume) ends the loop before it sends with a stale secret or
-    /// cursor; the lease round it triggers starts the loop again. Changes made through another
-    /// instance are seen at the next lease round.
+    /// Whether the loop's subscription is as it read it. After a change made through this
+    /// instance's API (one atomic load tells), and otherwise at most a second apart (a change
+    /// made through another instance), it reads the row again: a newer generation (a rotation, a
+    /// redelivery, a resume) or a row gone (deleted, disabled, its lease lost) ends the loop
+    /// before it sends with a stale secret or cursor, and the lease round that follows starts it
+    /// again. One read a second per subscription, however fast it delivers.
     func isCurrent(_ state: inout LoopState) async -> Bool {
         let changes = store.changes
-        guard changes != state.changesSeen else { return true }
+        guard changes != state.changesSeen || ContinuousClock.now - state.readAt >= .seconds(1) else { return true }
         guard let target = try? await store.target(id: state.target.id, owner: owner, on: database) else { return false }
         state.changesSeen = changes
+        state.readAt = .now
         return target.generation == state.target.generation
     }
 

@@ -50,6 +50,9 @@ public final class WebhookDispatcher: Service, Sendable {
     private let leaseValidNanoseconds = Atomic<Int64>(0)
     let epoch = ContinuousClock.now
     private let loops = Mutex<Loops>(Loops())
+    /// Bumped when a loop ends on its own, so that a round soon starts it again if it is still
+    /// held (its row changed through another instance) rather than a quarter lease later.
+    private let loopsEnded = Atomic<Int>(0)
 
     struct Loops {
         var running: [String: (generation: Int64, token: Int, task: Task<Void, Never>)] = [:]
@@ -113,18 +116,19 @@ public final class WebhookDispatcher: Service, Sendable {
     var roundInterval: Duration { .milliseconds(settings.leaseSeconds * 1_000 / 4) }
 
     /// A round every quarter of the lease, and soon after a change made through this instance's
-    /// API (a new subscription, a redelivery), looked for every `changeCheck`.
+    /// API (a new subscription, a redelivery) or a loop that ended, looked for every `changeCheck`.
     func leaseRounds() async {
         let changeCheck = Duration.milliseconds(100)
-        var seen = store.changes
+        func changes() -> Int { store.changes &+ loopsEnded.load(ordering: .acquiring) }
+        var seen = changes()
         var last = ContinuousClock.now
         // The first round waits for the schema, which the server migrates as it starts.
         try? await Task.sleep(for: .milliseconds(500))
         while !Task.isCancelled {
-            seen = store.changes
+            seen = changes()
             last = .now
             await leaseRound()
-            while !Task.isCancelled, ContinuousClock.now - last < roundInterval, store.changes == seen {
+            while !Task.isCancelled, ContinuousClock.now - last < roundInterval, changes() == seen {
                 try? await Task.sleep(for: changeCheck)
             }
         }
@@ -172,6 +176,7 @@ public final class WebhookDispatcher: Service, Sendable {
         loops.withLock { loops in
             if loops.running[id]?.token == token { loops.running[id] = nil }
         }
+        loopsEnded.add(1, ordering: .releasing)
         observer?.stopped(subscription: id)
     }
 
