@@ -85,7 +85,7 @@ extension WebhookDispatcher {
             }
             switch await attempt(batch.events, &state) {
             case .stop:
-                _ = await write(&state)
+                await finalWrite(state)
                 return
             case .wait:
                 // A failure is written at once: the attempt count and the next attempt's time
@@ -101,7 +101,17 @@ extension WebhookDispatcher {
             }
             if state.writeIsDue { guard await write(&state) else { return } }
         }
-        _ = await write(&state)
+        await finalWrite(state)
+    }
+
+    /// The last write of a loop that stops, made outside its task: a loop stopped by a shutdown
+    /// or a lease round is cancelled, and its progress (up to 200 ms of deliveries) is worth
+    /// writing rather than sending again.
+    func finalWrite(_ state: LoopState) async {
+        _ = await Task {
+            var last = state
+            return await self.write(&last)
+        }.value
     }
 
     /// The events after `cursor` and how far they reach: from the window when it holds them,
@@ -158,6 +168,8 @@ extension WebhookDispatcher {
         let result = await sender.send(
             url: state.target.url, webhookId: "evt_\(event.position)", timestamp: Int64(Date().timeIntervalSince1970), body: body,
             secrets: state.target.secrets(at: Date()), timeout: timeout)
+        // Cut short by this instance (a shutdown, a stopped loop), not failed by the receiver.
+        if Task.isCancelled && result.statusCode == nil { return .stop }
         let outcome = DeliveryOutcome.of(statusCode: result.statusCode)
         observer?.attempted(subscription: state.target.id, outcome: outcome, seconds: result.seconds)
         switch outcome {
