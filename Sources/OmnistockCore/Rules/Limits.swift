@@ -279,4 +279,6 @@ extension Limits {
     /// progress, which is delivered again (at least once, duplicates by webhook-id).
     public static let webhookProgressBatchMax = 100
     public static let webhookProgressFlushMilliseconds: Int64 = 200
+    /// Tries of one progress write (about 100 ms to 1 s apart, while the lease lasts).
+    public static let webhookProgressWriteAttemptsMax = 60
 }

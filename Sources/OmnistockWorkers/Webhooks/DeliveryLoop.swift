@@ -222,10 +222,17 @@ extension WebhookDispatcher {
     func isCurrent(_ state: inout LoopState) async -> Bool {
         let changes = store.changes
         guard changes != state.changesSeen || ContinuousClock.now - state.readAt >= .seconds(1) else { return true }
-        guard let target = try? await store.target(id: state.target.id, owner: owner, on: database) else { return false }
+        let target: DeliveryTarget?
+        do {
+            target = try await store.target(id: state.target.id, owner: owner, on: database)
+        } catch {
+            // The database is busy or away: the row is read again next time, and meanwhile the
+            // lease (which no change can take from under the loop) still bounds what it sends.
+            return true
+        }
         state.changesSeen = changes
         state.readAt = .now
-        return target.generation == state.target.generation
+        return target?.generation == state.target.generation
     }
 
     /// Why the target may not be reached now, or nil; a public host is trusted for a minute.
@@ -242,14 +249,17 @@ extension WebhookDispatcher {
     }
 
     /// Writes the loop's progress; false when the lease or generation is lost (or the database
-    /// stayed away through three tries), which ends the loop: what it delivered since its last
+    /// stayed away while the lease lasted), which ends the loop: what it delivered since its last
     /// write is delivered again by whoever holds the lease next.
     func write(_ state: inout LoopState) async -> Bool {
         guard state.moved || !state.attempts.isEmpty || state.disabled != nil else { return true }
         let progress = DeliveryProgress(
             cursor: state.cursor, failedAttempts: state.failedAttempts, nextAttemptAt: state.nextAttemptAt, disabled: state.disabled,
             attempts: state.attempts)
-        for retry in 0..<3 {
+        // Tried again while the lease lasts (a pool busy for a moment must not end the loop and
+        // send its deliveries again), then given up.
+        for retry in 0..<Limits.webhookProgressWriteAttemptsMax {
+            if retry > 0, leaseRemaining() == nil { return false }
             do {
                 let written = try await store.record(progress, id: state.target.id, owner: owner, generation: state.target.generation, on: database)
                 guard written else { return false }
@@ -259,8 +269,10 @@ extension WebhookDispatcher {
                 observer?.lag(subscription: state.target.id, events: max(0, (window.head ?? state.cursor) - state.cursor))
                 return state.disabled == nil
             } catch {
-                logger.warning("a webhook's progress could not be written", metadata: ["webhook": "\(state.target.id)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(500 * (retry + 1)))
+                logger.log(
+                    level: retry == 0 ? .warning : .debug, "a webhook's progress could not be written",
+                    metadata: ["webhook": "\(state.target.id)", "error": "\(error)", "try": "\(retry + 1)"])
+                try? await Task.sleep(for: .milliseconds(min(1_000, 100 * (retry + 1))))
             }
         }
         return false
