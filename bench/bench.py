@@ -23,7 +23,10 @@ BENCH_SCENARIOS=availability measures the three availability reads (a product pa
 a point; a cart: 10 SKUs near a point; a listing: 100 SKUs) against /health, after the first
 ingest pass. BENCH_SCENARIOS=streams opens BENCH_STREAM_CLIENTS (1,000) stream clients while
 holds are written at full speed (bench/streams.py): commit-to-client latency, messages/s,
-server memory, and the hold rate with and without the clients.
+server memory, and the hold rate with and without the clients. BENCH_SCENARIOS=webhooks
+(bench/webhooks.py) delivers to a local receiver: events/s with 1 and with 50 subscriptions
+(BENCH_WEBHOOK_EVENTS receipts, 5,000), and the commit-to-receipt latency p50/p99 while holds
+are written at full speed, with one subscription.
 Every loop is bounded in count and time. Absolute numbers drift on shared machines; compare
 the ratios printed at the end, measured in the same run.
 """
@@ -33,7 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/release/oms"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", "all").strip()
-SCENARIO_NAMES = ("holds", "orders", "availability", "streams")   # what "all" runs, besides ingest and replay
+SCENARIO_NAMES = ("holds", "orders", "availability", "streams", "webhooks")   # what "all" runs, besides ingest and replay
 FULL = SCENARIOS == "all"
 SKUS, LOCATIONS, LINES = 10_000, 20, 10_000
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
@@ -249,6 +252,37 @@ def stream_bench(base, port, key, pairs, server):
           f"{r['server_cpu_seconds']:.1f} s, the clients' reader and prober (this Python process) {r['client_cpu_seconds']:.1f} s")
     print(f"streams: holds {without:,.0f}/s without the clients, {with_clients:,.0f}/s with them "
           f"(change {with_clients / without - 1:+.1%}, target no worse than -15%)")
+    return r
+
+
+def webhook_bench(base, port, key, pairs, server, health_rate):
+    import streams, webhooks
+    top_up(base, key, pairs)
+    def holds():
+        return run_holds(base, key, WRK_CONNECTIONS, WRK_SECONDS, mode="random", skus=SKUS, locations=LOCATIONS, ttl=HOLD_TTL_SECONDS)
+    r = webhooks.webhook_scenario(base, key, pairs, free_port(), holds, WRK_SECONDS, streams.cpu_seconds, server.pid)
+    health = health_rate or float("nan")
+    for t in r["throughput"]:
+        state = "" if t["complete"] else f", INCOMPLETE after {webhooks.WAIT_SECONDS:.0f} s"
+        print(f"webhooks: {t['subscriptions']} subscription{'s' if t['subscriptions'] > 1 else ''} x {t['events']:,} events "
+              f"(receipts in {webhooks.BATCH_LINES}-line movement requests, written in {t['written_seconds']:.1f} s): "
+              f"{t['delivered']:,} deliveries in {t['seconds']:.1f} s = {t['rate']:,.0f} events delivered/s "
+              f"({t['rate'] / t['subscriptions']:,.0f}/s a subscription), / health = {t['rate'] / health:.3f}{state}")
+        print(f"  out of order {t['backwards']:,}, sent twice {t['repeats']:,}; signatures verified (standardwebhooks) on a sample: "
+              f"{t['verified']}/{t['sampled']}; CPU: server {t['server_cpu']:.1f} s, receiver and client (this Python process) "
+              f"{t['client_cpu']:.1f} s")
+    base_rate = r["baseline"].per_second("status.201")
+    print(f"webhooks: holds without any subscription ({WRK_CONNECTIONS} connections, {WRK_SECONDS} s): {base_rate:,.0f} holds/s, "
+          f"p99 {r['baseline'].p99_ms:.2f} ms")
+    for name, l in r["latency"].items():
+        rate = l["holds"].per_second("status.201")
+        print(f"webhooks: commit-to-receipt latency, 1 subscription ({name}), holds at full speed ({WRK_CONNECTIONS} connections, "
+              f"{WRK_SECONDS} s, {rate:,.0f} holds/s, change {rate / base_rate - 1:+.1%}): p50 {l['p50_ms']:.1f} ms, "
+              f"p99 {l['p99_ms']:.1f} ms, max {l['max_ms']:.1f} ms over {l['delivered']:,} deliveries of {l['events']:,} events written")
+        print(f"  {l['delivered_per_second']:,.0f} deliveries/s while the holds ran (longest pause between two "
+              f"{l['longest_gap_ms']:,.0f} ms); the last delivery came {l['drained_seconds']:.1f} s after the last hold was sent"
+              f"{'' if l['caught_up'] else ' (the cursor did NOT reach the head: bounded wait)'}; out of order {l['backwards']:,}, sent twice {l['repeats']:,}; "
+              f"signatures verified on a sample: {l['verified']}/{l['sampled']}")
     return r
 
 
@@ -759,7 +793,7 @@ def main():
         sys.exit("bench: BENCH_ORDER_JOURNEYS_MAX must be 1 to 1,000,000, BENCH_ORDER_WORKERS >= 1, BENCH_ORDER_SECONDS > 0")
     if not os.access(OMS, os.X_OK):
         sys.exit(f"bench: {OMS} is missing; build it with `swift build -c release --product oms`")
-    if (FULL or "holds" in chosen) and not shutil.which("wrk"):
+    if (FULL or chosen & {"holds", "streams", "webhooks"}) and not shutil.which("wrk"):
         sys.exit("bench: wrk is missing (apt-get install wrk)")
     work = tempfile.mkdtemp(prefix="omnistock-bench.")
     os.chmod(work, 0o755)
@@ -770,6 +804,9 @@ def main():
     env = dict(os.environ, OMS_LOG_LEVEL="warning", OMS_STREAMS_MAX=str(max(2_000, STREAM_CLIENTS + 100)),
                OMS_STREAMS_PER_KEY_MAX=str(max(2_000, STREAM_CLIENTS + 100)))
     env.pop("DATABASE_URL", None)
+    if "webhooks" in chosen:
+        # The receiver is on loopback.
+        env["OMS_WEBHOOK_ALLOW_PRIVATE_TARGETS"] = "true"
     ingest_rate = avail_rate = health_rate = holds = orders = None
     print(f"bench: {OMS}, scenarios {SCENARIOS}, wrk {WRK_CONNECTIONS} connections x {WRK_SECONDS} s")
     server = start_server(data, port, env, work)
@@ -777,7 +814,7 @@ def main():
         key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "bench-admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         rng = random.Random(7)
-        if FULL or chosen & {"holds", "availability", "streams"}:
+        if FULL or chosen & {"holds", "availability", "streams", "webhooks"}:
             locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
             define_locations(base, key, locations, rng)
             skus = [f"SKU-{n:05d}" for n in range(SKUS)]
@@ -809,6 +846,10 @@ def main():
             stream_bench(base, port, key, pairs, server)
             rss, hwm = rss_mb(server.pid)
             print(f"server memory after the streams: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        if "webhooks" in chosen:
+            webhook_bench(base, port, key, pairs, server, health_rate)
+            rss, hwm = rss_mb(server.pid)
+            print(f"server memory after the webhooks: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
         if "orders" in chosen:
             orders = order_scenario(base, port, key)
             rss, hwm = rss_mb(server.pid)

@@ -2,44 +2,39 @@
 # Installs what Omnistock needs beside the Swift toolchain when it is missing: the PostgreSQL
 # server programs (initdb, pg_ctl, postgres) for the embedded cluster and the tests, curl for
 # the end-to-end smoke test, schemathesis (from PyPI, pinned) for the OpenAPI campaign
-# (scripts/schemathesis.py), and sseclient-py (from PyPI, pinned) for the stream campaign
-# (scripts/streams.py). Debian/Ubuntu only (apt-get); elsewhere it says what to install.
+# (scripts/schemathesis.py), sseclient-py (from PyPI, pinned) for the stream campaign
+# (scripts/streams.py), and standardwebhooks (from PyPI, pinned) for the webhook campaign
+# (scripts/webhooks.py). Debian/Ubuntu only (apt-get); elsewhere it says what to install.
 # Quiet when everything is there.
 set -euo pipefail
 
-# The schemathesis release the campaign was measured with (Python 3.9 or later): `st run` with
-# `--checks all`, `--seed`, `--max-examples` and response schema validation.
-schemathesis_version=4.32.5
+# The Python packages of the campaigns, from PyPI, each pinned to the release it was measured with:
+# - schemathesis (Python 3.9 or later): `st run` with `--checks all`, `--seed`, `--max-examples`
+#   and response schema validation (scripts/schemathesis.py);
+# - sseclient-py, the SSE client of the stream campaign: `sseclient.SSEClient(chunks).events()`;
+# - standardwebhooks, the official Standard Webhooks library the webhook campaign verifies every
+#   delivery with: `standardwebhooks.webhooks.Webhook(secret).verify(body, headers)`.
+pinned=("schemathesis==4.32.5" "sseclient-py==1.9.0" "standardwebhooks==1.1.0")
 
-have_schemathesis() {
-  [ "$(python3 -c 'from importlib.metadata import version; print(version("schemathesis"))' 2>/dev/null)" = "$schemathesis_version" ]
+have_pinned() {  # have_pinned NAME==VERSION
+  [ "$(python3 -c "from importlib.metadata import version; print(version('${1%%==*}'))" 2>/dev/null)" = "${1##*==}" ]
+}
+
+have_every_pinned() {
+  for package in "${pinned[@]}"; do have_pinned "$package" || return 1; done
 }
 
 # pip into the python3 that runs the scripts; where the system Python is marked as managed by
 # the distribution (PEP 668), pip needs to be told that installing into it is meant.
-install_schemathesis() {
-  have_schemathesis && return 0
-  echo "Installing schemathesis $schemathesis_version with pip…" >&2
-  local pip=(python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version")
-  "${pip[@]}" >/dev/null 2>&1 || "${pip[@]}" --break-system-packages >/dev/null ||
-    { echo "could not install schemathesis $schemathesis_version with pip" >&2; exit 1; }
-  have_schemathesis || { echo "schemathesis $schemathesis_version is still missing after pip install" >&2; exit 1; }
-}
-
-# The SSE client the stream campaign was measured with: `sseclient.SSEClient(chunks).events()`.
-sseclient_version=1.9.0
-
-have_sseclient() {
-  [ "$(python3 -c 'from importlib.metadata import version; print(version("sseclient-py"))' 2>/dev/null)" = "$sseclient_version" ]
-}
-
-install_sseclient() {
-  have_sseclient && return 0
-  echo "Installing sseclient-py $sseclient_version with pip…" >&2
-  local pip=(python3 -m pip install --quiet --disable-pip-version-check "sseclient-py==$sseclient_version")
-  "${pip[@]}" >/dev/null 2>&1 || "${pip[@]}" --break-system-packages >/dev/null ||
-    { echo "could not install sseclient-py $sseclient_version with pip" >&2; exit 1; }
-  have_sseclient || { echo "sseclient-py $sseclient_version is still missing after pip install" >&2; exit 1; }
+install_pinned() {
+  for package in "${pinned[@]}"; do
+    have_pinned "$package" && continue
+    echo "Installing $package with pip…" >&2
+    local pip=(python3 -m pip install --quiet --disable-pip-version-check "$package")
+    "${pip[@]}" >/dev/null 2>&1 || "${pip[@]}" --break-system-packages >/dev/null ||
+      { echo "could not install $package with pip" >&2; exit 1; }
+    have_pinned "$package" || { echo "$package is still missing after pip install" >&2; exit 1; }
+  done
 }
 
 have_postgres() {
@@ -53,15 +48,14 @@ missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
-# pip itself, when schemathesis or sseclient-py has to be installed and the system Python lacks it.
-if { ! have_schemathesis || ! have_sseclient; } && command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+# pip itself, when a pinned Python package has to be installed and the system Python lacks it.
+if ! have_every_pinned && command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)
 fi
 # The benchmark's load generator.
 [ "${1:-}" = "--bench" ] && ! command -v wrk >/dev/null 2>&1 && missing+=(wrk)
 if [ ${#missing[@]} -eq 0 ]; then
-  install_schemathesis
-  install_sseclient
+  install_pinned
   exit 0
 fi
 
@@ -81,5 +75,4 @@ echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/cre
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 have_postgres || { echo "the PostgreSQL server programs are still missing after installing postgresql" >&2; exit 1; }
-install_schemathesis
-install_sseclient
+install_pinned

@@ -10,7 +10,10 @@ import PostgresNIO
 /// lease (or of a loop that has not yet seen a redeliver) changes nothing and says so.
 extension WebhookStore {
     /// Takes or renews the leases of active subscriptions this instance may deliver, at most
-    /// `limit`, skipping rows another claim has locked; returns those it holds now. A
+    /// `limit`; returns those it holds now. It waits for rows another transaction has locked
+    /// (a loop writing its progress, another instance's claim: both short, and taken in id
+    /// order, so claims never deadlock) rather than skip them: a row of its own it skipped
+    /// would read as a lease lost, and stop a healthy loop. A
     /// subscription of a revoked integration key is left alone: the integration is no longer
     /// allowed to read the feed.
     public func claim(owner: String, leaseSeconds: Int64, limit: Int, on database: Database) async throws -> [LeasedSubscription] {
@@ -28,7 +31,7 @@ extension WebhookStore {
                               SELECT 1 FROM api_keys k
                                WHERE k.id = w.created_by AND k.role = 'integration' AND k.revoked_at IS NOT NULL)
                         ORDER BY w.id LIMIT \(limit)
-                          FOR UPDATE SKIP LOCKED)
+                          FOR UPDATE)
                 RETURNING s.id, s.generation
                 """,
                 logger: self.logger
