@@ -54,6 +54,9 @@ DOCUMENTED_REFUSALS = {
         # A generated URL's host rarely resolves (422 webhook-target-refused); a generated
         # fromPosition is mostly past the head (422 out-of-range).
         "POST /v1/webhooks", "POST /v1/webhooks/{webhookId}/redeliver",
+        # Bodiless steps: a generated Idempotency-Key already sent with another request is 422
+        # idempotency-key-reused before the subscription is looked up, as for the order steps.
+        "POST /v1/webhooks/{webhookId}/resume", "POST /v1/webhooks/{webhookId}/rotate-secret",
     ]},
 }
 EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
