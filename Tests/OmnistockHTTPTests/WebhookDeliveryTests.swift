@@ -131,7 +131,7 @@ final class Receiver: Sendable {
         let lines = (0..<count).map { #"{"sku": "SKU-\#($0)", "locationId": "\#(location)", "kind": "receipt", "quantity": 1}"# }
         let reply = try await harness.call(.post, "/v1/stock/movements", key: harness.keys.admin, body: #"{"movements": [\#(lines.joined(separator: ","))]}"#)
         #expect(reply.status == .created, "\(reply.text)")
-        return try await harness.services.webhooks.headPosition(on: harness.services.database)
+        return try await harness.services.events.head(on: harness.services.database)
     }
 
     /// Waits (at most 20 s) until `done` holds.

@@ -111,6 +111,11 @@ public struct WebhookFilter: Equatable, Sendable {
         self.scope = scope
     }
 
+    /// The filter of a subscription's lists as stored (nil: every type, every location).
+    public init(eventTypes: [String]?, locationIds: [String]?) {
+        self.init(eventTypes: eventTypes.map(Set.init), scope: locationIds.map { .only(Set($0)) } ?? .all)
+    }
+
     /// Whether an event of `type` concerning `locationIds` may be delivered (visibility is then
     /// decided on the event itself, by `Access.visibility`).
     public func wants(type: String, locationIds: [String]) -> Bool {

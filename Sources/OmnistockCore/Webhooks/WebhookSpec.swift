@@ -10,7 +10,7 @@ public struct WebhookSpec: Equatable, Sendable {
     public let description: String?
 
     public var filter: WebhookFilter {
-        WebhookFilter(eventTypes: eventTypes.map(Set.init), scope: locationIds.map { .only(Set($0)) } ?? .all)
+        WebhookFilter(eventTypes: eventTypes, locationIds: locationIds)
     }
 
     /// Validates everything but the URL's parts and resolution (`WebhookTarget`), which the edge

@@ -72,40 +72,39 @@ struct WebhookRoutes {
     @Sendable func list(_ request: Request, context: OmsContext) async throws -> Response {
         let principal = try context.authorize(.manageWebhooks)
         let records = try await services.webhooks.list(owner: WebhookOwner(principal), on: services.database)
-        let head = try await services.webhooks.headPosition(on: services.database)
+        let head = try await services.events.head(on: services.database)
         return try JSON.response(PageView(items: records.map { WebhookView($0, head: head) }, nextCursor: nil))
     }
 
     /// `GET /v1/webhooks/{webhookId}`: one subscription, its cursor, lag and last attempt.
     @Sendable func get(_ request: Request, context: OmsContext) async throws -> Response {
-        let (id, owner) = try target(request, context)
+        let (id, owner, _) = try target(request, context)
         guard let record = try await services.webhooks.get(id: id, owner: owner, on: services.database) else {
             throw Problem(Rejection.unknownWebhook(webhookId: id))
         }
-        return try JSON.response(WebhookView(record, head: try await services.webhooks.headPosition(on: services.database)))
+        return try JSON.response(WebhookView(record, head: try await services.events.head(on: services.database)))
     }
 
     /// `DELETE /v1/webhooks/{webhookId}`: the subscription and its log go; the answer shows it as it was.
     @Sendable func delete(_ request: Request, context: OmsContext) async throws -> Response {
-        let (id, owner) = try target(request, context)
+        let (id, owner, _) = try target(request, context)
         guard let record = try await services.webhooks.delete(id: id, owner: owner, on: services.database) else {
             throw Problem(Rejection.unknownWebhook(webhookId: id))
         }
         services.webhooks.changed()
-        return try JSON.response(WebhookView(record, head: try await services.webhooks.headPosition(on: services.database), deleted: true))
+        return try JSON.response(WebhookView(record, head: try await services.events.head(on: services.database), deleted: true))
     }
 
     /// `POST /v1/webhooks/{webhookId}/rotate-secret`: a new secret, shown once; the old one signs
     /// beside it for a day, so receivers can change theirs without losing a delivery.
     @Sendable func rotateSecret(_ request: Request, context: OmsContext) async throws -> Response {
-        let (id, owner) = try target(request, context)
-        let principal = try context.authorize(.manageWebhooks)
+        let (id, owner, principal) = try target(request, context)
         defer { services.webhooks.changed() }
         return try await services.idempotent(request, context: context, principal: principal, body: { Data() }) { transaction in
             guard let (record, secret) = try await services.webhooks.rotateSecret(id: id, owner: owner, in: transaction) else {
                 throw Problem(Rejection.unknownWebhook(webhookId: id))
             }
-            let head = try await services.webhooks.headPosition(on: services.database)
+            let head = try await services.events.head(on: services.database)
             return (
                 StoredResponse(status: 200, body: try view(record, head: head, secret: secret)),
                 StoredResponse(status: 200, body: try view(record, head: head))
@@ -115,8 +114,7 @@ struct WebhookRoutes {
 
     /// `POST /v1/webhooks/{webhookId}/redeliver`: delivery starts again at `fromPosition`.
     @Sendable func redeliver(_ request: Request, context: OmsContext) async throws -> Response {
-        let (id, owner) = try target(request, context)
-        let principal = try context.authorize(.manageWebhooks)
+        let (id, owner, principal) = try target(request, context)
         let body = try await JSON.decode(RedeliverBody.self, from: request, context: context)
         guard body.value.fromPosition >= 1 else {
             throw Problem(.outOfRange(field: "fromPosition", lower: "1", upper: "the ledger's head plus one"))
@@ -135,8 +133,7 @@ struct WebhookRoutes {
 
     /// `POST /v1/webhooks/{webhookId}/resume`: active again, from its kept cursor.
     @Sendable func resume(_ request: Request, context: OmsContext) async throws -> Response {
-        let (id, owner) = try target(request, context)
-        let principal = try context.authorize(.manageWebhooks)
+        let (id, owner, principal) = try target(request, context)
         defer { services.webhooks.changed() }
         return try await services.idempotent(request, context: context, principal: principal, body: { Data() }) { transaction in
             guard let record = try await services.webhooks.resume(id: id, owner: owner, in: transaction) else {
@@ -149,7 +146,7 @@ struct WebhookRoutes {
 
     /// `GET /v1/webhooks/{webhookId}/deliveries`: the newest attempts first.
     @Sendable func deliveries(_ request: Request, context: OmsContext) async throws -> Response {
-        let (id, owner) = try target(request, context)
+        let (id, owner, _) = try target(request, context)
         let limit = try request.integer(
             "limit", in: 1...Int64(Limits.webhookDeliveriesPageMax), default: Int64(Limits.webhookDeliveriesPageDefault))
         guard let records = try await services.webhooks.deliveries(id: id, owner: owner, limit: Int(limit), on: services.database) else {
@@ -160,11 +157,11 @@ struct WebhookRoutes {
 
     // MARK: - Steps
 
-    /// The subscription a request names and whose subscriptions the caller may act on.
-    func target(_ request: Request, _ context: OmsContext) throws -> (String, WebhookOwner) {
+    /// The subscription a request names, whose subscriptions the caller may act on, and the caller.
+    func target(_ request: Request, _ context: OmsContext) throws -> (String, WebhookOwner, Principal) {
         let id = try request.identifier("webhookId", context: context)
         let principal = try context.authorize(.manageWebhooks)
-        return (id, WebhookOwner(principal))
+        return (id, WebhookOwner(principal), principal)
     }
 
     func view(_ record: WebhookRecord, head: Int64, secret: String? = nil) throws -> [UInt8] {
@@ -172,6 +169,6 @@ struct WebhookRoutes {
     }
 
     func headPosition(_ transaction: Transaction) async throws -> Int64 {
-        try await services.webhooks.headPosition(in: transaction)
+        try await services.events.head(in: transaction)
     }
 }

@@ -230,12 +230,19 @@ public struct EventStore: Sendable {
 
     /// The ledger's last committed position.
     public func head(on database: Database) async throws -> Int64 {
-        try await database.withConnection { connection in
-            for try await position in try await connection.query("SELECT position FROM ledger_head", logger: logger).decode(Int64.self) {
-                return position
-            }
-            throw StoreError.corrupt("the ledger head row is missing")
+        try await database.withConnection { connection in try await self.head(connection) }
+    }
+
+    /// The ledger's last committed position as a transaction sees it.
+    public func head(in transaction: Transaction) async throws -> Int64 {
+        try await head(transaction.connection)
+    }
+
+    func head(_ connection: PostgresConnection) async throws -> Int64 {
+        for try await position in try await connection.query("SELECT position FROM ledger_head", logger: logger).decode(Int64.self) {
+            return position
         }
+        throw StoreError.corrupt("the ledger head row is missing")
     }
 
     /// Reads committed events after `after`, in position order.

@@ -71,7 +71,7 @@ extension WebhookStore {
                 (String, [String]?, [String]?, String, String?, Date?, Int64, Int, Date?, Int64).self)
             return DeliveryTarget(
                 id: id, url: url,
-                filter: WebhookFilter(eventTypes: types.map(Set.init), scope: locations.map { .only(Set($0)) } ?? .all),
+                filter: WebhookFilter(eventTypes: types, locationIds: locations),
                 secret: secret, previousSecret: previous.flatMap { old in previousUntil.map { (old, $0) } }, cursor: cursor, failedAttempts: failed, nextAttemptAt: next,
                 generation: generation)
         }
@@ -138,18 +138,5 @@ extension WebhookStore {
             """,
             logger: logger
         ).collect()
-    }
-
-    /// The ledger's head (for the lag of a subscription).
-    public func headPosition(on database: Database) async throws -> Int64 {
-        try await database.withConnection { connection in try await self.headPosition(connection) }
-    }
-
-    public func headPosition(in transaction: Transaction) async throws -> Int64 {
-        try await headPosition(transaction.connection)
-    }
-
-    func headPosition(_ connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query("SELECT position FROM ledger_head", logger: logger).collect().first?.decode(Int64.self) ?? 0
     }
 }

@@ -21,7 +21,7 @@ public struct WebhookRecord: Equatable, Sendable {
     public var lastDelivery: DeliveryRecord?
 
     public var filter: WebhookFilter {
-        WebhookFilter(eventTypes: eventTypes.map(Set.init), scope: locationIds.map { .only(Set($0)) } ?? .all)
+        WebhookFilter(eventTypes: eventTypes, locationIds: locationIds)
     }
 }
 

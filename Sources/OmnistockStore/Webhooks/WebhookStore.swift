@@ -118,7 +118,7 @@ public final class WebhookStore: Sendable {
     /// retry schedule; the status is left as it is. Refused past the head.
     public func redeliver(id: String, owner: WebhookOwner, fromPosition: Int64, in transaction: Transaction) async throws -> Result<WebhookRecord, Rejection> {
         precondition(fromPosition >= 1, "the edge bounds the position")
-        let head = try await transaction.connection.query("SELECT position FROM ledger_head", logger: logger).collect().first?.decode(Int64.self) ?? 0
+        let head = try await EventStore(logger: logger).head(in: transaction)
         guard fromPosition <= head + 1 else {
             return .failure(.outOfRange(field: "fromPosition", lower: "1", upper: "\(head + 1) (the ledger's head plus one)"))
         }
