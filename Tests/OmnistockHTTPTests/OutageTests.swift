@@ -106,7 +106,11 @@ import Testing
             let boots = try await h.position("PAR-01", "BOOT-42")
             #expect(boots["onHand"] as? Int == 16, "\(boots)")
             #expect(try await timedCall(h.client, .get, "/ready").status == .ok)
-            try await h.verifyIsClean()
+            // Verified through the tests' bounds, for the reason the harness is set up through them.
+            let differences = try await withDatabase(h.services.database.settings) { database in
+                try await Rebuilder(logger: testLogger).verify(on: database)
+            }
+            #expect(differences.isEmpty, "\(differences)")
         }
     }
 }
@@ -167,11 +171,14 @@ func withProductionBounds<R: Sendable>(_ settings: DatabaseSettings, _ body: @Se
 /// `Harness.run` on a fresh database whose pool has the service's own acquire bounds.
 func outageHarness(_ body: @Sendable (Harness) async throws -> Void) async throws {
     let settings = try await TestCluster.shared.freshDatabase()
-    try await withProductionBounds(settings) { database in
-        let services = try services(on: database)
+    // The keys and the location are made through a pool with the tests' bounds: with the whole
+    // suite beside it on two cores, a first connection has taken over the service's 5 s (seen in
+    // CI), and that is the machine, not what these tests are about.
+    let keys = try await withDatabase(settings) { setup in
+        let services = try services(on: setup)
         func key(_ role: Role, _ locations: [String]?) async throws -> String {
             let spec = try ApiKeySpec.validate(name: "\(role)", role: role, locations: locations).get()
-            return try await services.apiKeys.create(spec, createdBy: "test", on: database).1
+            return try await services.apiKeys.create(spec, createdBy: "test", on: setup).1
         }
         let keys = Harness.Keys(
             admin: try await key(.admin, nil), checkout: try await key(.checkout, nil), store: try await key(.store, ["PAR-01"]),
@@ -179,7 +186,11 @@ func outageHarness(_ body: @Sendable (Harness) async throws -> Void) async throw
         let location = Location(
             id: "PAR-01", name: "Store PAR-01", kind: .store, latitude: 48.86, longitude: 2.34, capabilities: .init(pickup: true, ships: true),
             dailyCapacity: 100, priority: 1, pickupWindowDays: 7, active: true)
-        _ = try await services.locations.define(location, metadata: EventMetadata(actor: "test"), on: database)
+        _ = try await services.locations.define(location, metadata: EventMetadata(actor: "test"), on: setup)
+        return keys
+    }
+    try await withProductionBounds(settings) { database in
+        let services = try services(on: database)
         try await Application(router: buildRouter(services), logger: testLogger).test(.router) { client in
             try await body(Harness(client: client, services: services, keys: keys))
         }
