@@ -104,7 +104,7 @@ struct WebhookRoutes {
             guard let (record, secret) = try await services.webhooks.rotateSecret(id: id, owner: owner, in: transaction) else {
                 throw Problem(Rejection.unknownWebhook(webhookId: id))
             }
-            let head = try await services.events.head(on: services.database)
+            let head = try await headPosition(transaction)
             return (
                 StoredResponse(status: 200, body: try view(record, head: head, secret: secret)),
                 StoredResponse(status: 200, body: try view(record, head: head))

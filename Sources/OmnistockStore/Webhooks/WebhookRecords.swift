@@ -19,10 +19,6 @@ public struct WebhookRecord: Equatable, Sendable {
     public var previousSecretExpiresAt: Date?
     /// The newest attempt, when there is one.
     public var lastDelivery: DeliveryRecord?
-
-    public var filter: WebhookFilter {
-        WebhookFilter(eventTypes: eventTypes, locationIds: locationIds)
-    }
 }
 
 /// One attempt to deliver an event.

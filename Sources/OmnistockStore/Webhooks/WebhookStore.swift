@@ -44,7 +44,7 @@ public final class WebhookStore: Sendable {
         _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtext('webhook_subscriptions'))", logger: logger).collect()
         let count = try await connection.query("SELECT count(*) FROM webhook_subscriptions", logger: logger).collect().first?.decode(Int64.self) ?? 0
         guard count < Limits.webhookSubscriptionsMax else { return .failure(.webhookLimitReached(countMax: Limits.webhookSubscriptionsMax)) }
-        let id = "wh_" + Self.randomToken(bytes: 9)
+        let id = "wh_" + ApiKeyStore.randomToken(bytes: 9)
         let secret = Self.newSecret()
         _ = try await connection.query(
             """
@@ -214,9 +214,5 @@ public final class WebhookStore: Sendable {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
         return "whsec_" + Data(bytes).base64EncodedString()
-    }
-
-    static func randomToken(bytes count: Int) -> String {
-        ApiKeyStore.randomToken(bytes: count)
     }
 }
