@@ -66,7 +66,8 @@ let package = Package(
                 // Streams end on graceful shutdown (StreamResponse.swift).
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Resources/openapi.yaml")],
+            // The OpenAPI document, and the store app's files (WebPages/WebPage.swift).
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/store")],
             swiftSettings: swiftSettings
         ),
         // Background work of an instance: the ledger tail's service, the sweepers and webhook delivery.

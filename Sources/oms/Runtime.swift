@@ -51,6 +51,8 @@ struct Stores {
     let streams: StreamLimits
     /// Whether webhook targets may be private addresses.
     let webhookTargets: TargetResolver
+    /// How soon after its order a pickup is promised ready.
+    let pickupPromiseSeconds: Int64
 
     init(settings: Settings, logger: Logger) throws {
         events = EventStore(logger: logger)
@@ -62,10 +64,13 @@ struct Stores {
         migrator = Migrator(migrations: try Migration.bundled(), logger: logger)
         streams = settings.streams
         webhookTargets = TargetResolver(allowPrivate: settings.webhooks.allowPrivateTargets)
+        pickupPromiseSeconds = settings.pickupPromiseSeconds
+        // A build without the store app's files is broken: say so now, not at its first visitor.
+        _ = try WebPage.store.get()
     }
 
     func edge(database: Database, logger: Logger) -> EdgeServices {
-        EdgeServices(
+        var services = EdgeServices(
             database: database, events: events, locations: locations, stock: stock, holds: holds,
             holdWriter: HoldWriter(
                 database: database, events: events, idempotencyRetentionSeconds: idempotency.retentionSeconds, logger: logger),
@@ -77,6 +82,8 @@ struct Stores {
             apiKeys: apiKeys, idempotency: idempotency,
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger,
             streams: streams, webhookTargets: webhookTargets)
+        services.pickupPromiseSeconds = pickupPromiseSeconds
+        return services
     }
 
     /// Migrates when allowed, else refuses a database whose schema is not this binary's.

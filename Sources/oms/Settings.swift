@@ -28,6 +28,8 @@ struct Settings: Sendable {
     /// private targets, the retry schedule and the lease.
     var webhookDelivery: Bool
     var webhooks: WebhookSettings
+    /// How soon after its order a pickup is promised ready (orders' `readyBy`).
+    var pickupPromiseSeconds: Int64
     var logLevel: String
     var logFormat: String
     var demo: Bool
@@ -99,6 +101,9 @@ struct Settings: Sendable {
             streams: streams,
             webhookDelivery: try boolean("oms.webhook.delivery", default: true),
             webhooks: webhooks,
+            pickupPromiseSeconds: Int64(try integer(
+                "oms.pickup.promise.seconds", default: Int(Limits.pickupPromiseSecondsDefault),
+                range: Int(Limits.pickupPromiseSecondsMin)...Int(Limits.pickupPromiseSecondsMax))),
             logLevel: logLevel,
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)

@@ -18,10 +18,8 @@ import Testing
                 nil, .roleForbidden(role: .checkout, operation: .defineLocation),
                 .roleForbidden(role: .store, operation: .defineLocation), .locationForbidden(locationId: "PAR-01"), nil,
             ],
-            .readEvents: [
-                nil, .roleForbidden(role: .checkout, operation: .readEvents),
-                .roleForbidden(role: .store, operation: .readEvents), .locationForbidden(locationId: "PAR-01"), nil,
-            ],
+            // Stores read the feed of their own locations (the store app's live queue).
+            .readEvents: [nil, .roleForbidden(role: .checkout, operation: .readEvents), nil, .locationForbidden(locationId: "PAR-01"), nil],
             .manageApiKeys: [
                 nil, .roleForbidden(role: .checkout, operation: .manageApiKeys),
                 .roleForbidden(role: .store, operation: .manageApiKeys),

@@ -94,7 +94,8 @@ public enum Operation: String, CaseIterable, Sendable {
         switch self {
         case .readLocations: [.admin, .checkout, .store, .integration]
         case .defineLocation: [.admin, .integration]
-        case .readEvents: [.admin, .integration]
+        // Stores follow the feed of their own locations: the store app's queue is live from it.
+        case .readEvents: [.admin, .store, .integration]
         case .manageApiKeys: [.admin]
         // Checkout reads availability; it never changes stock (rule 7).
         case .readStock: [.admin, .checkout, .store, .integration]

@@ -18,6 +18,12 @@ public enum Limits {
     /// What a location definition gets when it does not say.
     public static let pickupWindowDaysDefault: Int64 = 7
     public static let priorityDefault: Int64 = 100
+    /// How soon after its order a pickup is promised ready ("ready in under two hours", the
+    /// retailers' click & collect promise); a setting (`OMS_PICKUP_PROMISE_SECONDS`) within
+    /// these bounds.
+    public static let pickupPromiseSecondsDefault: Int64 = 7_200
+    public static let pickupPromiseSecondsMin: Int64 = 60
+    public static let pickupPromiseSecondsMax: Int64 = 7 * 86_400
     /// Coordinates in decimal degrees (WGS 84).
     public static let latitudeDegreesMax = 90.0
     public static let longitudeDegreesMax = 180.0
@@ -281,4 +287,11 @@ extension Limits {
     public static let webhookProgressFlushMilliseconds: Int64 = 200
     /// Tries of one progress write (about 100 ms to 1 s apart, while the lease lasts).
     public static let webhookProgressWriteAttemptsMax = 60
+
+    // MARK: Web pages
+
+    /// The files of one web page shipped in the binary (the store app), and each file's size:
+    /// they are read into memory at start, so a stray large file is refused there, not served.
+    public static let webPageFilesMax = 64
+    public static let webPageFileBytesMax = 1_048_576
 }

@@ -2,7 +2,7 @@ import Hummingbird
 import OmnistockCore
 import OmnistockStore
 
-/// API keys, for admins.
+/// API keys, for admins; and, for every key, what it is (`GET /v1/me`).
 struct ApiKeyRoutes {
     let services: EdgeServices
 
@@ -11,6 +11,7 @@ struct ApiKeyRoutes {
             .post("api-keys", use: self.create)
             .get("api-keys", use: self.list)
             .delete("api-keys/{apiKeyId}", use: self.revoke)
+            .get("me", use: self.me)
     }
 
     /// `POST /v1/api-keys`: a new key, whose secret this answer shows once.
@@ -37,6 +38,13 @@ struct ApiKeyRoutes {
         _ = try context.authorize(.manageApiKeys)
         let records = try await services.apiKeys.list(on: services.database)
         return try JSON.response(PageView(items: records.map { ApiKeyView($0) }, nextCursor: nil))
+    }
+
+    /// `GET /v1/me`: the calling key's id, role and locations, so that a client (the store app)
+    /// knows which stores it works for without an admin's listing.
+    @Sendable func me(_ request: Request, context: OmsContext) async throws -> Response {
+        let principal = try context.caller()
+        return try JSON.response(CallerView(principal))
     }
 
     /// `DELETE /v1/api-keys/{apiKeyId}`: revokes a key.

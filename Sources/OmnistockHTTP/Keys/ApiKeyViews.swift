@@ -33,3 +33,26 @@ struct ApiKeyView: Codable, Sendable {
         self.key = key
     }
 }
+
+/// The calling key, as `GET /v1/me` shows it.
+struct CallerView: Encodable {
+    var apiKeyId: String
+    var role: Role
+    /// The locations the key is bound to, sorted; null when it acts on every location.
+    var locationIds: [String]?
+
+    init(_ principal: Principal) {
+        apiKeyId = principal.apiKeyId
+        role = principal.role
+        locationIds = principal.scope.sortedIds
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        enum Keys: String, CodingKey { case apiKeyId, role, locationIds }
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(apiKeyId, forKey: .apiKeyId)
+        try container.encode(role, forKey: .role)
+        // Always present: null says "every location", not "unknown".
+        try container.encode(locationIds, forKey: .locationIds)
+    }
+}

@@ -13,6 +13,7 @@ struct OrderRoutes {
             .post("orders", use: self.create)
             .get("orders", use: self.queue)
             .get("orders/{orderId}", use: self.get)
+            .get("returnable-orders/{orderNumber}", use: self.returnable)
     }
 
     /// `POST /v1/orders`: an order from lines, or from a paid hold.
@@ -27,8 +28,8 @@ struct OrderRoutes {
         return try await services.idempotent(request, context: context, principal: principal, body: body.canonical) { transaction in
             let creation = try await services.orders.create(orderRequest, principal: principal, metadata: metadata, in: transaction)
             let status = creation.created ? 201 : 200
-            let stored = StoredResponse(status: status, body: try OrderView.render(creation.record, pickupCode: nil))
-            return (StoredResponse(status: status, body: try OrderView.render(creation.record, pickupCode: creation.pickupCode)), stored)
+            let stored = StoredResponse(status: status, body: try OrderView.render(creation.record, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds))
+            return (StoredResponse(status: status, body: try OrderView.render(creation.record, pickupCode: creation.pickupCode, promiseSeconds: services.pickupPromiseSeconds)), stored)
         }
     }
 
@@ -43,8 +44,8 @@ struct OrderRoutes {
         let outcome = try await services.orderSteps.submit(
             .convert(orderRequest), principal: principal, metadata: metadata,
             idempotency: try services.idempotencyRequest(request, principal: principal, body: body.canonical),
-            render: OrderStepAnswer.renderer(requestId: requestId))
-        return try OrderStepAnswer.respond(outcome, requestId: requestId)
+            render: OrderStepAnswer.renderer(requestId: requestId, promiseSeconds: services.pickupPromiseSeconds))
+        return try OrderStepAnswer.respond(outcome, requestId: requestId, promiseSeconds: services.pickupPromiseSeconds)
     }
 
     /// `GET /v1/orders?locationId=…[&status=…][&after=…]`: a store's queue, oldest first.
@@ -54,32 +55,20 @@ struct OrderRoutes {
         }
         if let fault = Identifier.check(locationId, field: "locationId") { throw Problem(fault, inBody: false) }
         _ = try context.authorize(.workOrders, locations: [locationId])
-        let statuses = try Self.statuses(request)
+        let statuses: [OrderStatus] = try request.cases("status")
         let limit = try request.pageSize()
         var after: (createdAtMs: Int64, id: String)?
         if let cursor = request.uri.queryParameters.get("after") {
             guard let parsed = QueueCursor.parse(String(cursor)) else { throw Problem(.invalidCursor(field: "after"), inBody: false) }
             after = parsed
         }
+        // Read first: the page then reflects at least every event up to it.
+        let position = try await services.events.head(on: services.database)
         let records = try await services.orders.queue(
             locationId: locationId, statuses: statuses.isEmpty ? OrderStatus.open : statuses, after: after, limit: limit + 1)
         let page = Array(records.prefix(limit))
         let next = records.count > limit ? page.last.map { QueueCursor.make($0.order.createdAtMs, $0.order.id) } : nil
-        return try JSON.response(OrderPageView(orders: page.map { OrderView($0, pickupCode: nil) }, next: next))
-    }
-
-    /// The `status` filters of a queue, each once, in the order given (empty: none given).
-    private static func statuses(_ request: Request) throws -> [OrderStatus] {
-        var statuses: [OrderStatus] = []
-        for text in request.uri.queryParameters.getAll("status") {
-            guard let status = OrderStatus(rawValue: String(text)) else {
-                throw Problem(
-                    .outOfRange(field: "status", lower: "one of", upper: OrderStatus.allCases.map(\.rawValue).joined(separator: ", ")),
-                    inBody: false)
-            }
-            if !statuses.contains(status) { statuses.append(status) }
-        }
-        return statuses
+        return try JSON.response(OrderPageView(orders: page.map { OrderView($0, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds) }, next: next, position: position))
     }
 
     /// `GET /v1/orders/{orderId}`.
@@ -90,7 +79,22 @@ struct OrderRoutes {
             throw Problem(Rejection.unknownOrder(orderId: id), inBody: false)
         }
         try services.orders.authorizeRead(principal, record.order)
-        return try JSON.response(OrderView(record, pickupCode: nil))
+        return try JSON.response(OrderView(record, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds))
+    }
+}
+
+extension OrderRoutes {
+    /// `GET /v1/returnable-orders/{orderNumber}`: what of an order can be taken back, found by
+    /// the number on the customer's receipt. A return is taken at any store, so any caller who
+    /// may take returns finds it; the answer holds what a return needs and nothing of the
+    /// customer (no reference, no locations, no codes).
+    @Sendable func returnable(_ request: Request, context: OmsContext) async throws -> Response {
+        let number = try request.identifier("orderNumber", context: context)
+        _ = try context.authorize(.returnOrders)
+        guard let record = try await services.orders.order(number: number) else {
+            throw Problem(Rejection.unknownOrder(orderId: number), inBody: false)
+        }
+        return try JSON.response(ReturnableOrderView(record.order))
     }
 }
 

@@ -111,12 +111,12 @@ struct OrderStepRoutes {
             let outcome = try await services.orderSteps.submit(
                 .step(asked, orderId: id), principal: principal, metadata: metadata,
                 idempotency: try services.idempotencyRequest(request, principal: principal, body: { canonical }),
-                render: OrderStepAnswer.renderer(requestId: requestId))
-            return try OrderStepAnswer.respond(outcome, requestId: requestId)
+                render: OrderStepAnswer.renderer(requestId: requestId, promiseSeconds: services.pickupPromiseSeconds))
+            return try OrderStepAnswer.respond(outcome, requestId: requestId, promiseSeconds: services.pickupPromiseSeconds)
         }
         return try await services.idempotent(request, context: context, principal: principal, body: { canonical }) { transaction in
             let record = try await services.orders.act(asked, orderId: id, principal: principal, metadata: metadata, in: transaction)
-            let answer = StoredResponse(status: 200, body: try OrderView.render(record, pickupCode: nil))
+            let answer = StoredResponse(status: 200, body: try OrderView.render(record, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds))
             return (answer, answer)
         }
     }

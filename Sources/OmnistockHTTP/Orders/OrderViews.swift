@@ -39,6 +39,8 @@ struct OrderView: Encodable {
     var pickupLocked: Bool
     var createdAt: String
     var updatedAt: String
+    /// When a pickup order is promised ready: its creation plus the pickup promise.
+    var readyBy: String?
     var readyAt: String?
     var pickupExpiresAt: String?
     var endedAt: String?
@@ -47,7 +49,7 @@ struct OrderView: Encodable {
     var cancelReason: String?
     var version: Int64
 
-    init(_ record: OrderRecord, pickupCode: String?) {
+    init(_ record: OrderRecord, pickupCode: String?, promiseSeconds: Int64) {
         let order = record.order
         id = order.id
         orderNumber = order.orderNumber
@@ -65,6 +67,7 @@ struct OrderView: Encodable {
         pickupLocked = order.pickupLocked
         createdAt = Timestamp.iso(order.createdAtMs)
         updatedAt = Timestamp.iso(order.updatedAtMs)
+        readyBy = order.pickupLocationId == nil ? nil : Timestamp.iso(order.createdAtMs + promiseSeconds * 1_000)
         readyAt = order.readyAtMs.map(Timestamp.iso)
         pickupExpiresAt = order.pickupExpiresAtMs.map(Timestamp.iso)
         endedAt = order.endedAtMs.map(Timestamp.iso)
@@ -76,8 +79,8 @@ struct OrderView: Encodable {
         version = record.version
     }
 
-    static func render(_ record: OrderRecord, pickupCode: String?) throws -> [UInt8] {
-        Array(try JSON.encoder.encode(OrderView(record, pickupCode: pickupCode)))
+    static func render(_ record: OrderRecord, pickupCode: String?, promiseSeconds: Int64) throws -> [UInt8] {
+        Array(try JSON.encoder.encode(OrderView(record, pickupCode: pickupCode, promiseSeconds: promiseSeconds)))
     }
 }
 
@@ -85,12 +88,45 @@ struct OrderView: Encodable {
 struct OrderPageView: Encodable {
     var orders: [OrderView]
     var next: String?
+    /// The ledger head read before the page: the page reflects at least every event up to it,
+    /// so a live view that streams events after it misses none.
+    var position: Int64
 
     func encode(to encoder: any Encoder) throws {
-        enum Keys: String, CodingKey { case orders, next }
+        enum Keys: String, CodingKey { case orders, next, position }
         var container = encoder.container(keyedBy: Keys.self)
         try container.encode(orders, forKey: .orders)
+        try container.encode(position, forKey: .position)
         // `next` is always present: null on the last page.
         try container.encode(next, forKey: .next)
+    }
+}
+
+/// What a return needs of an order: its lines and how much of each can come back.
+struct ReturnableOrderView: Encodable {
+    struct Line: Encodable {
+        var id: String
+        var sku: String
+        var quantity: Int64
+        var status: String
+        var returned: Int64
+        var damaged: Int64
+        /// Units handed over and not yet returned.
+        var returnable: Int64
+    }
+    var id: String
+    var orderNumber: String
+    var status: String
+    var fulfilmentType: String
+    var lines: [Line]
+
+    init(_ order: Order) {
+        id = order.id
+        orderNumber = order.orderNumber
+        status = order.status.rawValue
+        fulfilmentType = order.pickupLocationId == nil ? "ship" : "pickup"
+        lines = order.lines.map {
+            Line(id: $0.id, sku: $0.sku, quantity: $0.quantity, status: $0.status.rawValue, returned: $0.returned, damaged: $0.damaged, returnable: $0.returnable)
+        }
     }
 }

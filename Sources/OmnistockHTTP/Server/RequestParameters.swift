@@ -30,6 +30,21 @@ extension Request {
         return parsed
     }
 
+    /// The values of a repeatable query parameter naming cases of a closed set (`status=…`),
+    /// each once, in the order given; empty when none is given, 400 for an unknown one.
+    func cases<Value: RawRepresentable & CaseIterable>(_ name: String) throws -> [Value] where Value.RawValue == String {
+        var values: [Value] = []
+        for text in uri.queryParameters.getAll(name) {
+            guard let value = Value(rawValue: String(text)) else {
+                throw Problem(
+                    .outOfRange(field: name, lower: "one of", upper: Value.allCases.map(\.rawValue).joined(separator: ", ")),
+                    inBody: false)
+            }
+            if !values.contains(where: { $0.rawValue == value.rawValue }) { values.append(value) }
+        }
+        return values
+    }
+
     /// The page size of a listing.
     func pageSize() throws -> Int {
         Int(try integer("limit", in: 1...Int64(Limits.pageSizeMax), default: Int64(Limits.pageSizeDefault)))

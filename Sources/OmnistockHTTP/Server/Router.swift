@@ -15,6 +15,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     router.add(middleware: InputRulesMiddleware(routes: table))
 
     OperationsRoutes(services: services).register(on: router)
+    WebPageRoutes(page: WebPage.store).register(on: router)
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))
         .add(middleware: LedgerPositionMiddleware(services: services))
     LocationRoutes(services: services).register(on: v1)

@@ -1,4 +1,5 @@
 import Logging
+import OmnistockCore
 import OmnistockStore
 
 /// What the edge needs from the rest of the service; built once by the `oms` executable.
@@ -30,6 +31,8 @@ public struct EdgeServices: Sendable {
     /// Webhook subscriptions, and the check of their targets' addresses.
     public var webhooks: WebhookStore
     public var webhookTargets: TargetResolver
+    /// How soon after its order a pickup is promised ready (`readyBy`; OMS_PICKUP_PROMISE_SECONDS).
+    public var pickupPromiseSeconds: Int64 = Limits.pickupPromiseSecondsDefault
 
     public init(
         database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, tail: LedgerTail, apiKeys: ApiKeyStore,

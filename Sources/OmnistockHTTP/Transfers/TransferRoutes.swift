@@ -9,6 +9,7 @@ struct TransferRoutes {
     func register(on group: RouterGroup<OmsContext>) {
         group
             .post("transfers", use: self.dispatch)
+            .get("transfers", use: self.list)
             .get("transfers/{transferId}", use: self.get)
             .post("transfers/{transferId}/receive", use: self.receive)
     }
@@ -26,6 +27,25 @@ struct TransferRoutes {
             let answer = StoredResponse(status: 201, body: Array(try JSON.encoder.encode(TransferView(record))))
             return (answer, answer)
         }
+    }
+
+    /// `GET /v1/transfers?toLocationId=…[&status=…][&after=…][&limit=…]`: the transfers to a
+    /// location (by default those on their way), in id order, for a caller at that location.
+    @Sendable func list(_ request: Request, context: OmsContext) async throws -> Response {
+        guard let locationId = request.uri.queryParameters.get("toLocationId").map({ String($0) }) else {
+            throw Problem(.missingField(field: "toLocationId"), inBody: false)
+        }
+        if let fault = Identifier.check(locationId, field: "toLocationId") { throw Problem(fault, inBody: false) }
+        _ = try context.authorize(.transferStock, locations: [locationId])
+        let statuses: [TransferStatus] = try request.cases("status")
+        let limit = try request.pageSize()
+        let after = request.uri.queryParameters.get("after").map { String($0) }
+        if let after, Identifier.check(after, field: "after") != nil { throw Problem(.invalidCursor(field: "after"), inBody: false) }
+        let records = try await services.orders.transfers(
+            toLocationId: locationId, statuses: statuses.isEmpty ? [.inTransit] : statuses, after: after, limit: limit + 1)
+        let page = Array(records.prefix(limit))
+        let next = records.count > limit ? page.last?.transfer.id : nil
+        return try JSON.response(TransferPageView(transfers: page.map(TransferView.init), next: next))
     }
 
     /// `GET /v1/transfers/{transferId}`, for a caller at either end.

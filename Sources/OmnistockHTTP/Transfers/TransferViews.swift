@@ -28,3 +28,17 @@ struct TransferView: Encodable {
         version = record.version
     }
 }
+
+/// A page of the transfers to a location.
+struct TransferPageView: Encodable {
+    var transfers: [TransferView]
+    var next: String?
+
+    func encode(to encoder: any Encoder) throws {
+        enum Keys: String, CodingKey { case transfers, next }
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(transfers, forKey: .transfers)
+        // `next` is always present: null on the last page.
+        try container.encode(next, forKey: .next)
+    }
+}

@@ -78,6 +78,31 @@ public struct OrderStore: Sendable {
         }
     }
 
+    /// The order of an order number (unique), for a return taken at any store.
+    public func order(number: String) async throws -> OrderRecord? {
+        try await database.withConnection { connection in
+            try await orderRow("order_number", number, lock: false, on: connection)
+        }
+    }
+
+    /// A page of the transfers to a location, in id order after a cursor (an id), of the given
+    /// statuses.
+    public func transfers(
+        toLocationId: String, statuses: [TransferStatus], after: String?, limit: Int
+    ) async throws -> [TransferRecord] {
+        precondition(limit > 0 && !statuses.isEmpty, "a transfer page needs a size and a status")
+        return try await database.withConnection { connection in
+            try await documents(
+                """
+                SELECT document, version FROM transfers
+                 WHERE to_location_id = \(toLocationId) AND status = ANY(\(statuses.map(\.rawValue))::text[]) AND id > \(after ?? "")
+                 ORDER BY id LIMIT \(limit)
+                """,
+                on: connection
+            ).map(Self.transfer)
+        }
+    }
+
     public func transfer(id: String) async throws -> TransferRecord? {
         try await database.withConnection { connection in
             try await documents("SELECT document, version FROM transfers WHERE id = \(id)", on: connection).first.map(Self.transfer)
