@@ -3,8 +3,10 @@
 # server programs (initdb, pg_ctl, postgres) for the embedded cluster and the tests, curl for
 # the end-to-end smoke test, schemathesis (from PyPI, pinned) for the OpenAPI campaign
 # (scripts/schemathesis.py), sseclient-py (from PyPI, pinned) for the stream campaign
-# (scripts/streams.py), and standardwebhooks (from PyPI, pinned) for the webhook campaign
-# (scripts/webhooks.py). Debian/Ubuntu only (apt-get); elsewhere it says what to install.
+# (scripts/streams.py), standardwebhooks (from PyPI, pinned) for the webhook campaign
+# (scripts/webhooks.py), and for the store app's browser test (scripts/store-app.py) Debian's
+# chromium and chromium-driver with selenium (from PyPI, pinned). Debian/Ubuntu only (apt-get);
+# elsewhere it says what to install.
 # Quiet when everything is there.
 set -euo pipefail
 
@@ -13,8 +15,11 @@ set -euo pipefail
 #   and response schema validation (scripts/schemathesis.py);
 # - sseclient-py, the SSE client of the stream campaign: `sseclient.SSEClient(chunks).events()`;
 # - standardwebhooks, the official Standard Webhooks library the webhook campaign verifies every
-#   delivery with: `standardwebhooks.webhooks.Webhook(secret).verify(body, headers)`.
-pinned=("schemathesis==4.32.5" "sseclient-py==1.9.0" "standardwebhooks==1.1.0")
+#   delivery with: `standardwebhooks.webhooks.Webhook(secret).verify(body, headers)`;
+# - selenium, the WebDriver client of the store app's browser test, given Debian's chromium and
+#   chromedriver by path so that it never downloads a browser or a driver (4.52.0 needs a
+#   certifi newer than PyPI had when it was pinned).
+pinned=("schemathesis==4.32.5" "sseclient-py==1.9.0" "standardwebhooks==1.1.0" "selenium==4.51.0")
 
 have_pinned() {  # have_pinned NAME==VERSION
   [ "$(python3 -c "from importlib.metadata import version; print(version('${1%%==*}'))" 2>/dev/null)" = "${1##*==}" ]
@@ -48,6 +53,9 @@ missing=()
 have_postgres || missing+=(postgresql)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+# The browser of the store app's test, and its WebDriver (Debian's own builds, matched).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 # pip itself, when a pinned Python package has to be installed and the system Python lacks it.
 if ! have_every_pinned && command -v python3 >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
   missing+=(python3-pip)

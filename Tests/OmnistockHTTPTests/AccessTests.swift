@@ -79,7 +79,19 @@ import Testing
             expected: [.admin: .ok, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .forbidden, .integration: .ok]),
         Route(
             method: .get, uri: "/v1/events",
-            expected: [.admin: .ok, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .ok, .integration: .ok]),
+            expected: [.admin: .ok, .checkout: .forbidden, .store: .ok, .boundIntegration: .ok, .integration: .ok]),
+        Route(
+            method: .get, uri: "/v1/me",
+            expected: [.admin: .ok, .checkout: .ok, .store: .ok, .boundIntegration: .ok, .integration: .ok]),
+        Route(
+            method: .get, uri: "/v1/transfers?toLocationId=PAR-01",
+            expected: [.admin: .ok, .checkout: .forbidden, .store: .ok, .boundIntegration: .ok, .integration: .ok]),
+        Route(
+            method: .get, uri: "/v1/transfers?toLocationId=PAR-02",
+            expected: [.admin: .ok, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .forbidden, .integration: .ok]),
+        Route(
+            method: .get, uri: "/v1/returnable-orders/NO-SUCH-ORDER",
+            expected: [.admin: .notFound, .checkout: .forbidden, .store: .notFound, .boundIntegration: .notFound, .integration: .notFound]),
         Route(
             method: .post, uri: "/v1/api-keys", body: #"{"name": "n", "role": "checkout"}"#,
             expected: [.admin: .created, .checkout: .forbidden, .store: .forbidden, .boundIntegration: .forbidden, .integration: .forbidden]),

@@ -118,13 +118,16 @@ extension Harness {
     @Test func expiryIsExactWithoutTheSweeper() async throws {
         try await Harness.run { h in
             _ = try await h.receive("JACKET-M", "PAR-01", 3)
-            // Two seconds: the next request must come while it lives, also on a loaded machine
-            // (with one second it once came after the expiry while the whole suite ran).
-            let short = try await h.hold(#"{"lines": [{"sku": "JACKET-M", "quantity": 3, "locationId": "PAR-01"}], "ttlSeconds": 2}"#)
+            // Five seconds: the next request must come while it lives, also on a loaded machine
+            // (with one second, then two, it once came after the expiry while the whole suite
+            // ran beside a build). The wait then runs to the expiry the answer gave, not a guess.
+            let short = try await h.hold(#"{"lines": [{"sku": "JACKET-M", "quantity": 3, "locationId": "PAR-01"}], "ttlSeconds": 5}"#)
             let id = try #require(short.json["id"] as? String)
             let blocked = try await h.hold(#"{"lines": [{"sku": "JACKET-M", "quantity": 1, "locationId": "PAR-01"}]}"#)
             #expect(blocked.status == .conflict)
-            try await Task.sleep(for: .milliseconds(2_100))
+            let expiresAt = try #require(
+                (short.json["expiresAt"] as? String).flatMap { try? Date($0, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) })
+            try await Task.sleep(for: .milliseconds(max(0, Int(expiresAt.timeIntervalSinceNow * 1_000)) + 150))
             // No sweeper runs in this harness: the hold stops counting at its expiry all the same.
             let position = try await h.position("PAR-01", "JACKET-M")
             #expect(position["held"] as? Int == 0 && position["available"] as? Int == 3, "\(position)")
