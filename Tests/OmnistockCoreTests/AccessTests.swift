@@ -55,6 +55,8 @@ import Testing
             nil, .roleForbidden(role: .checkout, operation: .manageWebhooks), .roleForbidden(role: .store, operation: .manageWebhooks),
             .locationForbidden(locationId: "PAR-01"), nil,
         ]
+        // KPIs: admins; store and integration keys for their own locations.
+        expected[.readKPIs] = [nil, .roleForbidden(role: .checkout, operation: .readKPIs), nil, .locationForbidden(locationId: "PAR-01"), nil]
         #expect(Set(expected.keys) == Set(Operation.allCases))
         for (operation, outcomes) in expected {
             for (principal, outcome) in zip(principals, outcomes) {

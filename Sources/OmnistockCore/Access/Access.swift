@@ -65,6 +65,7 @@ public enum Operation: String, CaseIterable, Sendable {
     case planSourcing
     case transferStock
     case manageWebhooks
+    case readKPIs
 
     /// The verb phrase used in refusal messages ("The role 'checkout' may not …").
     public var summary: String {
@@ -86,6 +87,7 @@ public enum Operation: String, CaseIterable, Sendable {
         case .planSourcing: "preview sourcing plans"
         case .transferStock: "send or receive transfers"
         case .manageWebhooks: "manage webhook subscriptions"
+        case .readKPIs: "read KPIs"
         }
     }
 
@@ -110,6 +112,8 @@ public enum Operation: String, CaseIterable, Sendable {
         case .workOrders, .returnOrders, .transferStock: [.admin, .store, .integration]
         // Integrations subscribe for themselves (their own subscriptions, at their locations).
         case .manageWebhooks: [.admin, .integration]
+        // A store steers by its own figures; checkouts have no business reading them.
+        case .readKPIs: [.admin, .store, .integration]
         }
     }
 }

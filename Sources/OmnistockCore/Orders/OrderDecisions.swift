@@ -96,6 +96,9 @@ struct Working {
 }
 
 public enum Orders {
+    /// The cancel reason of an order left with no line that anything could serve.
+    public static let cancelledForStock = "stock"
+
     /// Applies any event to the positions it touches: stock events to their own position,
     /// the promised-bucket changes of hold, order and transfer events to theirs.
     public static func apply(_ event: LedgerEvent, to positions: inout [StockKey: StockPosition]) {

@@ -328,7 +328,7 @@ extension Orders {
             order.status = .shipped
         } else if !order.lines.contains(where: { $0.status == .collected }) {
             order.status = .cancelled
-            order.cancelReason = "stock"
+            order.cancelReason = Orders.cancelledForStock
         }
         order.endedAtMs = nowMs
     }

@@ -294,4 +294,21 @@ extension Limits {
     /// they are read into memory at start, so a stray large file is refused there, not served.
     public static let webPageFilesMax = 64
     public static let webPageFileBytesMax = 1_048_576
+
+    // MARK: KPIs
+
+    /// The counters of the KPIs are kept per location and UTC hour: a period is read in whole
+    /// hours, and a year of one store is 8,760 rows.
+    public static let kpiBucketMilliseconds: Int64 = 3_600_000
+    /// The order-to-ready histogram has one bucket per minute up to a week; longer waits share
+    /// the last one.
+    public static let kpiReadyMinutesMax = 10_080
+    /// The longest period one KPI request reads (a year and a day), and its series' buckets.
+    public static let kpiPeriodHoursMax: Int64 = 366 * 24
+    public static let kpiSeriesBucketsMax = 1_000
+    /// Locations one KPI request names.
+    public static let kpiLocationsMax = 100
+    /// A change of a location's default safety stock recounts its sellable positions in one
+    /// transaction, holding each of them: at most this many.
+    public static let locationPositionsRecountMax = 500_000
 }

@@ -30,6 +30,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     EventStreamRoutes(services: services).register(on: v1)
     ApiKeyRoutes(services: services).register(on: v1)
     WebhookRoutes(services: services).register(on: v1)
+    KPIRoutes(services: services).register(on: v1)
 
     table.set(routeTable(of: router))
     return router

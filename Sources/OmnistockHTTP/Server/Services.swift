@@ -33,6 +33,8 @@ public struct EdgeServices: Sendable {
     public var webhookTargets: TargetResolver
     /// How soon after its order a pickup is promised ready (`readyBy`; OMS_PICKUP_PROMISE_SECONDS).
     public var pickupPromiseSeconds: Int64 = Limits.pickupPromiseSecondsDefault
+    /// The KPI projection's reads.
+    public var kpis: KPIStore
 
     public init(
         database: Database, events: EventStore, locations: LocationStore, stock: StockStore, holds: HoldStore, holdWriter: HoldWriter, orders: OrderStore, orderSteps: OrderStepWriter, tail: LedgerTail, apiKeys: ApiKeyStore,
@@ -57,5 +59,6 @@ public struct EdgeServices: Sendable {
         self.streams = StreamRegistry(limits: streams, metrics: metrics.streams)
         self.webhooks = WebhookStore(logger: logger)
         self.webhookTargets = webhookTargets
+        self.kpis = KPIStore(logger: logger)
     }
 }

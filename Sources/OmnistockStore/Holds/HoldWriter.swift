@@ -211,7 +211,7 @@ public final class HoldWriter: Sendable {
             precondition(position.held >= 0, "expired hold lines exceed the held bucket")
             effective[key] = position
         }
-        let transaction = LedgerTransaction(on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds)
+        let transaction = try await LedgerTransaction.open(on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds)
         return Working(transaction: transaction, effective: effective, locations: locations, shipping: shipping)
     }
 

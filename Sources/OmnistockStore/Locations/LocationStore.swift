@@ -49,6 +49,13 @@ public struct LocationStore: Sendable {
     public func define(
         _ proposed: Location, metadata: EventMetadata, on connection: PostgresConnection
     ) async throws -> (LocationRecord, DefineOutcome) {
+        // A new default safety stock recounts the location's sellable positions: hold them all,
+        // before the location's row as every writer does, then again once the row is held, for
+        // those a writer stocked meanwhile (it held the row FOR SHARE: LocationDefaults).
+        let redefaults = try await fetch(id: proposed.id, lock: false, on: connection).map {
+            $0.location.safetyStockDefault != proposed.safetyStockDefault
+        } ?? false
+        if redefaults { _ = try await LocationDefaults.lockPositions(at: proposed.id, on: connection, logger: logger) }
         let current = try await fetch(id: proposed.id, lock: true, on: connection)
         let newEvents: [LedgerEvent]
         switch LocationStream.decide(current: current?.location, define: proposed) {
@@ -57,7 +64,12 @@ public struct LocationStore: Sendable {
         }
         if newEvents.isEmpty, let current { return (current, .unchanged) }
         let nowMs = try await Clock.now(on: connection, logger: logger)
-        var transaction = LedgerTransaction(on: connection, nowMs: nowMs, logger: logger, locations: current.map { [$0] } ?? [])
+        var positions: [StockKey: PositionRecord] = [:]
+        if let current, current.location.safetyStockDefault != proposed.safetyStockDefault {
+            positions = try await LocationDefaults.lockPositions(at: proposed.id, on: connection, logger: logger)
+        }
+        var transaction = LedgerTransaction(
+            on: connection, nowMs: nowMs, logger: logger, positions: positions, locations: current.map { [$0] } ?? [])
         transaction.apply(newEvents, metadata: metadata)
         try await transaction.finish(using: events)
         guard let record = transaction.location(proposed.id) else { throw StoreError.corrupt("a location event produced no location") }
@@ -82,6 +94,17 @@ public struct LocationStore: Sendable {
                 """,
                 logger: logger
             ).collect().map(Self.record)
+        }
+    }
+
+    /// The locations of these ids that exist, by id (at most `ids.count` rows).
+    public func records(ids: [String], on database: Database) async throws -> [String: LocationRecord] {
+        guard !ids.isEmpty else { return [:] }
+        return try await database.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT \(unescaped: Self.columns) FROM locations WHERE id = ANY(\(ids)::text[])", logger: logger
+            ).collect().map(Self.record)
+            return Dictionary(rows.map { ($0.location.id, $0) }, uniquingKeysWith: { first, _ in first })
         }
     }
 

@@ -21,7 +21,7 @@ extension OrderStore {
             ).map(Self.order)
             guard !due.isEmpty else { return 0 }
             let (locked, lockedAtMs) = try await stock.lock(due.flatMap { $0.order.lines.map(\.key) }, on: connection)
-            var transaction = LedgerTransaction(
+            var transaction = try await LedgerTransaction.open(
                 on: connection, nowMs: asOfMs ?? lockedAtMs, logger: logger, positions: locked, orders: due)
             let metadata = EventMetadata(actor: "system:no-show-sweeper")
             for record in due {

@@ -36,7 +36,7 @@ extension OrderStore {
         }
         // The same number may have been created while this request waited for its locks.
         if let existing = try await orderRow("order_number", request.orderNumber, lock: false, on: connection) {
-            try await LedgerTransaction(on: connection, nowMs: decided.nowMs, logger: logger, positions: decided.locked).finish(using: events)
+            try await LedgerTransaction.open(on: connection, nowMs: decided.nowMs, logger: logger, positions: decided.locked).finish(using: events)
             try authorizeRead(principal, existing.order)
             return OrderCreation(record: existing, pickupCode: nil, created: false)
         }

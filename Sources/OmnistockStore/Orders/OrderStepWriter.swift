@@ -222,7 +222,7 @@ public final class OrderStepWriter: Sendable {
             holds = try await Self.holds(Array(holdKeys.keys), on: connection, logger: logger)
             prepared.made = try await madeOrders(conversions, on: connection)
         }
-        let transaction = LedgerTransaction(
+        let transaction = try await LedgerTransaction.open(
             on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds, orders: Array(orders.values))
         return (transaction, prepared)
     }

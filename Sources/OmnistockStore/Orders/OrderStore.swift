@@ -118,7 +118,7 @@ public struct OrderStore: Sendable {
         _ decided: [LedgerEvent], nowMs: Int64, locked: [StockKey: PositionRecord], orders: [OrderRecord] = [],
         transfers: [TransferRecord] = [], holds: [HoldRecord] = [], metadata: EventMetadata, on connection: PostgresConnection
     ) async throws -> LedgerTransaction {
-        var transaction = LedgerTransaction(
+        var transaction = try await LedgerTransaction.open(
             on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds, orders: orders, transfers: transfers)
         transaction.apply(decided, metadata: metadata)
         try await transaction.finish(using: events)

@@ -20,6 +20,8 @@ public enum ProjectionWriter {
         var orders = "orders"
         var transfers = "transfers"
         var assignments = "order_assignments"
+        var kpiCounters = "kpi_counters"
+        var kpiReadyMinutes = "kpi_ready_minutes"
 
         static let live = Tables()
 
@@ -27,7 +29,7 @@ public enum ProjectionWriter {
             Tables(
                 locations: prefix + "locations", positions: prefix + "stock_positions", holds: prefix + "holds",
                 activeHoldLines: prefix + "active_hold_lines", orders: prefix + "orders", transfers: prefix + "transfers",
-                assignments: prefix + "order_assignments")
+                assignments: prefix + "order_assignments", kpiCounters: prefix + "kpi_counters", kpiReadyMinutes: prefix + "kpi_ready_minutes")
         }
     }
 
@@ -200,6 +202,33 @@ public enum ProjectionWriter {
             SELECT * FROM unnest(\(try query.bind(rows.map(\.locationId)))::text[], \(try query.bind(rows.map(\.day)))::bigint[],
                                  \(try query.bind(rows.map(\.orderId)))::text[])
             """
+    }
+
+    /// Adds KPI counters to their rows (creating those missing): a writer's contributions are
+    /// added to what is stored, so transactions may commit in any order; a rebuild writes the
+    /// whole ledger's sums into empty tables with the same statement.
+    static func kpiCountersSQL(_ rows: [(KPIBucket, KPICounters)], table: String, into query: inout QueryBuilder) throws -> String {
+        let names = KPICounters.names
+        var arrays: [String] = [
+            "\(try query.bind(rows.map(\.0.locationId)))::text[]", "\(try query.bind(rows.map(\.0.hourMs)))::bigint[]",
+        ]
+        for index in names.indices { arrays.append("\(try query.bind(rows.map { $0.1.all[index] }))::bigint[]") }
+        return """
+            INSERT INTO \(table) (location_id, hour_ms, \(names.joined(separator: ", ")))
+            SELECT * FROM unnest(\(arrays.joined(separator: ", ")))
+            ON CONFLICT (location_id, hour_ms) DO UPDATE SET
+                \(names.map { "\($0) = \(table).\($0) + excluded.\($0)" }.joined(separator: ", "))
+            """
+    }
+
+    /// Adds order-to-ready minutes to their rows, as `kpiCountersSQL` adds counters.
+    static func kpiReadyMinutesSQL(_ rows: [(KPIReadyKey, Int64)], table: String, into query: inout QueryBuilder) throws -> String {
+        """
+        INSERT INTO \(table) (location_id, hour_ms, minute, orders)
+        SELECT * FROM unnest(\(try query.bind(rows.map(\.0.bucket.locationId)))::text[], \(try query.bind(rows.map(\.0.bucket.hourMs)))::bigint[],
+                             \(try query.bind(rows.map { Int64($0.0.minute) }))::bigint[], \(try query.bind(rows.map(\.1)))::bigint[])
+        ON CONFLICT (location_id, hour_ms, minute) DO UPDATE SET orders = \(table).orders + excluded.orders
+        """
     }
 
     /// The assignments an event makes (creation and re-sourcing).

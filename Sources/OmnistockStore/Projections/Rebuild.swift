@@ -18,7 +18,10 @@ public struct ProjectionDifference: Sendable, Equatable, CustomStringConvertible
 /// same `ProjectionWriter` statements as the live write path (`LedgerTransaction`).
 public struct Rebuilder: Sendable {
     /// The projections, in the order they are written (positions refer to locations).
-    static let tables = ["locations", "stock_positions", "holds", "active_hold_lines", "orders", "transfers", "order_assignments"]
+    static let tables = [
+        "locations", "stock_positions", "holds", "active_hold_lines", "orders", "transfers", "order_assignments", "kpi_counters",
+        "kpi_ready_minutes",
+    ]
     let logger: Logger
 
     public init(logger: Logger) {
@@ -34,12 +37,16 @@ public struct Rebuilder: Sendable {
             // writer caught mid-way finishes instead of deadlocking; then the head, so no append
             // lands while the rebuild runs. Readers and writers wait until it commits.
             try await connection.query(
-                "LOCK TABLE orders, transfers, order_assignments, holds, stock_positions, active_hold_lines, locations IN ACCESS EXCLUSIVE MODE",
+                """
+                LOCK TABLE orders, transfers, order_assignments, holds, stock_positions, active_hold_lines, locations, kpi_counters,
+                           kpi_ready_minutes IN ACCESS EXCLUSIVE MODE
+                """,
                 logger: logger)
             try await connection.query("LOCK TABLE ledger_head IN SHARE MODE", logger: logger)
             let (projector, count) = try await fold(on: connection, progress: progress)
             try await connection.query(
-                "TRUNCATE order_assignments, transfers, orders, active_hold_lines, holds, stock_positions, locations", logger: logger)
+                "TRUNCATE order_assignments, transfers, orders, active_hold_lines, holds, stock_positions, locations, kpi_counters, kpi_ready_minutes",
+                logger: logger)
             try await write(projector, prefix: "", on: connection)
             return count
         }
@@ -142,6 +149,12 @@ public struct Rebuilder: Sendable {
         }
         try await chunked(projector.assignments.sorted(), on: connection) { rows, query in
             [try ProjectionWriter.assignmentsSQL(rows, table: tables.assignments, into: &query)]
+        }
+        try await chunked(projector.kpis.counters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, on: connection) { rows, query in
+            [try ProjectionWriter.kpiCountersSQL(rows, table: tables.kpiCounters, into: &query)]
+        }
+        try await chunked(projector.kpis.readyMinutes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, on: connection) { rows, query in
+            [try ProjectionWriter.kpiReadyMinutesSQL(rows, table: tables.kpiReadyMinutes, into: &query)]
         }
     }
 

@@ -115,7 +115,7 @@ public struct StockStore: Sendable {
         case .failure(let rejections): throw rejections
         case .success(let events): newEvents = events
         }
-        var transaction = LedgerTransaction(on: connection, nowMs: nowMs, logger: logger, positions: locked)
+        var transaction = try await LedgerTransaction.open(on: connection, nowMs: nowMs, logger: logger, positions: locked)
         transaction.apply(newEvents, metadata: metadata)
         try await transaction.finish(using: events)
         let touched = Set(newEvents.compactMap(\.stockKey)).sorted().compactMap { transaction.position($0) }

@@ -37,9 +37,14 @@ public struct LedgerTransaction {
     private var metadata: [EventMetadata] = []
 
     /// Opens the transaction on the rows a writer locked and read, as they are stored.
+    ///
+    /// - Parameter safetyDefaults: the default safety stock of every location whose positions
+    ///   the events may change (`LocationDefaults.read`): it decides which positions are
+    ///   sellable, a KPI level this transaction's events move.
     public init(
         on connection: PostgresConnection, nowMs: Int64, logger: Logger, positions: [StockKey: PositionRecord] = [:],
-        holds: [HoldRecord] = [], orders: [OrderRecord] = [], transfers: [TransferRecord] = [], locations: [LocationRecord] = []
+        holds: [HoldRecord] = [], orders: [OrderRecord] = [], transfers: [TransferRecord] = [], locations: [LocationRecord] = [],
+        safetyDefaults: [String: Int64] = [:]
     ) {
         precondition(nowMs > 0, "a transaction decides at a time")
         self.connection = connection
@@ -51,7 +56,20 @@ public struct LedgerTransaction {
             holds: Dictionary(holds.map { ($0.hold.id, $0) }, uniquingKeysWith: { first, _ in first }),
             orders: Dictionary(orders.map { ($0.order.id, $0) }, uniquingKeysWith: { first, _ in first }),
             transfers: Dictionary(transfers.map { ($0.transfer.id, $0) }, uniquingKeysWith: { first, _ in first }),
-            locations: Dictionary(locations.map { ($0.location.id, $0) }, uniquingKeysWith: { first, _ in first }))
+            locations: Dictionary(locations.map { ($0.location.id, $0) }, uniquingKeysWith: { first, _ in first }),
+            safetyDefaults: safetyDefaults.merging(locations.map { ($0.location.id, $0.location.safetyStockDefault) }) { given, _ in given })
+    }
+
+    /// Opens the transaction on the rows a writer locked, with the default safety stock of the
+    /// locations of those positions read in it (`LocationDefaults`).
+    public static func open(
+        on connection: PostgresConnection, nowMs: Int64, logger: Logger, positions: [StockKey: PositionRecord] = [:],
+        holds: [HoldRecord] = [], orders: [OrderRecord] = [], transfers: [TransferRecord] = []
+    ) async throws -> LedgerTransaction {
+        let defaults = try await LocationDefaults.read(for: positions, on: connection, logger: logger)
+        return LedgerTransaction(
+            on: connection, nowMs: nowMs, logger: logger, positions: positions, holds: holds, orders: orders, transfers: transfers,
+            safetyDefaults: defaults)
     }
 
     // MARK: - The rows as this transaction leaves them so far
@@ -179,6 +197,16 @@ public struct LedgerTransaction {
         }
         if !newAssignments.isEmpty {
             statements.append(try ProjectionWriter.assignmentsSQL(newAssignments, table: tables.assignments, into: &query))
+        }
+        // Sorted, so that two writers adding to the same hours lock their rows in one order.
+        let kpis = state.kpis
+        if !kpis.counters.isEmpty {
+            let rows = kpis.counters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            statements.append(try ProjectionWriter.kpiCountersSQL(rows, table: tables.kpiCounters, into: &query))
+        }
+        if !kpis.readyMinutes.isEmpty {
+            let rows = kpis.readyMinutes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+            statements.append(try ProjectionWriter.kpiReadyMinutesSQL(rows, table: tables.kpiReadyMinutes, into: &query))
         }
         try await ProjectionWriter.run(statements, query, on: connection, logger: logger)
     }
