@@ -43,11 +43,14 @@ public final class EdgeMetrics: Sendable {
     public let streams: StreamMetrics
     /// Webhook attempts, durations and lags (WebhookMetrics.swift), told by the delivery.
     public let webhooks: WebhookMetrics
+    /// Orders, holds, no-shows and order-to-ready times from the ledger tail (BusinessMetrics.swift).
+    public let business: BusinessMetrics
 
     public init(registry: PrometheusCollectorRegistry) {
         self.registry = registry
         self.streams = StreamMetrics(registry: registry)
         self.webhooks = WebhookMetrics(registry: registry)
+        self.business = BusinessMetrics(registry: registry)
         func gauge(_ subsystem: String, _ name: String, unit: String = "", help: String) -> Gauge {
             // The name is `oms_<subsystem>_<name>[_<unit>]`, the one dashboards and the README know;
             // an empty unit is left out of it, since most of these gauges count things.
