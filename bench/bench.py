@@ -26,7 +26,9 @@ holds are written at full speed (bench/streams.py): commit-to-client latency, me
 server memory, and the hold rate with and without the clients. BENCH_SCENARIOS=webhooks
 (bench/webhooks.py) delivers to a local receiver: events/s with 1 and with 50 subscriptions
 (BENCH_WEBHOOK_EVENTS receipts, 5,000), and the commit-to-receipt latency p50/p99 while holds
-are written at full speed, with one subscription.
+are written at full speed, with one subscription. BENCH_SCENARIOS=kpis ingests until the
+ledger holds EVENTS events and reads GET /v1/kpis with wrk (every location over 30 days by day,
+one store over 7 days, one store over a year by day): calls/s and p50/p99 against /health.
 Every loop is bounded in count and time. Absolute numbers drift on shared machines; compare
 the ratios printed at the end, measured in the same run.
 """
@@ -36,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/release/oms"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000000"))
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", "all").strip()
-SCENARIO_NAMES = ("holds", "orders", "availability", "streams", "webhooks")   # what "all" runs, besides ingest and replay
+SCENARIO_NAMES = ("holds", "orders", "availability", "streams", "webhooks", "kpis")   # what "all" runs, besides ingest and replay
 FULL = SCENARIOS == "all"
 SKUS, LOCATIONS, LINES = 10_000, 20, 10_000
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "10"))
@@ -169,7 +171,9 @@ def post_movements(base, key, body):
 def ingest(base, key, pairs, rng):
     """Step 1: every (sku, location) once, then (mode all) more receipts until EVENTS events.
     Returns movements/s, client-side JSON excluded."""
-    requests_needed = max(len(pairs) // LINES, EVENTS // LINES) if FULL else len(pairs) // LINES
+    # The KPI reads are measured with a ledger of EVENTS events too.
+    full_ledger = FULL or "kpis" in SCENARIOS
+    requests_needed = max(len(pairs) // LINES, EVENTS // LINES) if full_ledger else len(pairs) // LINES
     print(f"ingest: {requests_needed} requests of {LINES} lines ({requests_needed * LINES:,} movements)")
     bodies_time = 0.0
     started = time.perf_counter()
@@ -284,6 +288,28 @@ def webhook_bench(base, port, key, pairs, server, health_rate):
               f"{'' if l['caught_up'] else ' (the cursor did NOT reach the head: bounded wait)'}; out of order {l['backwards']:,}, sent twice {l['repeats']:,}; "
               f"signatures verified on a sample: {l['verified']}/{l['sampled']}")
     return r
+
+
+def kpi_bench(base, key, health_rate):
+    """GET /v1/kpis with wrk, over the ledger as the other scenarios left it: every location over
+    30 days by day (the admin's page), one store over 7 days, one store over a year by day.
+    Prints calls/s and p50/p99 beside /health; the read is of the KPI projection's rows (one
+    per location and hour with events), never of the ledger."""
+    now = time.time()
+    def iso(seconds):
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+    day = 86_400
+    cases = [
+        ("every location, 30 days by day", f"from={iso(now - 30 * day)}&to={iso(now + 3600)}&granularity=day"),
+        ("one store, 7 days", f"from={iso(now - 7 * day)}&to={iso(now + 3600)}&locationId=LOC-01"),
+        ("one store, a year by day", f"from={iso(now - 365 * day)}&to={iso(now + 3600)}&locationId=LOC-01&granularity=day"),
+    ]
+    for name, query in cases:
+        answer = get_json(base + "/v1/kpis?" + query, key)
+        rate, p50, p99 = wrk(base + "/v1/kpis?" + query, key)
+        print(f"kpis, {name} ({WRK_CONNECTIONS} connections, ledger head {answer['position']:,}): {rate:,.0f} calls/s, "
+              f"p50 {p50:.2f} ms, p99 {p99:.2f} ms (target < 50), / health = {rate / health_rate:.3f}; "
+              f"{answer['orderToReady']['orders']} orders ready in the period")
 
 
 def measure_health(base, key, connections):
@@ -793,7 +819,7 @@ def main():
         sys.exit("bench: BENCH_ORDER_JOURNEYS_MAX must be 1 to 1,000,000, BENCH_ORDER_WORKERS >= 1, BENCH_ORDER_SECONDS > 0")
     if not os.access(OMS, os.X_OK):
         sys.exit(f"bench: {OMS} is missing; build it with `swift build -c release --product oms`")
-    if (FULL or chosen & {"holds", "streams", "webhooks"}) and not shutil.which("wrk"):
+    if (FULL or chosen & {"holds", "streams", "webhooks", "kpis"}) and not shutil.which("wrk"):
         sys.exit("bench: wrk is missing (apt-get install wrk)")
     work = tempfile.mkdtemp(prefix="omnistock-bench.")
     os.chmod(work, 0o755)
@@ -814,7 +840,7 @@ def main():
         key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "bench-admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
         rng = random.Random(7)
-        if FULL or chosen & {"holds", "availability", "streams", "webhooks"}:
+        if FULL or chosen & {"holds", "availability", "streams", "webhooks", "kpis"}:
             locations = [f"LOC-{n:02d}" for n in range(1, LOCATIONS + 1)]
             define_locations(base, key, locations, rng)
             skus = [f"SKU-{n:05d}" for n in range(SKUS)]
@@ -854,6 +880,8 @@ def main():
             orders = order_scenario(base, port, key)
             rss, hwm = rss_mb(server.pid)
             print(f"server memory after the order journeys: RSS {rss:.0f} MiB now, peak {hwm:.0f} MiB")
+        if "kpis" in chosen:
+            kpi_bench(base, key, health_rate)
     finally:
         server.terminate()
         try:
