@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 import OmnistockCore
+@testable import OmnistockHTTP
 import OmnistockStore
+import Prometheus
 import Testing
 
 /// `GET /v1/kpis` over a small history made through the API: each figure with its counts, the
@@ -137,6 +139,28 @@ import Testing
             ] {
                 let reply = try await h.call(.get, uri, key: h.keys.admin)
                 #expect(reply.status == .badRequest && reply.fields == [field], "\(uri): \(reply.text)")
+            }
+        }
+    }
+}
+
+/// The business metrics count what the ledger tail delivers: here the events of a small
+/// history, read back from the ledger and fed to them as the service does.
+@Suite struct BusinessMetricsTests {
+    @Test func ordersHoldsAndReadinessAreCountedFromTheLedgersEvents() async throws {
+        try await Harness.run { h in
+            try await KPIRouteTests.history(h)
+            let metrics = EdgeMetrics(registry: PrometheusCollectorRegistry())
+            let page = try await h.services.events.read(after: 0, limit: 1_000, on: h.services.database)
+            for recorded in page.events { metrics.business.observed(try EventCodec.decode(type: recorded.type, payload: recorded.payload)) }
+            let text = metrics.registry.emitToString()
+            for line in [
+                #"oms_orders_total{fulfilment="pickup",outcome="placed"} 3"#, #"oms_orders_total{fulfilment="ship",outcome="placed"} 1"#,
+                #"oms_orders_total{fulfilment="pickup",outcome="collected"} 1"#, #"oms_orders_total{fulfilment="pickup",outcome="cancelled"} 1"#,
+                #"oms_holds_total{outcome="placed"} 2"#, #"oms_holds_total{outcome="converted"} 1"#, #"oms_holds_total{outcome="released"} 1"#,
+                "oms_lines_not_found_total 1", "oms_no_shows_total 0", "oms_order_to_ready_seconds_count 1",
+            ] {
+                #expect(text.contains(line), "\(line)")
             }
         }
     }
