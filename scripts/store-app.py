@@ -29,9 +29,15 @@ stock; store keys for PAR-01, for PAR-02 and for both are made with `oms api-key
       contrast of at least 4.5:1 with its background (computed in the page), on every screen.
   14. No console error over the whole run (the 401 and 422 answers the test provokes on purpose,
       which Chromium reports as failed loads, excepted).
+  15. KPIs, once the journeys above made their orders: with the PAR-01 key the figures shown
+      (value and "n of d") equal GET /v1/kpis for the page's period; the three SVG charts
+      (order to ready with the promise line, no-shows and errors per day, availability per
+      store) have accessible names, axis titles and a text alternative; another window reads
+      again; the PAR-02 key sees its own figures only; the admin key sees every store side by
+      side, each row equal to the API's figures for that store, with a bounded number of reads.
   Also: an order past its readyBy stands out as late (OMS_PICKUP_PROMISE_SECONDS is 60 here).
-Screenshots of Queue, Order, Collect, Return and Stock at 1024x768 and 390x844 go to
-.build/screenshots/. Loopback only; every wait is bounded (about two minutes in all with a debug
+Screenshots of Queue, Order, Collect, Return, Stock and KPIs at 1024x768 and 390x844, and of the
+admin's KPIs at 1024x768, go to .build/screenshots/. Loopback only; every wait is bounded (about two minutes in all with a debug
 build). `OMS_BIN` picks the binary (default .build/debug/oms).
 """
 import base64, datetime, http.client, json, os, re, signal, socket, subprocess, sys, tempfile, threading, time, traceback, urllib.error, urllib.parse, urllib.request
@@ -40,7 +46,7 @@ from campaign import OMS, ROOT, Checks, create_key, finish, oms_env, start_oms, 
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -62,6 +68,7 @@ EXPECTED_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+XML_NAMESPACES = {"http://www.w3.org/2000/svg"}   # named by createElementNS, not a resource
 STORES = {
     "PAR-01": {"name": "Paris Rivoli", "kind": "store", "latitude": 48.8606, "longitude": 2.3376,
                "capabilities": {"pickup": True, "ships": True}},
@@ -285,12 +292,20 @@ class Browser:
         return found[0] if self.wait(shown, seconds) else None
 
     def click(self, xpath, seconds=WAIT):
-        element = self.find(xpath, seconds)
-        if element is None:
-            raise RuntimeError(f"nothing to click at {xpath}")
-        self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-        element.click()
-        return element
+        """Clicks the first displayed match; a match replaced between finding and clicking it (a
+        list drawn again by a live update) is found again, a bounded number of times."""
+        for attempt in range(3):
+            element = self.find(xpath, seconds)
+            if element is None:
+                raise RuntimeError(f"nothing to click at {xpath}")
+            try:
+                self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+                element.click()
+                return element
+            except StaleElementReferenceException:
+                if attempt == 2:
+                    raise
+        return None
 
     def type(self, xpath, text, enter=False):
         element = self.find(xpath)
@@ -472,9 +487,11 @@ def headers_and_references(run):
             for ref in re.findall(r"""(?:url\(|@import)\s*['"]?([^'")\s]+)""", files[name]):
                 if not ref.startswith(("/store/", "data:")):
                     outside.append(f"{name}: {ref}")
-        # Any absolute or protocol-relative URL (a CDN, a font, an analytics beacon).
+        # Any absolute or protocol-relative URL (a CDN, a font, an analytics beacon); the SVG
+        # namespace (createElementNS) names no resource and is never fetched.
         for url in re.findall(r"""(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s'"`)]*""", files[name]):
-            outside.append(f"{name}: {url}")
+            if url not in XML_NAMESPACES:
+                outside.append(f"{name}: {url}")
         # Every API call the modules make (api.get, api.post, the stream's URL) is under /v1/.
         for target in re.findall(r"""(?:api\.(?:get|post)\(|url: \(\) =>)\s*[`'"]([^`'"]+)""", files[name]):
             if not target.startswith("/v1/"):
@@ -797,6 +814,253 @@ def late_and_screenshots(run):
     browser.size(*TABLET)
 
 
+# ---- KPIs -----------------------------------------------------------------------------------------
+
+RATIO_CARDS = {  # data-kpi of a card -> where its ratio is in the API's answer
+    "unifiedAvailability": ("unifiedAvailability",), "orderErrorRate": ("orderErrorRate",),
+    "clickAndCollectShare": ("clickAndCollectShare",), "withinPromise": ("orderToReady", "withinPromiseShare"),
+    "noShowRate": ("noShowRate",), "splitShipmentRate": ("splitShipmentRate",), "holdConversionRate": ("holdConversionRate",),
+}
+
+
+def percent_text(value):
+    """A ratio as the page writes it in English (Intl, en-GB, at most one decimal): 0.25 -> 25%."""
+    if value is None:
+        return "—"
+    from decimal import Decimal, ROUND_HALF_UP
+    shown = (Decimal(repr(value)) * 100).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return f"{shown.normalize():f}%"
+
+
+def ratio_of(answer, path):
+    for name in path:
+        answer = (answer or {}).get(name)
+    return answer or {}
+
+
+def kpis_read(run, key, page, **extra):
+    """GET /v1/kpis for the period the page shows (its data-from and data-to)."""
+    parameters = [("from", page["from"]), ("to", page["to"])] + [(name, value) for name, values in extra.items()
+                                                                 for value in (values if isinstance(values, list) else [values])]
+    status, _, answer = call(run.base, "GET", "/v1/kpis?" + urllib.parse.urlencode(parameters), key)
+    return status, answer
+
+
+def kpis_page(run, window=None):
+    """Waits until the KPIs screen shows its figures (for `window` when given); what it shows."""
+    browser = run.browser
+    ready = browser.wait(lambda d: browser.js(
+        "const s = document.querySelector('.screen-kpis');"
+        "return Boolean(s && s.dataset.state === 'ready' && (!arguments[0] || s.dataset.window === arguments[0]))", window), WAIT + 5)
+    return ready, browser.js(r"""
+const screen = document.querySelector('.screen-kpis');
+if (!screen) return null;
+const cards = {};
+for (const card of screen.querySelectorAll('.kpis [data-kpi]')) {
+  cards[card.dataset.kpi] = { value: card.querySelector('.kpi-value')?.textContent ?? '', detail: card.querySelector('.kpi-detail')?.textContent ?? '',
+                              alert: card.classList.contains('kpi-alert') };
+}
+const charts = [...screen.querySelectorAll('figure.chart')].map((figure) => {
+  const svg = figure.querySelector('svg');
+  return {
+    kind: figure.dataset.chart, title: figure.querySelector('.chart-title')?.textContent ?? '',
+    role: svg?.getAttribute('role'), label: svg?.getAttribute('aria-label') ?? '', svgTitle: svg?.querySelector('title')?.textContent ?? '',
+    axes: [...figure.querySelectorAll('.chart-axis-title')].map((node) => node.textContent),
+    summary: figure.querySelector('.chart-summary')?.textContent ?? '', table: Boolean(figure.querySelector('details table')),
+    promise: figure.querySelector('.promise-line')?.dataset.seconds ?? null,
+    bars: [...figure.querySelectorAll('rect.chart-bar')].reduce((sum, rect) => sum + Number(rect.dataset.value), 0),
+    rows: [...figure.querySelectorAll('[data-location-id]')].map((node) => node.dataset.locationId),
+    series: [...figure.querySelectorAll('[data-series]')].map((node) => node.dataset.series),
+    width: svg ? svg.getBoundingClientRect().width : 0, frame: figure.getBoundingClientRect().width,
+  };
+});
+const rows = {};
+for (const row of screen.querySelectorAll('.kpi-table tbody tr')) {
+  const cells = {};
+  for (const cell of row.querySelectorAll('td[data-kpi]')) cells[cell.dataset.kpi] = cell.textContent;
+  rows[row.dataset.locationId] = cells;
+}
+return { from: screen.dataset.from, to: screen.dataset.to, window: screen.dataset.window, cards, charts, rows,
+         overflow: document.documentElement.scrollWidth > innerWidth };
+""")
+
+
+def kpi_mismatches(page, answer):
+    """The cards whose value or "n of d" differ from the API's answer."""
+    wrong = []
+    for card, path in RATIO_CARDS.items():
+        ratio, shown = ratio_of(answer, path), page["cards"].get(card, {})
+        expected = (percent_text(ratio.get("value")), f"{ratio.get('numerator')} of {ratio.get('denominator')}")
+        if shown.get("value") != expected[0] or expected[1] not in shown.get("detail", ""):
+            wrong.append(f"{card}: page {shown.get('value')!r} {shown.get('detail')!r}, API {expected}")
+    ready = answer.get("orderToReady", {})
+    orders = ready.get("orders")
+    detail = page["cards"].get("orderToReady", {}).get("detail", "")
+    if f"{orders} order{'' if orders == 1 else 's'} ready" not in detail:
+        wrong.append(f"orderToReady: page {detail!r}, API orders {orders}")
+    errors = answer.get("orderErrorRate", {})
+    if f"lines not found: {errors.get('linesNotFound')}, orders cancelled for stock: {errors.get('ordersCancelledForStock')}" not in page["cards"].get("orderErrorRate", {}).get("detail", ""):
+        wrong.append(f"orderErrorRate detail {page['cards'].get('orderErrorRate')}, API {errors}")
+    for card in ("transfersInFlight", "oversells"):
+        if page["cards"].get(card, {}).get("value") != str(answer.get(card)):
+            wrong.append(f"{card}: page {page['cards'].get(card)}, API {answer.get(card)}")
+    if bool(answer.get("oversells")) != page["cards"].get("oversells", {}).get("alert"):
+        wrong.append("oversells highlight")
+    return wrong
+
+
+def kpis(run):
+    """Check 15."""
+    browser = run.browser
+    browser.size(*TABLET)
+    browser.route("#/queue")
+    browser.wait(lambda d: browser.heading() == "Queue")
+    browser.drain()
+    seen = len(browser.requests)
+    browser.click(nav("KPIs"))
+    ready, page = kpis_page(run, "7d")
+    browser.drain()
+    reads = [url for url in browser.requests[seen:] if "/v1/kpis" in url]
+    if not ready or not page:
+        check("KPIs shows the store's figures (last 7 days by default)", False, f"ready {ready}, heading {browser.heading()!r}, {browser.text('.notice')!r}")
+        return
+    status, answer = kpis_read(run, run.keys["PAR-01"], page, locationId="PAR-01", granularity="day")
+    hours = (iso_seconds(page["to"]) - iso_seconds(page["from"])) / 3600
+    wrong = kpi_mismatches(page, answer) if status == 200 else [f"API {status}"]
+    cc, errors, ready_orders = answer.get("clickAndCollectShare", {}), answer.get("orderErrorRate", {}), answer.get("orderToReady", {})
+    check("KPIs (PAR-01 key, last 7 days by default) shows every figure as GET /v1/kpis has it for the same period: value and n of d",
+          browser.heading() == "KPIs" and 168 <= hours <= 170 and status == 200 and not wrong and len(reads) == 1,
+          f"{page['from']}..{page['to']} ({hours:.0f} h), reads {len(reads)}; " + ("; ".join(wrong)[:900] if wrong else
+          f"C&C {cc.get('numerator')}/{cc.get('denominator')}, errors {errors.get('numerator')}/{errors.get('denominator')}, "
+          f"ready {ready_orders.get('orders')}, within promise {ratio_of(answer, ('orderToReady', 'withinPromiseShare'))}, "
+          f"availability {answer.get('unifiedAvailability')}"))
+    check("the journeys show in the figures: pickup orders placed, one ready or more, a line not found or an order cancelled for stock",
+          (cc.get("numerator") or 0) >= 5 and (ready_orders.get("orders") or 0) >= 2 and (errors.get("numerator") or 0) >= 1
+          and (answer.get("unifiedAvailability", {}).get("denominator") or 0) >= 3,
+          f"C&C {cc}, ready {ready_orders.get('orders')}, errors {errors}")
+
+    charts = {chart["kind"]: chart for chart in page["charts"]}
+    named = [chart["kind"] for chart in page["charts"] if chart["role"] == "img" and chart["label"] and chart["svgTitle"] == chart["label"]
+             and chart["title"] and chart["axes"] and chart["summary"] and chart["table"]]
+    distribution = charts.get("distribution", {})
+    check("three SVG charts, each an image with an accessible name, a title, axis titles, a summary and a table",
+          sorted(named) == ["availability", "distribution", "series"] and len(page["charts"]) == 3,
+          json.dumps([{k: c[k] for k in ("kind", "role", "label", "axes", "table")} for c in page["charts"]], ensure_ascii=False)[:700])
+    check("the order-to-ready chart has the promise line (60 s here) and its bars add up to the orders made ready",
+          distribution.get("promise") == str(ready_orders.get("promiseSeconds")) == str(PROMISE_SECONDS) and distribution.get("bars") == ready_orders.get("orders"),
+          f"promise {distribution.get('promise')}, bars {distribution.get('bars')}, API {ready_orders.get('orders')}")
+    series = charts.get("series", {})
+    check("the per-day chart draws no-show rate and order error rate (granularity=day, one point per day)",
+          series.get("series") == ["noShowRate", "orderErrorRate"] and len(answer.get("series", [])) >= 7
+          and any("granularity=day" in url for url in reads), f"series {series.get('series')}, API days {len(answer.get('series', []))}, reads {reads}")
+    check("the availability chart of the store key has its own store only",
+          charts.get("availability", {}).get("rows") == ["PAR-01"] and not page["rows"], f"rows {charts.get('availability', {}).get('rows')}, table {list(page['rows'])}")
+    run.audit("kpis")
+
+    # Another window reads again, and shows that window's figures.
+    browser.drain()
+    seen = len(browser.requests)
+    browser.click("//button[@data-window='24h']")
+    ready, day = kpis_page(run, "24h")
+    browser.drain()
+    again = [url for url in browser.requests[seen:] if "/v1/kpis" in url]
+    status, answer = kpis_read(run, run.keys["PAR-01"], day or page, locationId="PAR-01") if ready else (0, {})
+    wrong = kpi_mismatches(day, answer) if ready and status == 200 else ["not shown"]
+    hours = (iso_seconds(day["to"]) - iso_seconds(day["from"])) / 3600 if ready else 0
+    pressed = browser.js("return document.querySelector(`button[data-window='24h']`).getAttribute('aria-pressed')")
+    check("Last 24 hours reads the figures again (one read, granularity=hour) and shows that period's, as the API has them",
+          ready and 24 <= hours <= 26 and len(again) == 1 and "granularity=hour" in again[0] and not wrong and pressed == "true",
+          f"{hours:.0f} h, reads {again}, pressed {pressed}; {'; '.join(wrong)[:500]}")
+    run.audit("kpis")
+    browser.click("//button[@data-window='7d']")
+    kpis_page(run, "7d")
+
+    # French, then back.
+    Select(browser.find("//select[@id='language']")).select_by_value("fr")
+    french_ok = browser.wait(lambda d: browser.heading() == "Indicateurs")
+    ready, _ = kpis_page(run, "7d")
+    fr_text, fr_nav = browser.text("main"), browser.text("#screens")
+    run.audit("kpis-fr")
+    Select(browser.find("//select[@id='language']")).select_by_value("en")
+    back = browser.wait(lambda d: browser.heading() == "KPIs")
+    kpis_page(run, "7d")
+    check("KPIs in French (Indicateurs, Taux de non-retrait, “sur”), then English again",
+          french_ok and ready and "Taux de non-retrait" in fr_text and " sur " in fr_text and "Indicateurs" in fr_nav and back,
+          f"fr {french_ok}, figures {ready}, navigation {fr_nav!r}, en {back}")
+
+    for width, height in (TABLET, PHONE):
+        browser.size(width, height)
+        browser.route("#/queue")
+        browser.wait(lambda d: browser.heading() == "Queue")
+        browser.route("#/kpis")
+        ready, shown = kpis_page(run, "7d")
+        browser.js("for (const d of document.querySelectorAll('.chart-data')) d.open = true")
+        run.audit("kpis")
+        browser.js("for (const d of document.querySelectorAll('.chart-data')) d.open = false")
+        browser.js("window.scrollTo(0, 0)")
+        run.shots += browser.screenshot("kpis")
+        fits = ready and not shown["overflow"] and all(chart["width"] <= chart["frame"] and chart["width"] >= min(280, width - 60) for chart in shown["charts"])
+        check(f"KPIs at {width}x{height}: nothing wider than the screen, each chart as wide as its card allows", fits,
+              json.dumps({"overflow": shown and shown["overflow"], "charts": shown and [(c["kind"], round(c["width"]), round(c["frame"])) for c in shown["charts"]]}))
+    browser.size(*TABLET)
+
+    # The PAR-02 key: its own figures only; another store's are refused.
+    sign_out(run)
+    sign_in(run, run.keys["PAR-02"])
+    browser.click(nav("KPIs"))
+    ready, own = kpis_page(run, "7d")
+    status, answer = kpis_read(run, run.keys["PAR-02"], own, locationId="PAR-02") if ready else (0, {})
+    wrong = kpi_mismatches(own, answer) if ready and status == 200 else ["not shown"]
+    refused = kpis_read(run, run.keys["PAR-02"], own or {"from": "2020-01-01T00:00:00Z", "to": "2020-01-02T00:00:00Z"}, locationId="PAR-01")[0]
+    rows = {chart["kind"]: chart["rows"] for chart in (own or {}).get("charts", [])}.get("availability")
+    check("the PAR-02 key sees PAR-02's figures only (as the API has them), no other store; PAR-01's are 403 for it",
+          ready and not wrong and rows == ["PAR-02"] and not own["rows"] and refused == 403 and "Paris Bastille" in browser.text("main"),
+          f"rows {rows}, table {list((own or {}).get('rows', {}))}, PAR-01 with PAR-02's key {refused}; {'; '.join(wrong)[:400]}")
+    run.audit("kpis")
+
+    # The admin key: every store side by side.
+    sign_out(run)
+    sign_in(run, run.admin, expect_queue=False)
+    browser.click("//button[@data-location-id='PAR-01']")
+    browser.wait(lambda d: browser.heading() == "Queue")
+    browser.drain()
+    seen = len(browser.requests)
+    browser.click(nav("KPIs"))
+    ready, admin = kpis_page(run, "7d")
+    browser.drain()
+    reads = [url for url in browser.requests[seen:] if "/v1/kpis" in url]
+    wrong = []
+    if ready:
+        for location in ("PAR-01", "PAR-02", "*"):
+            extra = {} if location == "*" else {"locationId": location}
+            status, answer = kpis_read(run, run.admin, admin, **extra)
+            cells = admin["rows"].get(location, {})
+            for card, path in (("clickAndCollectShare", ("clickAndCollectShare",)), ("orderErrorRate", ("orderErrorRate",)),
+                               ("unifiedAvailability", ("unifiedAvailability",)), ("withinPromise", ("orderToReady", "withinPromiseShare"))):
+                ratio = ratio_of(answer, path)
+                expected = percent_text(ratio.get("value")) + f"{ratio.get('numerator')} of {ratio.get('denominator')}"
+                if status != 200 or cells.get(card) != expected:
+                    wrong.append(f"{location} {card}: page {cells.get(card)!r}, API {status} {expected!r}")
+        all_status, everything = kpis_read(run, run.admin, admin)
+        bars = {chart["kind"]: chart["rows"] for chart in admin["charts"]}.get("availability", [])
+        expected_bars = [entry["locationId"] for entry in everything.get("availabilityByLocation", [])]
+    else:
+        bars, expected_bars = [], ["?"]
+    check("the admin key sees every store side by side: a row per store (PAR-01, PAR-02) and all locations, each as the API has it",
+          ready and not wrong and {"PAR-01", "PAR-02", "*"} <= set(admin["rows"]), f"rows {list((admin or {}).get('rows', {}))}; {'; '.join(wrong)[:600]}")
+    check("the admin's availability chart has a bar per location of availabilityByLocation (PAR-01, PAR-02 among them)",
+          ready and bars == expected_bars and {"PAR-01", "PAR-02"} <= set(bars), f"bars {bars}, API {expected_bars}")
+    check("the admin view's reads are bounded: the store, all locations, one per other store",
+          len(reads) == 2 + len([name for name, location in STORES.items() if location["kind"] == "store"]) - 1, str(reads))
+    run.audit("kpis-admin")
+    browser.js("window.scrollTo(0, 0)")
+    run.shots += browser.screenshot("kpis-admin")
+    stores_table = browser.find("//section[contains(@class,'kpi-stores')]", 2)
+    if stores_table is not None:
+        browser.driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", stores_table)
+        run.shots += browser.screenshot("kpis-admin-stores")[:1]
+
+
 def iso_seconds(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
@@ -868,6 +1132,7 @@ def main():
                 stock_and_transfers(run)
                 french(run)
                 late_and_screenshots(run)
+                kpis(run)
                 closing_checks(run)
             except Exception:
                 check("the run goes to its end", False, traceback.format_exc()[-1500:])

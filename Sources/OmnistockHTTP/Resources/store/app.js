@@ -10,6 +10,7 @@ import { LiveOrders } from '/store/live-orders.js';
 import { describeError, UserError } from '/store/notice.js';
 import { createRouter } from '/store/router.js';
 import { collectScreen } from '/store/screen-collect.js';
+import { kpisScreen } from '/store/screen-kpis.js';
 import { orderScreen } from '/store/screen-order.js';
 import { queueScreen } from '/store/screen-queue.js';
 import { returnScreen } from '/store/screen-return.js';
@@ -77,6 +78,8 @@ function context() {
     api,
     live: state.live,
     store: state.store,
+    stores: state.stores,
+    role: state.me.role,
     locationName: (id) => state.locations.get(id)?.name ?? id,
   };
 }
@@ -88,6 +91,7 @@ const router = createRouter({
     { name: 'collect', pattern: /^\/collect$/, screen: () => collectScreen(context()) },
     { name: 'return', pattern: /^\/return$/, screen: () => returnScreen(context()) },
     { name: 'stock', pattern: /^\/stock$/, screen: () => stockScreen(context()) },
+    { name: 'kpis', pattern: /^\/kpis$/, screen: () => kpisScreen(context()) },
     { name: 'missing', notFound: true, screen: missingScreen },
   ],
   mount,

@@ -1,4 +1,5 @@
-// Hash routes of the signed-in app (#/queue, #/order/<id>, #/collect, #/return, #/stock).
+// Hash routes of the signed-in app (#/queue, #/order/<id>, #/collect, #/return, #/stock,
+// #/kpis).
 // The hash keeps the browser's back button and a reload on the same screen, and never holds
 // the key. Leaving a screen disposes it (its timers, listeners and requests end with it).
 
