@@ -120,6 +120,8 @@ import Testing
             #expect(checkout.status == .forbidden)
             let theirs = try await h.call(.get, Self.period(locations: ["PAR-02"]), key: h.keys.admin)
             #expect(Self.ratio(theirs.json, "clickAndCollectShare") == (0, 0) && (theirs.json["clickAndCollectShare"] as? [String: Any])?["value"] is NSNull)
+            // Every ratio says null rather than leaving its value out (the document requires it).
+            #expect((theirs.json["orderErrorRate"] as? [String: Any])?["value"] is NSNull, "\(theirs.text)")
         }
     }
 

@@ -31,6 +31,17 @@ struct FiguresView: Encodable {
         var denominator: Int64
         var linesNotFound: Int64
         var ordersCancelledForStock: Int64
+
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case value, numerator, denominator, linesNotFound, ordersCancelledForStock }
+            var container = encoder.container(keyedBy: Keys.self)
+            // Always present, as in every ratio: null when there is nothing to divide by.
+            try container.encode(value, forKey: .value)
+            try container.encode(numerator, forKey: .numerator)
+            try container.encode(denominator, forKey: .denominator)
+            try container.encode(linesNotFound, forKey: .linesNotFound)
+            try container.encode(ordersCancelledForStock, forKey: .ordersCancelledForStock)
+        }
     }
     struct Readiness: Encodable {
         var orders: Int64
