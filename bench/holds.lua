@@ -40,6 +40,7 @@ local deadline                    -- now_ms() after which no hold is sent
 local releasable, first, last = {}, 1, 0   -- churn: queue of hold ids this thread may release
 local release_turn = false        -- churn: the next request releases, when the queue has an id
 local json_headers, plain_headers = {}, {}
+local key_count = 0               -- Idempotency-Keys this thread has used
 
 function init(args)
   for i = 1, #args do
@@ -71,6 +72,11 @@ local function hold_request(sku, location, ttl_seconds)
   local body = string.format(
     '{"lines":[{"sku":"%s","quantity":1,"locationId":"%s"}],"ttlSeconds":%d,"reference":"bench-%s"}',
     sku, location, ttl_seconds, options.mode)
+  -- Every hold carries its own Idempotency-Key, as a checkout's does: the key's claim and stored
+  -- answer are part of what a hold costs. The thread and the start time keep keys of reruns on
+  -- one server apart.
+  key_count = key_count + 1
+  json_headers["Idempotency-Key"] = string.format("bench-%d-%d-%d", thread_number, math.floor(tally.started_ms), key_count)
   return wrk.format("POST", "/v1/holds", json_headers, body)
 end
 
