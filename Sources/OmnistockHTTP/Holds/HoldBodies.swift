@@ -59,3 +59,105 @@ extension HoldBody.FulfilmentBody {
 struct ExtendBody: Codable, Sendable {
     var ttlSeconds: Int64
 }
+
+extension HoldBody: FastBody {
+    static func read(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> HoldBody {
+        var lines: [Line]?, fulfilment: FulfilmentBody?, ttlSeconds: Int64?, allowPartial: Bool?, reference: String?
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextKey(first: &first) {
+            switch key {
+            case "lines": lines = try readLines(&reader)
+            case "fulfilment": fulfilment = try FulfilmentBody.read(&reader)
+            case "ttlSeconds": ttlSeconds = try reader.int64()
+            case "allowPartial": allowPartial = try reader.bool()
+            case "reference": reference = try reader.string()
+            default: throw JSONReader.Mismatch()
+            }
+        }
+        guard let lines else { throw JSONReader.Mismatch() }
+        return HoldBody(lines: lines, fulfilment: fulfilment, ttlSeconds: ttlSeconds, allowPartial: allowPartial, reference: reference)
+    }
+
+    private static func readLines(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> [Line] {
+        var lines: [Line] = []
+        try reader.beginArray()
+        var firstLine = true
+        while try reader.nextElement(first: &firstLine) {
+            var sku: String?, quantity: Int64?, locationId: String?
+            try reader.beginObject()
+            var first = true
+            while let key = try reader.nextKey(first: &first) {
+                switch key {
+                case "sku": sku = try reader.string()
+                case "quantity": quantity = try reader.int64()
+                case "locationId": locationId = try reader.string()
+                default: throw JSONReader.Mismatch()
+                }
+            }
+            guard let sku, let quantity else { throw JSONReader.Mismatch() }
+            lines.append(Line(sku: sku, quantity: quantity, locationId: locationId))
+        }
+        return lines
+    }
+
+    /// Keys sorted, absent values left out, as `JSON.encoder` writes them; a shipping address
+    /// (numbers with fractions) is left to the encoder.
+    func canonicalJSON() -> [UInt8]? {
+        guard fulfilment?.address == nil else { return nil }
+        var writer = JSONWriter(capacity: 128 + 96 * lines.count)
+        writer.beginObject()
+        if let allowPartial { writer.key("allowPartial"); writer.bool(allowPartial) }
+        if let fulfilment {
+            writer.key("fulfilment")
+            writer.beginObject()
+            if let locationId = fulfilment.locationId { writer.key("locationId"); writer.string(locationId) }
+            writer.key("type"); writer.string(fulfilment.type)
+            writer.endObject()
+        }
+        writer.key("lines")
+        writer.beginArray()
+        for line in lines {
+            writer.beginObject()
+            if let locationId = line.locationId { writer.key("locationId"); writer.string(locationId) }
+            writer.key("quantity"); writer.integer(line.quantity)
+            writer.key("sku"); writer.string(line.sku)
+            writer.endObject()
+        }
+        writer.endArray()
+        if let reference { writer.key("reference"); writer.string(reference) }
+        if let ttlSeconds { writer.key("ttlSeconds"); writer.integer(ttlSeconds) }
+        writer.endObject()
+        return writer.bytes
+    }
+}
+
+extension HoldBody.FulfilmentBody {
+    static func read(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> Self {
+        var type: String?, locationId: String?, address: Address?
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextKey(first: &first) {
+            switch key {
+            case "type": type = try reader.string()
+            case "locationId": locationId = try reader.string()
+            case "address":
+                var latitude: Double?, longitude: Double?
+                try reader.beginObject()
+                var firstMember = true
+                while let member = try reader.nextKey(first: &firstMember) {
+                    switch member {
+                    case "latitude": latitude = try reader.double()
+                    case "longitude": longitude = try reader.double()
+                    default: throw JSONReader.Mismatch()
+                    }
+                }
+                guard let latitude, let longitude else { throw JSONReader.Mismatch() }
+                address = Address(latitude: latitude, longitude: longitude)
+            default: throw JSONReader.Mismatch()
+            }
+        }
+        guard let type else { throw JSONReader.Mismatch() }
+        return Self(type: type, locationId: locationId, address: address)
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import OmnistockStore
 
 /// Reading request bodies: strict decoding that names the field at fault, as a JSON pointer.
 extension JSON {
@@ -8,7 +9,10 @@ extension JSON {
     /// identifies the request for idempotency, is made only when a request carries a key.
     struct Decoded<T: Encodable & Sendable>: Sendable {
         var value: T
-        func canonical() throws -> Data { try encoder.encode(value) }
+        func canonical() throws -> Data {
+            if let fast = value as? any FastBody, let bytes = fast.canonicalJSON() { return Data(bytes) }
+            return try encoder.encode(value)
+        }
     }
 
     /// Decodes with unknown keys refused (see StrictDecoder).
@@ -82,6 +86,9 @@ extension JSON {
 
     /// 415 unless the body is declared JSON, with no charset or UTF-8's.
     private static func checkMediaType(_ request: Request) throws {
+        // What nearly every client sends, answered without taking the header apart (the
+        // general path below was 1.4% of the machine under a hold load, perf).
+        if request.headers[.contentType] == "application/json" { return }
         guard isJSON(mediaType(request)) else { throw Problem.unsupportedMediaType() }
         let parameters = (request.headers[.contentType] ?? "").split(separator: ";").dropFirst()
         for parameter in parameters {
@@ -100,6 +107,7 @@ extension JSON {
         case .tooDeep?: throw Problem.nestedTooDeeply()
         case nil: break
         }
+        if let fast = T.self as? any FastBody.Type, let value = fast.fastRead(data) as? T { return value }
         let decoder = JSONDecoder()
         decoder.userInfo[.nullableFields] = (T.self as? any NullableFields.Type)?.nullableFields ?? Set<String>()
         do {
@@ -219,5 +227,21 @@ extension JSON {
         case is [Any].Type: "an array"
         default: "an object of the documented shape"
         }
+    }
+}
+
+/// A body with a hand-written reader for its usual shape. `JSON.decode` tries it first; any
+/// other document (a null, an unknown field, a value of another type) goes to the decoder,
+/// which reads or refuses it as for every body. Under a hold load the decoder and the encoder
+/// of the canonical form were 4.7% of the whole machine (perf, 64 connections).
+protocol FastBody {
+    static func read(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> Self
+    /// The canonical form exactly as `JSON.encoder` writes it, or nil to let the encoder write it.
+    func canonicalJSON() -> [UInt8]?
+}
+
+extension FastBody {
+    static func fastRead(_ data: Data) -> Self? {
+        data.withUnsafeBytes { raw in JSONReader.read(raw.bindMemory(to: UInt8.self), read) }
     }
 }

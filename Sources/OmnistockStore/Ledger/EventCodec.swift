@@ -89,7 +89,11 @@ public enum EventCodec {
     }
 
     /// Decodes a stored event; throws when the type is unknown or the payload does not fit.
+    ///
+    /// The most frequent events are read by hand first (`JSONReader`); a payload of another
+    /// shape than the hand-written readers know goes to the decoder, which reads or refuses it.
     public static func decode(type: String, payload: String) throws -> LedgerEvent {
+        if let event = fastDecode(type: type, payload: payload) { return event }
         let decoder = JSONDecoder()
         let data = Data(payload.utf8)
         switch type {
@@ -108,5 +112,125 @@ public enum EventCodec {
         case _ where type.hasPrefix("transfer."): return .transfer(try decoder.decode(TransferRecorded.self, from: data))
         default: throw StoreError.corrupt("the ledger holds an event of unknown type '\(type)'")
         }
+    }
+
+    /// The hand-read events, or nil for the decoder to read.
+    static func fastDecode(type: String, payload: String) -> LedgerEvent? {
+        switch type {
+        case StockMoved.type: return JSONReader.read(payload, readStockMoved).map(LedgerEvent.stockMoved)
+        case HoldPlaced.type: return JSONReader.read(payload, readHoldPlaced).map(LedgerEvent.holdPlaced)
+        case HoldReleased.type:
+            return JSONReader.read(payload) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try readHoldEnd(&reader, expired: false) }
+                .map { .holdReleased(HoldReleased(holdId: $0.holdId, lines: $0.lines, occurredAtMs: $0.occurredAtMs)) }
+        case HoldExpired.type:
+            return JSONReader.read(payload) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try readHoldEnd(&reader, expired: true) }
+                .flatMap { end in
+                    end.recordedAtMs.map {
+                        .holdExpired(HoldExpired(holdId: end.holdId, lines: end.lines, occurredAtMs: end.occurredAtMs, recordedAtMs: $0))
+                    }
+                }
+        default: return nil
+        }
+    }
+
+    private static func readStockMoved(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> StockMoved {
+        var sku: String?, locationId: String?, kind: MovementKind?, reason: String?, reference: String?
+        var quantity: Int64?, onHandDelta: Int64?, onHandAfter: Int64?, occurredAtMs: Int64?
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextKey(first: &first) {
+            switch key {
+            case "sku": sku = try reader.string()
+            case "locationId": locationId = try reader.string()
+            case "kind":
+                guard let value = MovementKind(rawValue: try reader.string()) else { throw JSONReader.Mismatch() }
+                kind = value
+            case "quantity": quantity = try reader.int64()
+            case "onHandDelta": onHandDelta = try reader.int64()
+            case "onHandAfter": onHandAfter = try reader.int64()
+            case "occurredAtMs": occurredAtMs = try reader.int64()
+            case "reason": reason = reader.null() ? nil : try reader.string()
+            case "reference": reference = reader.null() ? nil : try reader.string()
+            default: throw JSONReader.Mismatch()
+            }
+        }
+        guard let sku, let locationId, let kind, let quantity, let onHandDelta, let onHandAfter, let occurredAtMs else {
+            throw JSONReader.Mismatch()
+        }
+        return StockMoved(
+            sku: sku, locationId: locationId, kind: kind, quantity: quantity, onHandDelta: onHandDelta, onHandAfter: onHandAfter,
+            reason: reason, reference: reference, occurredAtMs: occurredAtMs)
+    }
+
+    /// A plain `HoldPlaced` (no fulfilment, no unfilled line): the others go to the decoder.
+    private static func readHoldPlaced(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> HoldPlaced {
+        var holdId: String?, reference: String?, allowPartial: Bool?, lines: [HoldLine]?, expiresAtMs: Int64?, occurredAtMs: Int64?
+        var unfilledEmpty = false
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextKey(first: &first) {
+            switch key {
+            case "holdId": holdId = try reader.string()
+            case "reference": reference = reader.null() ? nil : try reader.string()
+            case "fulfilment": guard reader.null() else { throw JSONReader.Mismatch() }
+            case "allowPartial": allowPartial = try reader.bool()
+            case "lines": lines = try readHoldLines(&reader)
+            case "unfilled":
+                try reader.beginArray()
+                var none = true
+                guard try !reader.nextElement(first: &none) else { throw JSONReader.Mismatch() }
+                unfilledEmpty = true
+            case "expiresAtMs": expiresAtMs = try reader.int64()
+            case "occurredAtMs": occurredAtMs = try reader.int64()
+            default: throw JSONReader.Mismatch()
+            }
+        }
+        guard let holdId, let allowPartial, let lines, unfilledEmpty, let expiresAtMs, let occurredAtMs else { throw JSONReader.Mismatch() }
+        return HoldPlaced(
+            holdId: holdId, reference: reference, fulfilment: nil, allowPartial: allowPartial, lines: lines, unfilled: [],
+            expiresAtMs: expiresAtMs, occurredAtMs: occurredAtMs)
+    }
+
+    /// `HoldReleased` and `HoldExpired` (with `recordedAtMs`), which share their other fields.
+    private static func readHoldEnd(_ reader: inout JSONReader, expired: Bool) throws(JSONReader.Mismatch) -> (
+        holdId: String, lines: [HoldLine], occurredAtMs: Int64, recordedAtMs: Int64?
+    ) {
+        var holdId: String?, lines: [HoldLine]?, occurredAtMs: Int64?, recordedAtMs: Int64?
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextKey(first: &first) {
+            switch key {
+            case "holdId": holdId = try reader.string()
+            case "lines": lines = try readHoldLines(&reader)
+            case "occurredAtMs": occurredAtMs = try reader.int64()
+            case "recordedAtMs" where expired: recordedAtMs = try reader.int64()
+            default: throw JSONReader.Mismatch()
+            }
+        }
+        guard let holdId, let lines, let occurredAtMs else { throw JSONReader.Mismatch() }
+        return (holdId, lines, occurredAtMs, recordedAtMs)
+    }
+
+    private static func readHoldLines(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> [HoldLine] {
+        var lines: [HoldLine] = []
+        try reader.beginArray()
+        var firstLine = true
+        while try reader.nextElement(first: &firstLine) {
+            var id: String?, sku: String?, locationId: String?, quantity: Int64?
+            try reader.beginObject()
+            var first = true
+            while let key = try reader.nextKey(first: &first) {
+                switch key {
+                case "id": id = try reader.string()
+                case "sku": sku = try reader.string()
+                case "locationId": locationId = try reader.string()
+                case "quantity": quantity = try reader.int64()
+                default: throw JSONReader.Mismatch()
+                }
+            }
+            guard let id, let sku, let locationId, let quantity else { throw JSONReader.Mismatch() }
+            lines.append(HoldLine(id: id, sku: sku, locationId: locationId, quantity: quantity))
+        }
+        return lines
     }
 }
