@@ -43,11 +43,16 @@ public struct Rebuilder: Sendable {
                 """,
                 logger: logger)
             try await connection.query("LOCK TABLE ledger_head IN SHARE MODE", logger: logger)
+            let started = ContinuousClock.now
             let (projector, count) = try await fold(on: connection, progress: progress)
+            let folded = ContinuousClock.now
             try await connection.query(
                 "TRUNCATE order_assignments, transfers, orders, active_hold_lines, holds, stock_positions, locations, kpi_counters, kpi_ready_minutes",
                 logger: logger)
             try await write(projector, prefix: "", on: connection)
+            logger.info(
+                "replay: the ledger read and folded, then the projections written",
+                metadata: ["events": "\(count)", "fold": "\(folded - started)", "write": "\(ContinuousClock.now - folded)"])
             return count
         }
     }
@@ -98,33 +103,56 @@ public struct Rebuilder: Sendable {
         }
     }
 
+    /// One page of the ledger, decoded.
+    private struct Page: Sendable {
+        var events: [(position: Int64, version: Int64, event: LedgerEvent, recordedAt: Date)] = []
+        /// Whether the page was full: the ledger may go on after it.
+        var full: Bool { events.count == Limits.rebuildRowsPerStatementMax }
+    }
+
     /// Reads the whole ledger in position order and folds it.
+    ///
+    /// The next page is read and decoded (the database's rows, then the payloads) while this
+    /// one is folded: two cores at work instead of one (`oms replay` of 1,237,049 events spent
+    /// 5.8 s reading and folding them one page after the other).
     func fold(
         on connection: PostgresConnection, progress: (@Sendable (Int64) -> Void)?,
         each: (LedgerEvent, Int64) -> Void = { _, _ in }
     ) async throws -> (Projector, Int64) {
         var projector = Projector()
-        var after: Int64 = 0
         var count: Int64 = 0
+        var page = try await read(after: 0, on: connection)!
         while true {
-            var read = 0
-            for try await (position, version, type, payload, recordedAt) in try await connection.query(
-                """
-                SELECT position, stream_version, type, payload::text, recorded_at FROM ledger
-                 WHERE position > \(after) ORDER BY position LIMIT \(Limits.rebuildRowsPerStatementMax)
-                """,
-                logger: logger
-            ).decode((Int64, Int64, String, String, Date).self) {
-                let event = try EventCodec.decode(type: type, payload: payload)
+            let after = page.full ? page.events.last?.position : nil
+            async let following = read(after: after, on: connection)
+            for (position, version, event, recordedAt) in page.events {
                 projector.apply(event, streamVersion: version, recordedAt: recordedAt)
                 each(event, position)
-                after = position
-                read += 1
             }
-            count += Int64(read)
+            count += Int64(page.events.count)
             progress?(count)
-            if read < Limits.rebuildRowsPerStatementMax { return (projector, count) }
+            guard let next = try await following else { return (projector, count) }
+            page = next
         }
+    }
+
+    /// The page of the ledger after `after`, decoded; nil when there is no `after`.
+    private func read(after: Int64?, on connection: PostgresConnection) async throws -> Page? {
+        guard let after else { return nil }
+        var page = Page()
+        page.events.reserveCapacity(Limits.rebuildRowsPerStatementMax)
+        for try await (position, version, type, payload, recordedAt) in try await connection.query(
+            """
+            SELECT position, stream_version, type, payload::text, recorded_at FROM ledger
+             WHERE position > \(after) ORDER BY position LIMIT \(Limits.rebuildRowsPerStatementMax)
+            """,
+            logger: logger
+        ).decode((Int64, Int64, String, String, Date).self) {
+            let previous = page.events.last?.position ?? after
+            precondition(position > previous, "the ledger is read in position order")
+            page.events.append((position, version, try EventCodec.decode(type: type, payload: payload), recordedAt))
+        }
+        return page
     }
 
     func write(_ projector: Projector, prefix: String, on connection: PostgresConnection) async throws {
