@@ -159,10 +159,11 @@ public final class HoldWriter: Sendable {
         for (index, holdId, count) in decided {
             answers[index] = .success(.done(holdId.flatMap { working.transaction.hold($0) }, nowMs: nowMs, events: count))
         }
-        // The answers are stored before the transaction finishes: it appends last, so the ledger
-        // head is held for one statement and the commit only.
-        try await storeAnswers(batch, answers, on: connection)
-        try await working.transaction.finish(using: events)
+        // The answers are stored in the projection statement, before the append: it comes last,
+        // so the ledger head is held for one statement and the commit only.
+        let (keep, free) = answersToStore(batch, answers)
+        let keys = IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger)
+        try await working.transaction.finish(using: events) { query in try keys.finishParts(keep: keep, free: free, into: &query) }
         return answers.map { $0! }
     }
 
@@ -202,7 +203,7 @@ public final class HoldWriter: Sendable {
         let readsLocations = plan.places && !plan.ships
         let (locked, named) = try await lockPositions(keys.sorted(), locations: readsLocations ? Array(plan.namedLocations) : [], on: connection)
         if readsLocations { locations = named }
-        let (nowMs, expiredHeld, holds) = try await readAfterLocks(Array(locked.keys), holds: Array(plan.holdKeys.keys), on: connection)
+        let (nowMs, expiredHeld, defaults, holds) = try await readAfterLocks(Array(locked.keys), holds: Array(plan.holdKeys.keys), on: connection)
         var effective: [StockKey: StockPosition] = [:]
         effective.reserveCapacity(locked.count)
         for (key, record) in locked {
@@ -211,7 +212,9 @@ public final class HoldWriter: Sendable {
             precondition(position.held >= 0, "expired hold lines exceed the held bucket")
             effective[key] = position
         }
-        let transaction = try await LedgerTransaction.open(on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds)
+        // Every locked position exists (version > 0): the defaults need no share lock (see
+        // `LocationDefaults`), and they are read with the clock, after the locks.
+        let transaction = LedgerTransaction(on: connection, nowMs: nowMs, logger: logger, positions: locked, holds: holds, safetyDefaults: defaults)
         return Working(transaction: transaction, effective: effective, locations: locations, shipping: shipping)
     }
 
@@ -251,7 +254,9 @@ public final class HoldWriter: Sendable {
 
     /// Stores the answers of executed requests that carry a key; refused ones give their key
     /// back, so a retry runs again.
-    private func storeAnswers(_ batch: [Pending], _ answers: [Result<HoldOutcome, any Error>?], on connection: PostgresConnection) async throws {
+    private func answersToStore(_ batch: [Pending], _ answers: [Result<HoldOutcome, any Error>?]) -> (
+        keep: [(IdempotencyRequest, StoredResponse)], free: [IdempotencyRequest]
+    ) {
         var keep: [(IdempotencyRequest, StoredResponse)] = []
         var free: [IdempotencyRequest] = []
         for (pending, answer) in zip(batch, answers) {
@@ -266,7 +271,7 @@ public final class HoldWriter: Sendable {
                 if IdempotencyKeys.givesKeyBack(error) { free.append(request) }
             }
         }
-        try await IdempotencyKeys(retentionSeconds: retentionSeconds, logger: logger).finish(keep: keep, free: free, on: connection)
+        return (keep, free)
     }
 
     /// Locks the existing positions of `keys` in (sku, location) byte order and reads them, with
@@ -324,8 +329,9 @@ public final class HoldWriter: Sendable {
     }
 
     /// The database clock, the units of holds that expired by then but are not recorded as
-    /// expired yet (per locked position), and the named holds as they stand: one statement, sent
-    /// once every lock is held.
+    /// expired yet (per locked position), the default safety stock of the positions' locations
+    /// (`LocationDefaults`), and the named holds as they stand: one statement (and one more for
+    /// named holds), sent once every lock is held.
     ///
     /// It must be a statement of its own. A statement reads with the snapshot it started with,
     /// and only the rows it locks are re-read after a wait: read in the locking statement, the
@@ -334,21 +340,23 @@ public final class HoldWriter: Sendable {
     /// and a batch could sell its units again (seen once in eight runs of the flash-sale check:
     /// 55 units live for 50 in stock).
     private func readAfterLocks(_ keys: [StockKey], holds ids: [String], on connection: PostgresConnection) async throws -> (
-        nowMs: Int64, expiredHeld: [StockKey: Int64], holds: [HoldRecord]
+        nowMs: Int64, expiredHeld: [StockKey: Int64], safetyDefaults: [String: Int64], holds: [HoldRecord]
     ) {
         var nowMs: Int64?
         var expired: [StockKey: Int64] = [:]
+        var defaults: [String: Int64] = [:]
         for try await row in try await connection.execute(ClockStatement.self, Self.clockQuery(keys), logger: logger) {
             let (kind, sku, locationId, units) = try row.decode((Int32, String?, String?, Int64).self)
             switch (kind, sku, locationId) {
             case (0, nil, nil): nowMs = units
             case (1, let sku?, let locationId?): expired[StockKey(sku: sku, locationId: locationId)] = units
+            case (2, let locationId?, nil): defaults[locationId] = units
             default: throw StoreError.corrupt("the hold writer's clock read returned an unexpected row")
             }
         }
         guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
         let holds = ids.isEmpty ? [] : try await readHolds(ids, on: connection)
-        return (nowMs, expired, holds)
+        return (nowMs, expired, defaults, holds)
     }
 
     /// The lock read of `lockPositions`.
@@ -383,6 +391,8 @@ public final class HoldWriter: Sendable {
         UNION ALL
         SELECT 1, e.sku, e.location_id, e.units
           FROM (\(unescaped: ExpiredHolds.perPositionSQL(keys: "keys", nowMs: "(SELECT ms FROM n)"))) e
+        UNION ALL
+        SELECT 2, id, NULL, safety_stock_default FROM locations WHERE id IN (SELECT location_id FROM keys)
         """
     }
 

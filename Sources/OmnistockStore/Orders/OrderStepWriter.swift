@@ -149,7 +149,7 @@ public final class OrderStepWriter: Sendable {
                 answers[index] = step(action, orderId: orderId, pending, locations: prepared.locations, transaction: &transaction)
             }
         }
-        // Codes and answers, then the transaction (projections, then the events): the ledger
+        // Codes, then the transaction (projections with the answers, then the events): the ledger
         // head is held for the append and the commit only.
         if !codes.isEmpty {
             try await connection.query(
@@ -159,8 +159,8 @@ public final class OrderStepWriter: Sendable {
                 """,
                 logger: logger)
         }
-        try await storeAnswers(batch, answers, keys: keys, on: connection)
-        try await transaction.finish(using: events)
+        let (keep, free) = try answersToStore(batch, answers)
+        try await transaction.finish(using: events) { query in try keys.finishParts(keep: keep, free: free, into: &query) }
         return answers.map { $0! }
     }
 
@@ -298,9 +298,9 @@ public final class OrderStepWriter: Sendable {
 
     /// Stores the answers of executed requests that carry a key; refused ones give their key
     /// back, so a retry runs again.
-    private func storeAnswers(
-        _ batch: [Pending], _ answers: [Result<OrderStepOutcome, any Error>?], keys: IdempotencyKeys, on connection: PostgresConnection
-    ) async throws {
+    private func answersToStore(_ batch: [Pending], _ answers: [Result<OrderStepOutcome, any Error>?]) throws -> (
+        keep: [(IdempotencyRequest, StoredResponse)], free: [IdempotencyRequest]
+    ) {
         var keep: [(IdempotencyRequest, StoredResponse)] = []
         var free: [IdempotencyRequest] = []
         for (pending, answer) in zip(batch, answers) {
@@ -311,7 +311,7 @@ public final class OrderStepWriter: Sendable {
             case .failure(let error)?: if IdempotencyKeys.givesKeyBack(error) { free.append(request) }
             }
         }
-        try await keys.finish(keep: keep, free: free, on: connection)
+        return (keep, free)
     }
 
     /// Decides one conversion: the order its number or hold already made, or a new one with

@@ -139,9 +139,17 @@ public struct LedgerTransaction {
 
     /// Writes the projections, then appends the events and notifies, in this order. Returns
     /// where the events landed (empty when nothing was applied; vacant rows are still removed).
+    ///
+    /// `alongside` adds statements of the writer's own (the answers of its Idempotency-Keys) to
+    /// the projection statement: they run in the same round trip, before the append.
     @discardableResult
     public func finish(using ledger: EventStore) async throws -> [AppendedEvent] {
-        try await writeProjections()
+        try await finish(using: ledger, alongside: { _ in [] })
+    }
+
+    @discardableResult
+    func finish(using ledger: EventStore, alongside: (inout QueryBuilder) throws -> [String]) async throws -> [AppendedEvent] {
+        try await writeProjections(alongside: alongside)
         guard !events.isEmpty else { return [] }
         var expected: [String: ExpectedVersion] = [:]
         for (stream, version) in opened { expected[stream] = version == 0 ? .noStream : .exact(version) }
@@ -155,7 +163,7 @@ public struct LedgerTransaction {
     /// lines of holds that existed before, and rows of positions no event ever stocked that this
     /// transaction leaves empty (locking creates them; they are not positions, and a rebuild
     /// would not have them).
-    private func writeProjections() async throws {
+    private func writeProjections(alongside: (inout QueryBuilder) throws -> [String]) async throws {
         let tables = ProjectionWriter.Tables.live
         let rows = touchedPositions.sorted().map { state.positions[$0]! }
         let vacant = locked.filter { key in state.positions[key].map(\.isVacant) ?? true }.sorted()
@@ -208,6 +216,9 @@ public struct LedgerTransaction {
             let rows = kpis.readyMinutes.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
             statements.append(try ProjectionWriter.kpiReadyMinutesSQL(rows, table: tables.kpiReadyMinutes, into: &query))
         }
+        // The writer's own statements first: the last statement is the one the others are
+        // parts of, and theirs need nothing of the projections.
+        statements.insert(contentsOf: try alongside(&query), at: 0)
         try await ProjectionWriter.run(statements, query, on: connection, logger: logger)
     }
 }
