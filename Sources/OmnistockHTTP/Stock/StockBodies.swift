@@ -86,9 +86,7 @@ extension MovementsBody.Line {
             switch key {
             case "sku": sku = try reader.string()
             case "locationId": locationId = try reader.string()
-            case "kind":
-                guard let value = MovementKind(rawValue: try reader.string()) else { throw JSONReader.Mismatch() }
-                kind = value
+            case "kind": kind = try reader.value(of: MovementKind.self)
             case "quantity": quantity = try reader.int64()
             case "reason": reason = try reader.string()
             case "reference": reference = try reader.string()

@@ -142,9 +142,7 @@ public enum EventCodec {
             switch key {
             case "sku": sku = try reader.string()
             case "locationId": locationId = try reader.string()
-            case "kind":
-                guard let value = MovementKind(rawValue: try reader.string()) else { throw JSONReader.Mismatch() }
-                kind = value
+            case "kind": kind = try reader.value(of: MovementKind.self)
             case "quantity": quantity = try reader.int64()
             case "onHandDelta": onHandDelta = try reader.int64()
             case "onHandAfter": onHandAfter = try reader.int64()

@@ -91,6 +91,12 @@ public struct JSONReader {
         throw Mismatch()
     }
 
+    /// A string that is one of the raw values of `type`.
+    public mutating func value<Value: RawRepresentable>(of type: Value.Type) throws(Mismatch) -> Value where Value.RawValue == String {
+        guard let value = Value(rawValue: try string()) else { throw Mismatch() }
+        return value
+    }
+
     /// A number written as a plain integer (no fraction, no exponent) that fits in 64 bits.
     public mutating func int64() throws(Mismatch) -> Int64 {
         skipWhitespace()
