@@ -139,14 +139,13 @@ public struct LedgerTransaction {
 
     /// Writes the projections, then appends the events and notifies, in this order. Returns
     /// where the events landed (empty when nothing was applied; vacant rows are still removed).
-    ///
-    /// `alongside` adds statements of the writer's own (the answers of its Idempotency-Keys) to
-    /// the projection statement: they run in the same round trip, before the append.
     @discardableResult
     public func finish(using ledger: EventStore) async throws -> [AppendedEvent] {
         try await finish(using: ledger, alongside: { _ in [] })
     }
 
+    /// `finish`, with statements of the writer's own (the answers of its Idempotency-Keys) made
+    /// parts of the projection statement: they run in the same round trip, before the append.
     @discardableResult
     func finish(using ledger: EventStore, alongside: (inout QueryBuilder) throws -> [String]) async throws -> [AppendedEvent] {
         try await writeProjections(alongside: alongside)
