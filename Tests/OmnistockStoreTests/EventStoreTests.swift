@@ -54,26 +54,6 @@ struct Signal: Sendable {
         }
     }
 
-    /// The append is a prepared statement: parsed once per connection, then only executed.
-    @Test func theAppendIsParsedOncePerConnection() async throws {
-        try await withFreshDatabase { database in
-            let executions = try await database.withConnection { connection in
-                for n in 1...7 {
-                    try await connection.query("BEGIN", logger: testLogger)
-                    try await store.append([defined("P\(n)")], expected: ["location-P\(n)": .noStream], metadata: meta, on: connection)
-                    try await connection.query("COMMIT", logger: testLogger)
-                }
-                let rows = try await connection.query(
-                    "SELECT count(*), sum(generic_plans + custom_plans)::bigint FROM pg_prepared_statements WHERE name = 'oms_ledger_append'",
-                    logger: testLogger)
-                for try await (count, executions) in rows.decode((Int, Int).self) { return (count, executions) }
-                return (0, 0)
-            }
-            #expect(executions.0 == 1 && executions.1 == 7)
-            #expect(try await store.read(after: 0, limit: 10, on: database).events.map(\.position) == Array(1...7))
-        }
-    }
-
     @Test func aStaleExpectedVersionIsRefusedAndWritesNothing() async throws {
         try await withFreshDatabase { database in
             _ = try await database.transaction { connection in

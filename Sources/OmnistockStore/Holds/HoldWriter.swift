@@ -288,7 +288,7 @@ public final class HoldWriter: Sendable {
         var positions: [StockKey: PositionRecord] = [:]
         positions.reserveCapacity(keys.count)
         let query = Self.lockQuery(keys, locations: ids)
-        for try await row in try await connection.execute(LockStatement.self, query, logger: logger) {
+        for try await row in try await connection.query(query, logger: logger) {
             let (kind, sku, locationId, onHand, held, allocated, safety, incoming, counted, version) = try row.decode(
                 (Int32, String?, String?, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self)
             switch (kind, sku, locationId) {
@@ -345,7 +345,7 @@ public final class HoldWriter: Sendable {
         var nowMs: Int64?
         var expired: [StockKey: Int64] = [:]
         var defaults: [String: Int64] = [:]
-        for try await row in try await connection.execute(ClockStatement.self, Self.clockQuery(keys), logger: logger) {
+        for try await row in try await connection.query(Self.clockQuery(keys), logger: logger) {
             let (kind, sku, locationId, units) = try row.decode((Int32, String?, String?, Int64).self)
             switch (kind, sku, locationId) {
             case (0, nil, nil): nowMs = units
@@ -377,11 +377,6 @@ public final class HoldWriter: Sendable {
         """
     }
 
-    private enum LockStatement: PreparedText {
-        static let name = "oms_hold_lock"
-        static let sql = lockQuery([], locations: []).sql
-    }
-
     /// The read of `readAfterLocks`.
     private static func clockQuery(_ keys: [StockKey]) -> PostgresQuery {
         """
@@ -394,11 +389,6 @@ public final class HoldWriter: Sendable {
         UNION ALL
         SELECT 2, id, NULL, safety_stock_default FROM locations WHERE id IN (SELECT location_id FROM keys)
         """
-    }
-
-    private enum ClockStatement: PreparedText {
-        static let name = "oms_hold_clock"
-        static let sql = clockQuery([]).sql
     }
 
     private func readHolds(_ ids: [String], on connection: PostgresConnection) async throws -> [HoldRecord] {

@@ -153,9 +153,6 @@ public struct EventStore: Sendable {
         /// Identifiers never contain ';', so each event's list travels as one text.
         var locations: [String] = []
 
-        /// No rows: the append's text.
-        init() {}
-
         /// Numbers each event in its stream after `versions`, which it moves on.
         init(_ events: [LedgerEvent], metadata eventMetadata: [EventMetadata], versions: inout [String: Int64]) throws {
             let encoder = JSONEncoder()
@@ -193,12 +190,33 @@ public struct EventStore: Sendable {
     private func insert(
         _ rows: Rows, streamVersions: [String: Int64], recordedAtMs: Int64?, on connection: PostgresConnection
     ) async throws -> [AppendedEvent] {
+        let count = Int64(rows.streams.count)
         var appended: [AppendedEvent] = []
         appended.reserveCapacity(rows.streams.count)
         do {
-            let query = Self.appendQuery(rows, streamVersions: streamVersions, recordedAtMs: recordedAtMs)
-            for try await row in try await connection.execute(AppendStatement.self, query, logger: logger) {
-                let (position, version, recordedAt) = try row.decode((Int64, Int64, Date).self)
+            let result = try await connection.query(
+                """
+                WITH head AS (
+                    UPDATE ledger_head SET position = position + \(count)
+                    RETURNING position, pg_notify(\(Self.channel), position::text)
+                ), inserted AS (
+                    INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
+                    SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
+                           string_to_array(e.locations, ';'),
+                           coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp())
+                      FROM head, unnest(\(rows.streams)::text[], \(rows.versions)::bigint[], \(rows.types)::text[],
+                                        \(rows.payloads)::text[], \(rows.metadata)::text[], \(rows.locations)::text[])
+                                 WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
+                    RETURNING position, stream_version, recorded_at
+                ), streams AS (
+                    INSERT INTO ledger_streams (stream, version)
+                    SELECT * FROM unnest(\(Array(streamVersions.keys))::text[], \(Array(streamVersions.values))::bigint[])
+                    ON CONFLICT (stream) DO UPDATE SET version = excluded.version
+                )
+                SELECT position, stream_version, recorded_at FROM inserted
+                """,
+                logger: logger)
+            for try await (position, version, recordedAt) in result.decode((Int64, Int64, Date).self) {
                 appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
             }
         } catch where error.sqlState == "23505" {
@@ -208,60 +226,6 @@ public struct EventStore: Sendable {
         guard appended.count == rows.streams.count else { throw StoreError.corrupt("the ledger head row is missing") }
         appended.sort { $0.position < $1.position }
         return appended
-    }
-
-    /// The append: take the head, insert the events at the positions it hands out, move the
-    /// streams' versions, notify (see `insert`).
-    private static func appendQuery(_ rows: Rows, streamVersions: [String: Int64], recordedAtMs: Int64?) -> PostgresQuery {
-        let count = Int64(rows.streams.count)
-        return """
-            WITH head AS (
-                UPDATE ledger_head SET position = position + \(count)
-                RETURNING position, pg_notify(\(Self.channel), position::text)
-            ), inserted AS (
-                INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
-                SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
-                       string_to_array(e.locations, ';'),
-                       coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp())
-                  FROM head, unnest(\(rows.streams)::text[], \(rows.versions)::bigint[], \(rows.types)::text[],
-                                    \(rows.payloads)::text[], \(rows.metadata)::text[], \(rows.locations)::text[])
-                             WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
-                RETURNING position, stream_version, recorded_at
-            ), streams AS (
-                INSERT INTO ledger_streams (stream, version)
-                SELECT * FROM unnest(\(Array(streamVersions.keys))::text[], \(Array(streamVersions.values))::bigint[])
-                ON CONFLICT (stream) DO UPDATE SET version = excluded.version
-            )
-            SELECT position, stream_version, recorded_at FROM inserted
-            """
-    }
-
-    private enum AppendStatement: PreparedText {
-        static let name = "oms_ledger_append"
-        static let sql = appendQuery(Rows(), streamVersions: [:], recordedAtMs: nil).sql
-    }
-
-    private enum HeadStatement: PreparedText {
-        static let name = "oms_ledger_head"
-        static let sql = "SELECT position FROM ledger_head"
-    }
-
-    private enum FeedStatement: PreparedText {
-        static let name = "oms_ledger_feed"
-        static let sql = feedQuery(after: 0, head: 0, types: nil, locations: nil, limit: 1).sql
-    }
-
-    /// Committed events after `after` up to `head`, in position order.
-    private static func feedQuery(after: Int64, head: Int64, types: [String]?, locations: [String]?, limit: Int) -> PostgresQuery {
-        """
-        SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
-          FROM ledger
-         WHERE position > \(after) AND position <= \(head)
-           AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
-           AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
-         ORDER BY position
-         LIMIT \(limit)
-        """
     }
 
     /// The ledger's last committed position.
@@ -275,8 +239,8 @@ public struct EventStore: Sendable {
     }
 
     func head(_ connection: PostgresConnection) async throws -> Int64 {
-        for try await row in try await connection.execute(HeadStatement.self, PostgresQuery(unsafeSQL: HeadStatement.sql), logger: logger) {
-            return try row.decode(Int64.self)
+        for try await position in try await connection.query("SELECT position FROM ledger_head", logger: logger).decode(Int64.self) {
+            return position
         }
         throw StoreError.corrupt("the ledger head row is missing")
     }
@@ -295,12 +259,23 @@ public struct EventStore: Sendable {
         precondition(limit > 0 && limit <= Limits.pageSizeMax, "the edge bounds the page size")
         return try await database.withConnection { connection in
             // The head is read first: events read afterwards may only be newer, never missing.
-            let head = try await self.head(connection)
+            let head = try await connection.query("SELECT position FROM ledger_head", logger: logger)
+                .collect().first?.decode(Int64.self) ?? 0
             var events: [RecordedEvent] = []
-            let query = Self.feedQuery(after: after, head: head, types: types, locations: locations, limit: limit)
-            for try await row in try await connection.execute(FeedStatement.self, query, logger: logger) {
-                let (position, stream, version, type, payload, metadata, locationIds, recordedAt) = try row.decode(
-                    (Int64, String, Int64, String, String, String, [String], Date).self)
+            let rows = try await connection.query(
+                """
+                SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
+                  FROM ledger
+                 WHERE position > \(after) AND position <= \(head)
+                   AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
+                   AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
+                 ORDER BY position
+                 LIMIT \(limit)
+                """,
+                logger: logger)
+            for try await (position, stream, version, type, payload, metadata, locationIds, recordedAt) in rows.decode(
+                (Int64, String, Int64, String, String, String, [String], Date).self)
+            {
                 events.append(RecordedEvent(
                     position: position, stream: stream, streamVersion: version, type: type, payload: payload,
                     metadata: metadata, locationIds: locationIds, recordedAt: recordedAt))

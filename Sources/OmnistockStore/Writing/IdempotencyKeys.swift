@@ -31,7 +31,7 @@ struct IdempotencyKeys {
         // on the unique index.
         let sorted = keyed.map { requests[$0]! }.sorted { ($0.apiKeyId, $0.key) < ($1.apiKeyId, $1.key) }
         var claimed = Set<String>()
-        for try await row in try await connection.execute(ClaimStatement.self, claimQuery(sorted), logger: logger) {
+        for try await row in try await connection.query(claimQuery(sorted), logger: logger) {
             let (apiKeyId, key) = try row.decode((String, String).self)
             claimed.insert(apiKeyId + "\u{0}" + key)
         }
@@ -92,7 +92,7 @@ struct IdempotencyKeys {
     func finish(keep: [(IdempotencyRequest, StoredResponse)], free: [IdempotencyRequest], on connection: PostgresConnection) async throws {
         if !keep.isEmpty {
             // Drained, so that a failure of the statement is met here.
-            for try await _ in try await connection.execute(AnswerStatement.self, answerQuery(keep), logger: logger) {}
+            for try await _ in try await connection.query(answerQuery(keep), logger: logger) {}
         }
         if !free.isEmpty {
             try await connection.query(
@@ -149,16 +149,6 @@ struct IdempotencyKeys {
                       \(keep.map { Self.hex($0.1.body) })::text[]) AS a(id, key, status, body)
          WHERE i.api_key_id = a.id AND i.key = a.key
         """
-    }
-
-    private enum ClaimStatement: PreparedText {
-        static let name = "oms_idempotency_claim"
-        static let sql = IdempotencyKeys(retentionSeconds: 0, logger: Logger(label: "template")).claimQuery([]).sql
-    }
-
-    private enum AnswerStatement: PreparedText {
-        static let name = "oms_idempotency_answer"
-        static let sql = IdempotencyKeys(retentionSeconds: 0, logger: Logger(label: "template")).answerQuery([]).sql
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
