@@ -31,8 +31,18 @@ struct IdempotencyKeys {
         // on the unique index.
         let sorted = keyed.map { requests[$0]! }.sorted { ($0.apiKeyId, $0.key) < ($1.apiKeyId, $1.key) }
         var claimed = Set<String>()
-        for try await row in try await connection.query(claimQuery(sorted), logger: logger) {
-            let (apiKeyId, key) = try row.decode((String, String).self)
+        for try await (apiKeyId, key) in try await connection.query(
+            """
+            INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
+            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
+              FROM unnest(\(sorted.map(\.apiKeyId))::text[], \(sorted.map(\.key))::text[], \(sorted.map { Self.hex($0.requestHash) })::text[])
+                   WITH ORDINALITY AS r(a, k, h, n)
+             ORDER BY r.n
+            ON CONFLICT (api_key_id, key) DO NOTHING
+            RETURNING api_key_id, key
+            """,
+            logger: logger
+        ).decode((String, String).self) {
             claimed.insert(apiKeyId + "\u{0}" + key)
         }
         var earlier = sorted.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
@@ -88,24 +98,15 @@ struct IdempotencyKeys {
         }
     }
 
-    /// Stores the answers to keep and deletes the keys given back, one statement each.
+    /// Stores the answers to keep and deletes the keys given back, in one statement.
     func finish(keep: [(IdempotencyRequest, StoredResponse)], free: [IdempotencyRequest], on connection: PostgresConnection) async throws {
-        if !keep.isEmpty {
-            // Drained, so that a failure of the statement is met here.
-            for try await _ in try await connection.query(answerQuery(keep), logger: logger) {}
-        }
-        if !free.isEmpty {
-            try await connection.query(
-                """
-                DELETE FROM idempotency_keys
-                 WHERE (api_key_id, key) IN (SELECT * FROM unnest(\(free.map(\.apiKeyId))::text[], \(free.map(\.key))::text[]))
-                """,
-                logger: logger)
-        }
+        var query = QueryBuilder()
+        let parts = try finishParts(keep: keep, free: free, into: &query)
+        try await ProjectionWriter.run(parts, query, on: connection, logger: logger)
     }
 
-    /// What `finish` does, as parts of a writer's projection statement (`LedgerTransaction.finish`'s
-    /// `alongside`): one round trip less for every batch.
+    /// The statements of `finish`, to run alone or as parts of a writer's projection statement
+    /// (`LedgerTransaction.finish`'s `alongside`: one round trip less for every batch).
     func finishParts(keep: [(IdempotencyRequest, StoredResponse)], free: [IdempotencyRequest], into query: inout QueryBuilder) throws -> [String] {
         var parts: [String] = []
         if !keep.isEmpty {
@@ -125,30 +126,6 @@ struct IdempotencyKeys {
                 """)
         }
         return parts
-    }
-
-    /// The claim: every key inserted, in the order of the batch; the ones claimed now come back.
-    private func claimQuery(_ sorted: [IdempotencyRequest]) -> PostgresQuery {
-        """
-        INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
-        SELECT a, k, decode(h, 'hex'), 0, ''::bytea, clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
-          FROM unnest(\(sorted.map(\.apiKeyId))::text[], \(sorted.map(\.key))::text[], \(sorted.map { Self.hex($0.requestHash) })::text[])
-               WITH ORDINALITY AS r(a, k, h, n)
-         ORDER BY r.n
-        ON CONFLICT (api_key_id, key) DO NOTHING
-        RETURNING api_key_id, key
-        """
-    }
-
-    /// The answers stored on the keys claimed.
-    private func answerQuery(_ keep: [(IdempotencyRequest, StoredResponse)]) -> PostgresQuery {
-        """
-        UPDATE idempotency_keys AS i SET status = a.status, response_body = decode(a.body, 'hex'),
-               expires_at = clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
-          FROM unnest(\(keep.map(\.0.apiKeyId))::text[], \(keep.map(\.0.key))::text[], \(keep.map { Int32($0.1.status) })::int4[],
-                      \(keep.map { Self.hex($0.1.body) })::text[]) AS a(id, key, status, body)
-         WHERE i.api_key_id = a.id AND i.key = a.key
-        """
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
