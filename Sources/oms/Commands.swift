@@ -155,6 +155,7 @@ struct Serve: AsyncParsableCommand {
         let services: [any Service] = [
             database.client, LedgerTailService(tail: edge.tail), LiveStockService(live: edge.live),
             BusinessMetricsService(tail: edge.tail, observer: edge.metrics.business, logger: logger),
+            DatabaseWatchService(database: database),
             IdempotencySweeper(store: stores.idempotency, database: database, logger: logger),
             HoldExpirySweeper(holds: stores.holds, writer: edge.holdWriter, database: database, logger: logger),
             NoShowSweeper(orders: edge.orders, logger: logger),

@@ -23,6 +23,10 @@ import Testing
             #expect(metrics.text.contains(#"route="/v1/locations/{locationId}",status="404""#))
             #expect(metrics.text.contains(#"oms_http_request_duration_seconds_bucket{method="GET",route="/v1/locations""#))
             #expect(metrics.text.contains("oms_db_pool_connections_max 8"))
+            // /ready looked at the server: one primary seen, no change of it.
+            #expect(metrics.text.contains("oms_db_failovers_seen 0"))
+            #expect(metrics.text.contains("oms_db_restarts_seen 0"))
+            #expect(metrics.text.contains("oms_db_reconnects 0"))
         }
     }
 

@@ -179,6 +179,10 @@ public enum Limits {
     /// back: a query answers its connection's loss in milliseconds, except one PostgresNIO lost
     /// (written to the channel after it closed), which would otherwise keep the slot for ever.
     public static let databaseLostConnectionGraceMilliseconds: Int64 = 1_000
+    /// How often an instance looks at which database server answers (primary or standby, its
+    /// address and timeline), to count failovers in `/metrics` and log them: within a second of
+    /// a failover (Patroni's takes 3 to 4 s here, `make ha-test`).
+    public static let databaseWatchIntervalMilliseconds: Int64 = 1_000
     /// Starts of the embedded PostgreSQL on a port of its choosing before giving up.
     public static let embeddedStartAttemptsMax = 3
 

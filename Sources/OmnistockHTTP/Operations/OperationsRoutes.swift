@@ -23,9 +23,15 @@ struct OperationsRoutes {
         try JSON.response(["status": "ok"])
     }
 
-    /// `GET /ready`: the database answers and its schema is the one this binary expects.
+    /// `GET /ready`: the database answers as a primary (a standby would refuse every write, as
+    /// during a failover) and its schema is the one this binary expects.
     @Sendable func ready(_ request: Request, context: OmsContext) async throws -> Response {
-        guard await services.database.ping() else {
+        switch await services.database.probe() {
+        case .primary:
+            break
+        case .standby:
+            throw Problem.unavailable("The database server is a standby (read-only), as during a failover; writes would be refused.")
+        case .unreachable:
             throw Problem.unavailable("The database is not reachable.")
         }
         let status: SchemaStatus

@@ -20,6 +20,9 @@ public final class EdgeMetrics: Sendable {
     let poolLeased: Gauge
     let poolWaiting: Gauge
     let poolSize: Gauge
+    let reconnects: Gauge
+    let failovers: Gauge
+    let restarts: Gauge
     let holdQueued: Gauge
     let holdBatches: Gauge
     let holdRequests: Gauge
@@ -59,6 +62,9 @@ public final class EdgeMetrics: Sendable {
         self.poolLeased = gauge("db_pool", "connections_leased", help: "Database connections lent out now.")
         self.poolWaiting = gauge("db_pool", "requests_waiting", help: "Requests waiting for a database connection.")
         self.poolSize = gauge("db_pool", "connections_max", help: "The pool's connection limit.")
+        self.reconnects = gauge("db", "reconnects", help: "Times database connections were lost or refused and a new one reached the database, since start.")
+        self.failovers = gauge("db", "failovers_seen", help: "Changes of the primary seen (another server, or a new timeline: a failover or switchover), since start.")
+        self.restarts = gauge("db", "restarts_seen", help: "Restarts in place of the primary seen (same server and timeline, new start time), since start.")
         // Totals since start, read from the writer at scrape time (hence gauges, not counters).
         self.holdQueued = gauge("hold_writer", "queued", help: "Hold requests waiting for the writer now.")
         self.holdBatches = gauge("hold_writer", "batches", help: "Hold transactions committed since start.")
@@ -134,6 +140,10 @@ public final class EdgeMetrics: Sendable {
         poolLeased.set(Double(leased))
         poolWaiting.set(Double(waiting))
         poolSize.set(Double(database.poolSize))
+        reconnects.set(Double(database.reconnects))
+        let seen = database.watch.counts
+        failovers.set(Double(seen.failovers))
+        restarts.set(Double(seen.restarts))
         return registry.emitToString()
     }
 }

@@ -138,6 +138,14 @@ public final class Database: Sendable {
     private let epoch = ContinuousClock.now
     /// Whether the pool's last connection attempts failed (none of our leases succeeded since).
     private let connecting: ConnectAttempts
+    /// The primary last seen and its changes (`probe()`, ServerWatch.swift).
+    public let watch = DatabaseWatch()
+    /// The newest connection id the pool has lent (PostgresNIO numbers its connections in order).
+    private let newestConnection = Atomic<Int>(-1)
+    /// Set when connections were lost or refused: the newest connection id then, so that the
+    /// first lease of a newer one counts a reconnect; -1 when nothing was lost.
+    private let lostUpTo = Atomic<Int>(-1)
+    private let reconnectCount = Atomic<Int>(0)
 
     /// `acquireTimeout` bounds a lease while the pool cannot connect, `busyAcquireTimeout` while
     /// it connects but lags (tests on a loaded machine may want both longer).
@@ -170,6 +178,29 @@ public final class Database: Sendable {
 
     /// Whether the last lease failed and none has succeeded since: the database is away.
     public var isAway: Bool { away.load(ordering: .relaxed) }
+
+    /// Times connections were lost or refused (an outage, a failover, a restart of the server)
+    /// and a new one then reached the database, since start.
+    public var reconnects: Int { reconnectCount.load(ordering: .relaxed) }
+
+    /// Connections were lost or refused: the next one the pool opens is a reconnect.
+    private func connectionsLost() {
+        lostUpTo.store(max(newestConnection.load(ordering: .relaxed), 0), ordering: .relaxed)
+    }
+
+    /// The pool lends `connection`: counts a reconnect when it is the first opened after a loss.
+    private func lent(_ connection: PostgresConnection) {
+        var newest = newestConnection.load(ordering: .relaxed)
+        while connection.id > newest {
+            let (exchanged, original) = newestConnection.compareExchange(expected: newest, desired: connection.id, ordering: .relaxed)
+            if exchanged { break }
+            newest = original
+        }
+        let lost = lostUpTo.load(ordering: .relaxed)
+        if lost >= 0, connection.id > lost, lostUpTo.compareExchange(expected: lost, desired: -1, ordering: .relaxed).exchanged {
+            reconnectCount.add(1, ordering: .relaxed)
+        }
+    }
 
     /// Runs `body` on one leased connection, outside any transaction. Throws
     /// `DatabaseUnavailable` when no connection can be had within `acquireTimeout`.
@@ -326,8 +357,27 @@ public final class Database: Sendable {
             defer { handoff.release() }
             leased()
             defer { returned() }
-            return try await handoff.run { try await body(connection) }
+            do {
+                return try await handoff.run { try await body(connection) }
+            } catch {
+                throw await bodyFailed(error, on: connection)
+            }
         }
+    }
+
+    /// What a body's failure means for the connection: a lost one is noted (the next new one is
+    /// a reconnect); a server that refuses writes as a standby (SQLSTATE 25006: a demoted
+    /// primary, or an address that leads to a replica during a failover) is left, so that the
+    /// pool opens a new connection, which the address (HAProxy) leads to the primary.
+    private func bodyFailed(_ error: any Error, on connection: PostgresConnection) async -> any Error {
+        if error.sqlState == "25006" {
+            logger.warning("the database server is a standby (read-only); leaving the connection for a new one")
+            connectionsLost()
+            try? await connection.close()
+            return DatabaseUnavailable(.standby, underlying: error)
+        }
+        if isDatabaseUnavailable(error) { connectionsLost() }
+        return error
     }
 
     /// The holder's side of a bounded lease: leases (passing over connections already closed),
@@ -335,7 +385,11 @@ public final class Database: Sendable {
     private func hold(_ handoff: LeaseHandoff) async {
         do {
             while try await !client.withConnection({ connection in
-                guard !connection.isClosed else { return handoff.isEnded }
+                guard !connection.isClosed else {
+                    self.connectionsLost()
+                    return handoff.isEnded
+                }
+                self.lent(connection)
                 guard handoff.deliver(connection) else { return true }
                 let id = held.withLock { $0.add(handoff, connection) }
                 watchLostLeases()
@@ -383,6 +437,7 @@ public final class Database: Sendable {
     private func leaseFailed(_ error: any Error, probe: Bool) {
         // A lease given up because its caller went away says nothing about the database, nor
         // does one that timed out on a pool that connects (it is busy, not away).
+        if isDatabaseUnavailable(error), connecting.failing.load(ordering: .relaxed) { connectionsLost() }
         if isDatabaseUnavailable(error), connecting.failing.load(ordering: .relaxed), !away.exchange(true, ordering: .relaxed) {
             logger.warning("the database is away: no connection within the acquire bound", metadata: ["error": "\(String(reflecting: error))"])
         }
@@ -692,6 +747,8 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible, Sendable {
         case commitOutcomeUnknown
         /// The connection was lost before COMMIT: the transaction was rolled back.
         case connectionLost
+        /// The server is a standby (read-only): nothing was written; the connection was left.
+        case standby
     }
 
     public let reason: Reason
@@ -709,6 +766,7 @@ public struct DatabaseUnavailable: Error, CustomStringConvertible, Sendable {
         case .away: text = "the database is away (the last connection attempt failed)"
         case .commitOutcomeUnknown: text = "the connection was lost during COMMIT; the outcome is unknown"
         case .connectionLost: text = "the connection was lost before COMMIT; nothing was written"
+        case .standby: text = "the database server is a standby (read-only), as during a failover; nothing was written"
         }
         return underlying.map { "\(text): \($0)" } ?? text
     }
@@ -727,10 +785,11 @@ public func isDatabaseUnavailable(_ error: any Error) -> Bool {
             return isDatabaseUnavailable(underlying)
         }
         // Connection exceptions (08), the server shutting down or crashing (57P01, 57P02),
-        // starting up or recovering (57P03: after a crash it replays its WAL first), and too
-        // many connections (53300).
+        // starting up or recovering (57P03: after a crash it replays its WAL first), too many
+        // connections (53300), and a write refused by a standby (25006: a demoted primary, or a
+        // replica reached during a failover).
         guard error.code == .server, let state = error.sqlState else { return false }
-        return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300"].contains(state)
+        return state.hasPrefix("08") || ["57P01", "57P02", "57P03", "53300", "25006"].contains(state)
     }
     // The pool's own refusals: its breaker tripped (60 s of failed connects) or it shut down.
     // Their type lives in a module of PostgresNIO we do not depend on, so it is told by name;

@@ -100,7 +100,8 @@ extension WriterQueue where Item: BatchedRequest {
     /// Runs one lane: takes batches until none is left, each decided and written by `run` in
     /// one transaction. A batch that fails is retried (nothing committed: it is decided again on
     /// fresh state) when `retryable` says so, at most `Limits.writerRetriesMax` times; otherwise it is run
-    /// one request at a time, so that one poisonous request cannot fail its neighbours.
+    /// one request at a time, so that one poisonous request cannot fail its neighbours, unless
+    /// its COMMIT was cut off (it may have committed).
     func drain(
         _ what: String, database: Database, logger: Logger, retryable: @Sendable (any Error) -> Bool,
         run: @escaping @Sendable ([Item], PostgresConnection) async throws -> [Result<Item.Outcome, any Error>]
@@ -125,6 +126,15 @@ extension WriterQueue where Item: BatchedRequest {
             if case .concurrentModification? = rejections.all.first { return true }
             return false
         default: return false
+        }
+    }
+
+    /// Whether `error` leaves a batch's outcome unknown (the connection was lost during COMMIT).
+    static func mayHaveCommitted(_ error: any Error) -> Bool {
+        guard let error = error as? DatabaseUnavailable else { return false }
+        switch error.reason {
+        case .commitOutcomeUnknown: return true
+        case .acquireTimedOut, .away, .connectionLost, .standby: return false
         }
     }
 
@@ -160,12 +170,15 @@ extension WriterQueue where Item: BatchedRequest {
                     try? await Task.sleep(for: .milliseconds(pauseMs))
                     continue
                 }
-                if batch.count > 1 {
+                // A batch whose COMMIT was cut off may have committed: running its requests
+                // again one by one would write twice what has no Idempotency-Key, and answer
+                // 2xx for it. Every request of it is told the outcome is unknown (a 503).
+                if batch.count > 1, !Self.mayHaveCommitted(error) {
                     logger.warning("a \(what) batch failed; running its requests one by one", metadata: ["error": "\(String(reflecting: error))"])
                     for item in batch { await process([item], what, database: database, logger: logger, retryable: retryable, run: run) }
                     return
                 }
-                batch[0].continuation.resume(throwing: error)
+                for item in batch { item.continuation.resume(throwing: error) }
                 return
             }
         }
