@@ -1,7 +1,7 @@
 # Omnistock: two commands do everything on a fresh Debian machine with the Swift toolchain.
 #   make run   installs what is missing, builds, and serves on an embedded PostgreSQL with demo data
 #   make test  runs the whole test suite on its own throwaway PostgreSQL cluster
-.PHONY: run test build release tools smoke bench schemathesis clean
+.PHONY: run test build release tools smoke bench schemathesis ha-test clean
 
 # Settings for `make run`, overridable: make run PORT=9090 DATA_DIR=/var/lib/omnistock
 PORT ?= 8080
@@ -39,6 +39,15 @@ smoke: build
 # Also a part of `make test`.
 schemathesis: tools build
 	python3 scripts/schemathesis.py
+
+# The failover test of deploy/ha/ (Patroni, etcd, HAProxy; installed when missing): three
+# PostgreSQL members on loopback, a crash and a switchover of the primary under a write load
+# (scripts/ha-test.py; about 2 minutes). Not a part of `make test`. A release build, for its
+# holds/s figures.
+ha-test: tools
+	bash scripts/ensure-tools.sh --ha
+	swift build -c release --product oms
+	OMS_BIN=.build/release/oms python3 scripts/ha-test.py
 
 clean:
 	rm -rf .build

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Omnistock needs beside the Swift toolchain when it is missing: the PostgreSQL
+# Installs what Omnistock needs beside the Swift toolchain when it is missing (`--bench` adds wrk,
+# `--ha` the failover test's Patroni, etcd, HAProxy and wrk): the PostgreSQL
 # server programs (initdb, pg_ctl, postgres) for the embedded cluster and the tests, curl for
 # the end-to-end smoke test, schemathesis (from PyPI, pinned) for the OpenAPI campaign
 # (scripts/schemathesis.py), sseclient-py (from PyPI, pinned) for the stream campaign
@@ -62,6 +63,15 @@ if ! have_every_pinned && command -v python3 >/dev/null 2>&1 && ! python3 -m pip
 fi
 # The benchmark's load generator.
 [ "${1:-}" = "--bench" ] && ! command -v wrk >/dev/null 2>&1 && missing+=(wrk)
+# The failover test (scripts/ha-test.py): Patroni, etcd and HAProxy as deploy/ha/ runs them, and
+# wrk for its holds/s figures.
+if [ "${1:-}" = "--ha" ]; then
+  command -v patroni >/dev/null 2>&1 || missing+=(patroni)
+  command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+  command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+  command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 if [ ${#missing[@]} -eq 0 ]; then
   install_pinned
   exit 0
