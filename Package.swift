@@ -67,7 +67,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             // The OpenAPI document, and the store app's files (WebPages/WebPage.swift).
-            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/store")],
+            resources: [.copy("Resources/openapi.yaml"), .copy("Resources/store"), .copy("Resources/track")],
             swiftSettings: swiftSettings
         ),
         // Background work of an instance: the ledger tail's service, the sweepers and webhook delivery.

@@ -53,6 +53,7 @@ struct Stores {
     let webhookTargets: TargetResolver
     /// How soon after its order a pickup is promised ready.
     let pickupPromiseSeconds: Int64
+    let trackingValidAfterEndSeconds: Int64
 
     init(settings: Settings, logger: Logger) throws {
         events = EventStore(logger: logger)
@@ -65,8 +66,11 @@ struct Stores {
         streams = settings.streams
         webhookTargets = TargetResolver(allowPrivate: settings.webhooks.allowPrivateTargets)
         pickupPromiseSeconds = settings.pickupPromiseSeconds
-        // A build without the store app's files is broken: say so now, not at its first visitor.
+        trackingValidAfterEndSeconds = settings.trackingValidAfterEndSeconds
+        // A build without the store app's or the tracking page's files is broken: say so now,
+        // not at its first visitor.
         _ = try WebPage.store.get()
+        _ = try WebPage.track.get()
     }
 
     func edge(database: Database, logger: Logger) -> EdgeServices {
@@ -83,6 +87,7 @@ struct Stores {
             migrator: migrator, metrics: EdgeMetrics(registry: PrometheusCollectorRegistry()), logger: logger,
             streams: streams, webhookTargets: webhookTargets)
         services.pickupPromiseSeconds = pickupPromiseSeconds
+        services.trackingValidAfterEndSeconds = trackingValidAfterEndSeconds
         return services
     }
 

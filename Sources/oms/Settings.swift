@@ -30,6 +30,8 @@ struct Settings: Sendable {
     var webhooks: WebhookSettings
     /// How soon after its order a pickup is promised ready (orders' `readyBy`).
     var pickupPromiseSeconds: Int64
+    /// How long a customer's tracking link works after its order ended.
+    var trackingValidAfterEndSeconds: Int64
     var logLevel: String
     var logFormat: String
     var demo: Bool
@@ -104,6 +106,9 @@ struct Settings: Sendable {
             pickupPromiseSeconds: Int64(try integer(
                 "oms.pickup.promise.seconds", default: Int(Limits.pickupPromiseSecondsDefault),
                 range: Int(Limits.pickupPromiseSecondsMin)...Int(Limits.pickupPromiseSecondsMax))),
+            trackingValidAfterEndSeconds: Int64(try integer(
+                "oms.tracking.valid.after.end.seconds", default: Int(Limits.trackingValidAfterEndSecondsDefault),
+                range: Int(Limits.trackingValidAfterEndSecondsMin)...Int(Limits.trackingValidAfterEndSecondsMax))),
             logLevel: logLevel,
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)

@@ -24,6 +24,25 @@ public enum Limits {
     public static let pickupPromiseSecondsDefault: Int64 = 7_200
     public static let pickupPromiseSecondsMin: Int64 = 60
     public static let pickupPromiseSecondsMax: Int64 = 7 * 86_400
+    /// The customer's tracking link (`/track/{token}`): random bytes of a token (256 bits,
+    /// base64url: 43 characters), and the longest token looked up (anything longer is unknown).
+    public static let trackingTokenBytes = 32
+    public static let trackingTokenLengthMax = 64
+    /// How long a tracking link keeps working after its order ended (collected, shipped,
+    /// cancelled, expired); a setting (`OMS_TRACKING_VALID_AFTER_END_SECONDS`) within these.
+    public static let trackingValidAfterEndSecondsDefault: Int64 = 30 * 86_400
+    public static let trackingValidAfterEndSecondsMin: Int64 = 3_600
+    public static let trackingValidAfterEndSecondsMax: Int64 = 365 * 86_400
+    /// Steps a tracking page shows, and events of one order read for it (an order has a
+    /// handful; a bound all the same).
+    public static let trackingStepsMax = 100
+    public static let trackingEventsMax = 500
+    /// Guessing tracking links: unknown tokens one client address may ask within the window
+    /// before every tracking request of it is answered 429 until the window ends, and client
+    /// addresses remembered (the oldest window is forgotten first).
+    public static let trackingMissesPerWindowMax = 20
+    public static let trackingMissWindowSeconds: Int64 = 60
+    public static let trackingAddressesMax = 10_000
     /// Coordinates in decimal degrees (WGS 84).
     public static let latitudeDegreesMax = 90.0
     public static let longitudeDegreesMax = 180.0

@@ -29,7 +29,9 @@ struct OrderRoutes {
             let creation = try await services.orders.create(orderRequest, principal: principal, metadata: metadata, in: transaction)
             let status = creation.created ? 201 : 200
             let stored = StoredResponse(status: status, body: try OrderView.render(creation.record, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds))
-            return (StoredResponse(status: status, body: try OrderView.render(creation.record, pickupCode: creation.pickupCode, promiseSeconds: services.pickupPromiseSeconds)), stored)
+            let live = try OrderView.render(
+                creation.record, pickupCode: creation.pickupCode, trackingToken: creation.trackingToken, promiseSeconds: services.pickupPromiseSeconds)
+            return (StoredResponse(status: status, body: live), stored)
         }
     }
 

@@ -26,11 +26,14 @@ enum OrderStepAnswer {
         }
     }
 
-    /// The live answer: as stored, but a new pickup order shows its code, this once.
+    /// The live answer: as stored, but a new order shows its pickup code and tracking link,
+    /// this once.
     static func respond(_ outcome: OrderStepOutcome, requestId: String, promiseSeconds: Int64) throws -> Response {
         switch outcome {
-        case .created(let creation) where creation.pickupCode != nil:
-            return JSON.response(bytes: try OrderView.render(creation.record, pickupCode: creation.pickupCode, promiseSeconds: promiseSeconds), status: .created)
+        case .created(let creation) where creation.created:
+            let body = try OrderView.render(
+                creation.record, pickupCode: creation.pickupCode, trackingToken: creation.trackingToken, promiseSeconds: promiseSeconds)
+            return JSON.response(bytes: body, status: .created)
         case .replayed(let stored):
             return EdgeServices.replayed(stored)
         case .done, .created:

@@ -2,7 +2,8 @@ import Foundation
 import OmnistockCore
 import OmnistockStore
 
-/// An order as every order endpoint shows it; the pickup code only in the answer that made it.
+/// An order as every order endpoint shows it; the pickup code and the tracking link only in the
+/// answer that made it.
 struct OrderView: Encodable {
     struct Line: Encodable {
         var id: String
@@ -35,6 +36,8 @@ struct OrderView: Encodable {
     var fulfilment: Fulfilment
     var lines: [Line]
     var pickupCode: String?
+    /// The customer's tracking page, only in the answer that made the order.
+    var trackingUrl: String?
     var wrongPickupCodes: Int
     var pickupLocked: Bool
     var createdAt: String
@@ -49,7 +52,7 @@ struct OrderView: Encodable {
     var cancelReason: String?
     var version: Int64
 
-    init(_ record: OrderRecord, pickupCode: String?, promiseSeconds: Int64) {
+    init(_ record: OrderRecord, pickupCode: String?, trackingToken: String? = nil, promiseSeconds: Int64) {
         let order = record.order
         id = order.id
         orderNumber = order.orderNumber
@@ -63,6 +66,7 @@ struct OrderView: Encodable {
                 replaces: $0.replaces, returned: $0.returned, damaged: $0.damaged, reason: $0.reason)
         }
         self.pickupCode = pickupCode
+        trackingUrl = trackingToken.map(TrackingLinkView.url)
         wrongPickupCodes = order.wrongPickupCodes
         pickupLocked = order.pickupLocked
         createdAt = Timestamp.iso(order.createdAtMs)
@@ -79,8 +83,8 @@ struct OrderView: Encodable {
         version = record.version
     }
 
-    static func render(_ record: OrderRecord, pickupCode: String?, promiseSeconds: Int64) throws -> [UInt8] {
-        Array(try JSON.encoder.encode(OrderView(record, pickupCode: pickupCode, promiseSeconds: promiseSeconds)))
+    static func render(_ record: OrderRecord, pickupCode: String?, trackingToken: String? = nil, promiseSeconds: Int64) throws -> [UInt8] {
+        Array(try JSON.encoder.encode(OrderView(record, pickupCode: pickupCode, trackingToken: trackingToken, promiseSeconds: promiseSeconds)))
     }
 }
 

@@ -11,9 +11,13 @@ public struct OmsContext: RequestContext {
     public var principal: Principal?
     /// The request id, echoed in `X-Request-Id`, in logs and as the events' correlation id.
     public var requestId: String = ""
+    /// The address the connection comes from (the guessing bound of tracking links counts per
+    /// address); nil when unknown (a test's in-memory channel). Behind a proxy, the proxy's.
+    public var clientAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Bodies are read up to this many bytes; more is answered with 413.

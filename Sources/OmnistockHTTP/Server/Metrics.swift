@@ -87,6 +87,26 @@ public final class EdgeMetrics: Sendable {
         self.liveWatches = gauge("availability_model", "watches", help: "Availability streams watching the model now.")
     }
 
+    /// Why a tracking request was refused, as `/metrics` labels it.
+    enum TrackingRefusal: String {
+        case unknown
+        case rateLimited = "rate_limited"
+    }
+
+    /// Counts a refused tracking request (`oms_tracking_refusals_total{reason}`).
+    func trackingRefused(_ reason: TrackingRefusal) {
+        let counter = counters.withLock { counters in
+            let key = "tracking \(reason.rawValue)"
+            if let existing = counters[key] { return existing }
+            let made = registry.makeCounter(
+                descriptor: .init(namespace: "oms", subsystem: "tracking", metricName: "refusals", unitName: "total", helpText: "Tracking requests refused: an unknown, revoked or expired token, or an address that guessed too often."),
+                labels: [("reason", reason.rawValue)])
+            counters[key] = made
+            return made
+        }
+        counter.increment()
+    }
+
     func record(method: String, route: String, status: Int, duration: Duration) {
         let statusClass = "\(status / 100)xx"
         let counter = counters.withLock { counters in

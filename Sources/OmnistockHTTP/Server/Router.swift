@@ -16,6 +16,8 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
 
     OperationsRoutes(services: services).register(on: router)
     WebPageRoutes(page: WebPage.store).register(on: router)
+    // The customer's tracking link: no API key, the token in the path is the capability.
+    TrackingRoutes(services: services, guessing: TrackingGuard(), page: WebPage.track).register(on: router)
     let v1 = router.group("v1").add(middleware: AuthMiddleware(apiKeys: services.apiKeys, database: services.database))
         .add(middleware: LedgerPositionMiddleware(services: services))
     LocationRoutes(services: services).register(on: v1)
@@ -24,6 +26,7 @@ public func buildRouter(_ services: EdgeServices) -> Router<OmsContext> {
     HoldRoutes(services: services).register(on: v1)
     OrderRoutes(services: services).register(on: v1)
     OrderStepRoutes(services: services).register(on: v1)
+    TrackingRevocationRoutes(services: services).register(on: v1)
     SourcingRoutes(services: services).register(on: v1)
     TransferRoutes(services: services).register(on: v1)
     EventRoutes(services: services).register(on: v1)

@@ -33,6 +33,8 @@ public struct EdgeServices: Sendable {
     public var webhookTargets: TargetResolver
     /// How soon after its order a pickup is promised ready (`readyBy`; OMS_PICKUP_PROMISE_SECONDS).
     public var pickupPromiseSeconds: Int64 = Limits.pickupPromiseSecondsDefault
+    /// How long a tracking link works after its order ended (`OMS_TRACKING_VALID_AFTER_END_SECONDS`).
+    public var trackingValidAfterEndSeconds: Int64 = Limits.trackingValidAfterEndSecondsDefault
     /// The KPI projection's reads.
     public var kpis: KPIStore
 

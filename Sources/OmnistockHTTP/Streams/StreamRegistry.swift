@@ -7,6 +7,8 @@ import Synchronization
 public enum StreamKind: String, Sendable, CaseIterable {
     case events
     case availability
+    /// A customer's tracking page (`/v1/track/{token}/stream`), counted per order.
+    case tracking
 }
 
 /// The bounds of an instance's streams; set by `oms` from its settings.

@@ -40,6 +40,8 @@ public struct WebPage: Sendable {
     /// The store app, read once; a build without it fails `oms serve` at start (`Runtime`)
     /// and answers its paths with a 500 that says so.
     public static let store = Result { try WebPage.load(folder: "store") }
+    /// The customer's order tracking page (`/track/{token}`), likewise.
+    public static let track = Result { try WebPage.load(folder: "track") }
 
     /// The page in the resources folder `folder` (for example `store`).
     public static func load(folder: String) throws -> WebPage {

@@ -108,7 +108,7 @@ extension OrderStore {
         throw Rejections(.concurrentModification(stream: "daily capacity"))
     }
 
-    /// Writes a new order: its pickup code's hash first (the ledger head, which serialises
+    /// Writes a new order: its pickup code's and tracking token's hashes first (the ledger head, which serialises
     /// appends, is then held for the append and the commit only), then the ledger transaction.
     private func write(
         _ decided: Decided, request: OrderRequest, orderId: String, metadata: EventMetadata, on connection: PostgresConnection
@@ -125,6 +125,8 @@ extension OrderStore {
                 logger: logger)
             code = made
         }
+        let tracking = TrackingTokens.make()
+        try await connection.query(TrackingTokens.insert(orderId: orderId, token: tracking, nowMs: decided.nowMs), logger: logger)
         let written: LedgerTransaction
         do {
             written = try await record(
@@ -135,6 +137,6 @@ extension OrderStore {
             throw Rejections(.concurrentModification(stream: "order-number \(request.orderNumber)"))
         }
         guard let record = written.order(orderId) else { preconditionFailure("an order creation wrote no order") }
-        return OrderCreation(record: record, pickupCode: code, created: true)
+        return OrderCreation(record: record, pickupCode: code, trackingToken: tracking, created: true)
     }
 }

@@ -139,23 +139,29 @@ public final class OrderStepWriter: Sendable {
         var (transaction, prepared) = try await open(batch, answers: &answers, on: connection)
         // Decide in arrival order, each against what the previous ones left.
         var codes: [(orderId: String, hash: [UInt8])] = []
+        var tracking: [(orderId: String, hash: [UInt8])] = []
         for (index, pending) in batch.enumerated() where answers[index] == nil {
             switch pending.work {
             case .convert(let request):
                 answers[index] = convert(
-                    request, pending, made: prepared.made, locations: prepared.locations, transaction: &transaction, code: { codes.append($0) })
+                    request, pending, made: prepared.made, locations: prepared.locations, transaction: &transaction,
+                    code: { codes.append($0) }, tracking: { tracking.append($0) })
             case .step(_, let orderId):
                 guard let action = prepared.actions[index] else { continue }
                 answers[index] = step(action, orderId: orderId, pending, locations: prepared.locations, transaction: &transaction)
             }
         }
-        // Codes, then the transaction (projections with the answers, then the events): the ledger
-        // head is held for the append and the commit only.
-        if !codes.isEmpty {
+        // Codes and tracking tokens, then the transaction (projections with the answers, then
+        // the events): the ledger head is held for the append and the commit only.
+        if !tracking.isEmpty {
             try await connection.query(
                 """
-                INSERT INTO pickup_codes (order_id, code_hash)
-                SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { IdempotencyKeys.hex($0.hash) })::text[]) AS c(id, h)
+                WITH codes AS (
+                    INSERT INTO pickup_codes (order_id, code_hash)
+                    SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { IdempotencyKeys.hex($0.hash) })::text[]) AS c(id, h)
+                )
+                INSERT INTO tracking_tokens (order_id, token_hash, created_at_ms)
+                SELECT id, decode(h, 'hex'), \(transaction.nowMs) FROM unnest(\(tracking.map(\.orderId))::text[], \(tracking.map { IdempotencyKeys.hex($0.hash) })::text[]) AS t(id, h)
                 """,
                 logger: logger)
         }
@@ -315,10 +321,11 @@ public final class OrderStepWriter: Sendable {
     }
 
     /// Decides one conversion: the order its number or hold already made, or a new one with
-    /// its pickup code (whose hash `code` collects).
+    /// its pickup code and tracking token (whose hashes `code` and `tracking` collect).
     private func convert(
         _ request: OrderRequest, _ pending: Pending, made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]),
-        locations: [String: Location], transaction: inout LedgerTransaction, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void
+        locations: [String: Location], transaction: inout LedgerTransaction, code: (_ hash: (orderId: String, hash: [UInt8])) -> Void,
+        tracking: (_ hash: (orderId: String, hash: [UInt8])) -> Void
     ) -> Result<OrderStepOutcome, any Error> {
         guard let holdId = request.holdId else { preconditionFailure("the step writer converts holds only") }
         if let existing = made.byNumber[request.orderNumber] {
@@ -345,7 +352,9 @@ public final class OrderStepWriter: Sendable {
                 code((orderId, PickupCodes.hash(made, orderId: orderId)))
                 pickupCode = made
             }
-            return .success(.created(OrderCreation(record: order, pickupCode: pickupCode, created: true)))
+            let token = TrackingTokens.make()
+            tracking((orderId, TrackingTokens.hash(token)))
+            return .success(.created(OrderCreation(record: order, pickupCode: pickupCode, trackingToken: token, created: true)))
         }
     }
 

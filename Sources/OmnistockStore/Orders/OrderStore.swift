@@ -29,6 +29,8 @@ public struct OrderCreation: Sendable {
     public var record: OrderRecord
     /// The pickup code, in clear, only when this call created a pickup order.
     public var pickupCode: String?
+    /// The tracking link's token, in clear, only when this call created the order.
+    public var trackingToken: String? = nil
     /// False when the order number (or the hold) had already made this order.
     public var created: Bool
 }
