@@ -44,13 +44,13 @@ part() {
 failures_in() {  # failures_in LOG
   # Colour codes are removed first, in case a tool colours its output even into a pipe.
   sed 's/\x1b\[[0-9;]*m//g' "$1" |
-    grep -E ': error: |^error: |^(smoke|flash-sale|slow-clients|chaos|streams|webhooks|store-app|schemathesis): FAIL|^✘ Test .* failed after |Fatal error' |
+    grep -E ': error: |^error: |^(smoke|flash-sale|slow-clients|chaos|streams|webhooks|store-app|track-page|schemathesis): FAIL|^✘ Test .* failed after |Fatal error' |
     grep -v '^✘ Test run with' | awk '!seen[$0]++' || true
 }
 # The part's own closing count ("smoke: 20 passed, 1 failed", "✘ Test run with 182 tests …").
 closing_line() {  # closing_line LOG
   sed 's/\x1b\[[0-9;]*m//g' "$1" |
-    grep -E '^smoke: [0-9]+ passed, [0-9]+ failed|^(flash-sale|slow-clients|chaos|streams|webhooks|store-app): (passed|[0-9]+ failed)$|^schemathesis: (passed|FAILED)|^(✔|✘) Test run with [0-9]+ test' |
+    grep -E '^smoke: [0-9]+ passed, [0-9]+ failed|^(flash-sale|slow-clients|chaos|streams|webhooks|store-app|track-page): (passed|[0-9]+ failed)$|^schemathesis: (passed|FAILED)|^(✔|✘) Test run with [0-9]+ test' |
     tail -n 1 || true
 }
 
@@ -75,6 +75,9 @@ if [ "${results[0]}" = passed ]; then
   # with a wrong code then the right one, a return, stock and transfers, another store's key
   # refused, accessibility, no console errors; screenshots under .build/screenshots/.
   part "store app (scripts/store-app.py)" python3 scripts/store-app.py
+  # The customer's tracking page in headless Chromium at phone size: live to ready within 2 s
+  # of the store's tap, French and English, unknown and revoked links; screenshots too.
+  part "tracking page (scripts/track-page.py)" python3 scripts/track-page.py
   # Generated requests against the served OpenAPI document, a fixed seed: no 5xx, every answer
   # valid against the document, every documented rule enforced.
   part "schemathesis (scripts/schemathesis.py)" python3 scripts/schemathesis.py

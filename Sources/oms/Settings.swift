@@ -55,6 +55,9 @@ struct Settings: Sendable {
             }
             return parsed
         }
+        func int64(_ key: ConfigKey, default value: Int64, range: ClosedRange<Int64>) throws -> Int64 {
+            Int64(try integer(key, default: Int(value), range: Int(range.lowerBound)...Int(range.upperBound)))
+        }
         func boolean(_ key: ConfigKey, default value: Bool) throws -> Bool {
             guard let text = config.string(forKey: key)?.lowercased() else { return value }
             switch text {
@@ -63,12 +66,7 @@ struct Settings: Sendable {
             default: throw ValidationFailure("\(key) must be true or false, not '\(text)'")
             }
         }
-        let logLevel = config.string(forKey: "oms.log.level", default: "info").lowercased()
-        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(logLevel) else {
-            throw ValidationFailure("oms.log.level must be trace, debug, info, notice, warning, error or critical")
-        }
-        let logFormat = config.string(forKey: "oms.log.format", default: "text").lowercased()
-        guard ["text", "json"].contains(logFormat) else { throw ValidationFailure("oms.log.format must be text or json") }
+        let (logLevel, logFormat) = try logOptions(config)
         let databaseURL = config.string(forKey: "database.url", isSecret: true).flatMap { $0.isEmpty ? nil : $0 }
         let embeddedPort = try integer("oms.embedded.postgres.port", default: 0, range: 0...65535)
         func seconds(_ key: ConfigKey, default value: Int, max: Int) throws -> Int {
@@ -93,9 +91,9 @@ struct Settings: Sendable {
             port: try integer("oms.http.port", default: 8080, range: 0...65535),
             migrateOnStart: try boolean("oms.migrate", default: true),
             poolSize: try integer("oms.db.pool.size", default: 16, range: 2...poolSizeMax),
-            idempotencyRetentionSeconds: Int64(try integer(
-                "oms.idempotency.retention.seconds", default: Int(Limits.idempotencyRetentionSecondsDefault),
-                range: Int(Limits.idempotencyRetentionSecondsMin)...Int(Limits.idempotencyRetentionSecondsMax))),
+            idempotencyRetentionSeconds: try int64(
+                "oms.idempotency.retention.seconds", default: Limits.idempotencyRetentionSecondsDefault,
+                range: Limits.idempotencyRetentionSecondsMin...Limits.idempotencyRetentionSecondsMax),
             authCacheSeconds: Double(try integer("oms.auth.cache.seconds", default: 5, range: 0...Int(authCacheSecondsMax))),
             connectionTimeouts: timeouts,
             connectionLimit: connectionLimit,
@@ -103,12 +101,12 @@ struct Settings: Sendable {
             streams: streams,
             webhookDelivery: try boolean("oms.webhook.delivery", default: true),
             webhooks: webhooks,
-            pickupPromiseSeconds: Int64(try integer(
-                "oms.pickup.promise.seconds", default: Int(Limits.pickupPromiseSecondsDefault),
-                range: Int(Limits.pickupPromiseSecondsMin)...Int(Limits.pickupPromiseSecondsMax))),
-            trackingValidAfterEndSeconds: Int64(try integer(
-                "oms.tracking.valid.after.end.seconds", default: Int(Limits.trackingValidAfterEndSecondsDefault),
-                range: Int(Limits.trackingValidAfterEndSecondsMin)...Int(Limits.trackingValidAfterEndSecondsMax))),
+            pickupPromiseSeconds: try int64(
+                "oms.pickup.promise.seconds", default: Limits.pickupPromiseSecondsDefault,
+                range: Limits.pickupPromiseSecondsMin...Limits.pickupPromiseSecondsMax),
+            trackingValidAfterEndSeconds: try int64(
+                "oms.tracking.valid.after.end.seconds", default: Limits.trackingValidAfterEndSecondsDefault,
+                range: Limits.trackingValidAfterEndSecondsMin...Limits.trackingValidAfterEndSecondsMax),
             logLevel: logLevel,
             logFormat: logFormat,
             demo: try boolean("oms.demo", default: false)
@@ -117,6 +115,17 @@ struct Settings: Sendable {
 }
 
 extension Settings {
+    /// The log level and format (OMS_LOG_LEVEL, OMS_LOG_FORMAT), checked.
+    static func logOptions(_ config: ConfigReader) throws -> (level: String, format: String) {
+        let level = config.string(forKey: "oms.log.level", default: "info").lowercased()
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level) else {
+            throw ValidationFailure("oms.log.level must be trace, debug, info, notice, warning, error or critical")
+        }
+        let format = config.string(forKey: "oms.log.format", default: "text").lowercased()
+        guard ["text", "json"].contains(format) else { throw ValidationFailure("oms.log.format must be text or json") }
+        return (level, format)
+    }
+
     /// The bounds of the instance's streams (OMS_STREAMS_MAX, OMS_STREAMS_PER_KEY_MAX, OMS_STREAM_QUEUE_MESSAGES).
     static func streamLimits(integer: (ConfigKey, Int, ClosedRange<Int>) throws -> Int) throws -> StreamLimits {
         let streamsMax = try integer("oms.streams.max", Limits.streamsPerInstanceDefault, 1...Limits.streamsPerInstanceMax)

@@ -46,8 +46,8 @@ public struct OrderTracking: Equatable, Sendable {
     }
 
     /// The tracking of an order from its events in ledger order (positions increasing), or
-    /// nil for no events. Steps past `Limits.trackingStepsMax` are dropped from the middle's
-    /// end: the page shows the first ones and the order's current status.
+    /// nil for no events. Steps past `Limits.trackingStepsMax` are not added: the page shows
+    /// the first ones, and the order's status stays current.
     public static func fold(_ events: [(position: Int64, recorded: OrderRecorded)]) -> OrderTracking? {
         guard let first = events.first else { return nil }
         var tracking = OrderTracking(order: first.recorded.order, steps: [], position: first.position)

@@ -52,19 +52,12 @@ struct TrackingRoutes {
 
     /// `GET /track/{token}`: the page; it reads the token from its own address and asks the API.
     @Sendable func index(_ request: Request, context: OmsContext) async throws -> Response {
-        guard let response = try page.get().response(file: "index.html", request: request) else {
-            preconditionFailure("a web page is loaded only with its index.html")
-        }
-        return response
+        try page.get().index(request)
     }
 
     /// `GET /track/files/{file}`: one of the page's files (404 for any other name).
     @Sendable func file(_ request: Request, context: OmsContext) async throws -> Response {
-        let name = context.parameters.get("file") ?? ""
-        guard let response = try page.get().response(file: name, request: request) else {
-            throw Problem.notFound("The tracking page has no file '\(name)'.")
-        }
-        return response
+        try page.get().file(context.parameters.get("file") ?? "", request: request, what: "The tracking page")
     }
 
     /// The order a request's token opens, with its pickup store; 404 for a token that opens

@@ -82,6 +82,23 @@ public struct WebPage: Sendable {
         }
     }
 
+    /// The answer for the page itself (its index.html).
+    func index(_ request: Request) -> Response {
+        guard let response = response(file: "index.html", request: request) else {
+            preconditionFailure("a web page is loaded only with its index.html")
+        }
+        return response
+    }
+
+    /// The answer for the file `name` of the page; 404 for a name it does not have, naming the
+    /// page (`what`).
+    func file(_ name: String, request: Request, what: String) throws -> Response {
+        guard let response = response(file: name, request: request) else {
+            throw Problem.notFound("\(what) has no file '\(name)'.")
+        }
+        return response
+    }
+
     /// The answer for a file of the page: 200 with it, 304 when the client has it already
     /// (`If-None-Match`), or nil when the page has no such file. Browsers revalidate on every
     /// load (`no-cache`), so a new release is picked up at once, at the price of a 304.

@@ -15,18 +15,11 @@ struct WebPageRoutes {
 
     /// `GET /store/`: the app.
     @Sendable func index(_ request: Request, context: OmsContext) async throws -> Response {
-        guard let response = try page.get().response(file: "index.html", request: request) else {
-            preconditionFailure("a web page is loaded only with its index.html")
-        }
-        return response
+        try page.get().index(request)
     }
 
     /// `GET /store/{file}`: one of the app's files (404 for any other name).
     @Sendable func file(_ request: Request, context: OmsContext) async throws -> Response {
-        let name = context.parameters.get("file") ?? ""
-        guard let response = try page.get().response(file: name, request: request) else {
-            throw Problem.notFound("The store app has no file '\(name)'.")
-        }
-        return response
+        try page.get().file(context.parameters.get("file") ?? "", request: request, what: "The store app")
     }
 }
