@@ -194,27 +194,84 @@ extension Harness {
             let placed = try await h.order(
                 #"{"orderNumber": "WEB-T8", "lines": [{"sku": "JACKET-M", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#)
             let id = try #require(placed.json["id"] as? String)
-            try await withTail(h.services) {
-                let subscription = try h.services.tail.subscribe(wanting: { $0.stream == Order.stream(id) })
-                let feed = TrackingFeed(services: h.services, orderId: id, pickup: nil, subscription: subscription)
-                let sink = StreamSink(queueMax: 16)
-                let running = Task { try await feed.run(into: sink) }
-                defer { running.cancel() }
-                let seen = Task {
-                    await collect(sink) { items in items.filter { if case .message = $0 { true } else { false } }.count >= 2 }
-                }
-                // The first message is the order as it is; the store's step makes the second.
-                try await Task.sleep(for: .milliseconds(300))
+            let code = try #require(placed.json["pickupCode"] as? String)
+            let messages = try await streamed(h, orderId: id, count: 4) { () async throws in
+                #expect(try await h.step(id, "picking").status == .ok)
                 #expect(try await h.step(id, "ready").status == .ok)
-                let messages = await seen.value.compactMap { item -> [String: Any]? in
-                    guard case .message(let message) = item else { return nil }
-                    #expect(message.event == "order" && message.id.flatMap(Int64.init) != nil)
-                    return (try? JSONSerialization.jsonObject(with: Data(message.data))) as? [String: Any]
-                }
-                #expect(messages.map { $0["status"] as? String } == ["allocated", "ready"], "\(messages)")
-                let positions = messages.compactMap { $0["position"] as? Int }
-                #expect(positions.count == 2 && positions[0] < positions[1])
+                #expect(try await h.step(id, "collect", #"{"pickupCode": "\#(code)"}"#).status == .ok)
+            }
+            #expect(messages.map { $0["status"] as? String } == ["allocated", "picking", "ready", "collected"], "\(messages)")
+            let positions = messages.compactMap { $0["position"] as? Int }
+            #expect(positions.count == 4 && positions == positions.sorted() && Set(positions).count == 4)
+        }
+    }
+
+    @Test func theStreamFollowsEveryOtherJourney() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("JACKET-M", "PAR-01", 4)
+            _ = try await h.receive("JACKET-M", "PAR-02", 3)
+            let ship = #"{"orderNumber": "N", "lines": [{"sku": "JACKET-M", "quantity": 1, "locationId": "PAR-01"}], "fulfilment": {"type": "ship", "address": {"latitude": 48.86, "longitude": 2.34}}}"#
+            func place(_ number: String, _ body: String) async throws -> String {
+                let reply = try await h.order(body.replacingOccurrences(of: #""orderNumber": "N""#, with: #""orderNumber": "\#(number)""#))
+                #expect(reply.status == .created, "\(reply.text)")
+                return try #require(reply.json["id"] as? String)
+            }
+            // Shipped, then returned at another store.
+            let shipped = try await place("WEB-S1", ship)
+            let par02 = try await h.newStoreKey(["PAR-02"])
+            let returned = try await streamed(h, orderId: shipped, count: 3) { () async throws in
+                #expect(try await h.step(shipped, "ship", #"{"carrier": "DHL", "tracking": "JD1"}"#).status == .ok)
+                #expect(try await h.step(shipped, "returns", #"{"locationId": "PAR-02", "lines": [{"sku": "JACKET-M", "quantity": 1, "restock": true}]}"#, key: par02).status == .ok)
+            }
+            #expect(returned.map { ($0["steps"] as? [[String: Any]])?.last?["step"] as? String } == ["placed", "shipped", "returned"], "\(returned)")
+            // An item not found at PAR-01, re-sourced from PAR-02.
+            let resourced = try await place("WEB-S2", ship)
+            let notFound = try await streamed(h, orderId: resourced, count: 2) { () async throws in
+                #expect(try await h.step(resourced, "lines/1/not-found").status == .ok)
+            }
+            let step = (notFound.last?["steps"] as? [[String: Any]])?.last
+            #expect(step?["step"] as? String == "line-not-found" && step?["replacedBy"] is String, "\(notFound)")
+            // Cancelled.
+            let cancelled = try await place("WEB-S3", ship)
+            let cancelling = try await streamed(h, orderId: cancelled, count: 2) { () async throws in
+                #expect(try await h.step(cancelled, "cancel", #"{"reason": "customer"}"#).status == .ok)
+            }
+            #expect(cancelling.map { $0["status"] as? String } == ["allocated", "cancelled"], "\(cancelling)")
+            // A pickup not collected in time.
+            let pickup = #"{"orderNumber": "WEB-S4", "lines": [{"sku": "JACKET-M", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#
+            let uncollected = try #require(try await h.order(pickup).json["id"] as? String)
+            let expiring = try await streamed(h, orderId: uncollected, count: 3) { () async throws in
+                #expect(try await h.step(uncollected, "ready").status == .ok)
+                #expect(try await h.services.orders.expireNoShows(asOfMs: h.epochMilliseconds(daysFromNow: 8), limit: 100) == 1)
+            }
+            #expect(expiring.map { $0["status"] as? String } == ["allocated", "ready", "expired"], "\(expiring)")
+        }
+    }
+
+    /// The messages of an order's tracking stream: the first, then those `act` causes, until
+    /// `count` have come (30 s at most).
+    private func streamed(
+        _ h: Harness, orderId: String, count: Int, _ act: @Sendable () async throws -> Void
+    ) async throws -> [[String: Any]] {
+        var messages: [[String: Any]] = []
+        try await withTail(h.services) {
+            let subscription = try h.services.tail.subscribe(wanting: { $0.stream == Order.stream(orderId) })
+            let feed = TrackingFeed(services: h.services, orderId: orderId, pickup: nil, subscription: subscription)
+            let sink = StreamSink(queueMax: 16)
+            let running = Task { try await feed.run(into: sink) }
+            defer { running.cancel() }
+            let seen = Task {
+                await collect(sink) { items in items.filter { if case .message = $0 { true } else { false } }.count >= count }
+            }
+            // The first message is the order as it is; each step after it makes one more.
+            try await Task.sleep(for: .milliseconds(300))
+            try await act()
+            messages = await seen.value.compactMap { item -> [String: Any]? in
+                guard case .message(let message) = item else { return nil }
+                #expect(message.event == "order" && message.id.flatMap(Int64.init) != nil)
+                return (try? JSONSerialization.jsonObject(with: Data(message.data))) as? [String: Any]
             }
         }
+        return messages
     }
 }
