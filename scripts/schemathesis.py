@@ -60,6 +60,7 @@ DOCUMENTED_REFUSALS = {
         # Bodiless steps: a generated Idempotency-Key already sent with another request is 422
         # idempotency-key-reused before the subscription is looked up, as for the order steps.
         "POST /v1/webhooks/{webhookId}/resume", "POST /v1/webhooks/{webhookId}/rotate-secret",
+        "POST /v1/orders/{orderId}/tracking/revoke",
     ]},
 }
 EXPECTED = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
