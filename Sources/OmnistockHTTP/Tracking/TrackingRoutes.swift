@@ -79,8 +79,11 @@ struct TrackingRoutes {
             services.metrics.trackingRefused(.unknown)
             throw Problem.notFound("This tracking link opens no order: it may have been mistyped, replaced by a newer one, or have expired.")
         }
-        let pickup = try await tracking.order.pickupLocationId.asyncMap { try await services.locations.get(id: $0, on: services.database) }
-        return (tracking, pickup??.location)
+        var pickup: Location?
+        if let id = tracking.order.pickupLocationId {
+            pickup = try await services.locations.get(id: id, on: services.database)?.location
+        }
+        return (tracking, pickup)
     }
 }
 
@@ -163,13 +166,6 @@ struct TrackingFeed: Sendable {
 extension TrackingLinkView {
     /// The page's path for a token (relative: the retailer's own origin serves it).
     static func url(_ token: String) -> String { "/track/\(token)" }
-}
-
-extension Optional {
-    fileprivate func asyncMap<U>(_ transform: (Wrapped) async throws -> U) async rethrows -> U? {
-        guard let self else { return nil }
-        return try await transform(self)
-    }
 }
 
 extension Problem {
