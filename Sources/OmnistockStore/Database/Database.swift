@@ -437,9 +437,11 @@ public final class Database: Sendable {
     private func leaseFailed(_ error: any Error, probe: Bool) {
         // A lease given up because its caller went away says nothing about the database, nor
         // does one that timed out on a pool that connects (it is busy, not away).
-        if isDatabaseUnavailable(error), connecting.failing.load(ordering: .relaxed) { connectionsLost() }
-        if isDatabaseUnavailable(error), connecting.failing.load(ordering: .relaxed), !away.exchange(true, ordering: .relaxed) {
-            logger.warning("the database is away: no connection within the acquire bound", metadata: ["error": "\(String(reflecting: error))"])
+        if isDatabaseUnavailable(error), connecting.failing.load(ordering: .relaxed) {
+            connectionsLost()
+            if !away.exchange(true, ordering: .relaxed) {
+                logger.warning("the database is away: no connection within the acquire bound", metadata: ["error": "\(String(reflecting: error))"])
+            }
         }
         // Every failure counts as a probe that ended: the callers that failed together (and
         // then run one at a time, as a writer does) must not each start a probe right after.
