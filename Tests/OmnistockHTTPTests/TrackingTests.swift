@@ -2,7 +2,7 @@ import Foundation
 import HTTPTypes
 import OmnistockCore
 @testable import OmnistockHTTP
-import OmnistockStore
+@testable import OmnistockStore
 import Testing
 
 extension Harness {
@@ -203,6 +203,41 @@ extension Harness {
             #expect(messages.map { $0["status"] as? String } == ["allocated", "picking", "ready", "collected"], "\(messages)")
             let positions = messages.compactMap { $0["position"] as? Int }
             #expect(positions.count == 4 && positions == positions.sorted() && Set(positions).count == 4)
+        }
+    }
+
+    /// A tail that fell behind hands several of the order's events over in one page; the
+    /// customer still gets one message per step (CI once saw picking, ready and collected
+    /// folded into one).
+    @Test func aPageOfSeveralStepsIsOneMessagePerStep() async throws {
+        try await Harness.run { h in
+            _ = try await h.receive("JACKET-M", "PAR-01", 1)
+            let placed = try await h.order(
+                #"{"orderNumber": "WEB-T9", "lines": [{"sku": "JACKET-M", "quantity": 1}], "fulfilment": {"type": "pickup", "locationId": "PAR-01"}}"#)
+            let id = try #require(placed.json["id"] as? String)
+            let code = try #require(placed.json["pickupCode"] as? String)
+            let subscription = TailSubscription(id: 1, queueMax: 64, onLeave: { _ in })
+            let feed = TrackingFeed(services: h.services, orderId: id, pickup: nil, subscription: subscription)
+            let sink = StreamSink(queueMax: 16)
+            #expect(subscription.push(.started(after: try await h.services.events.head(on: h.services.database))))
+            let running = Task { try await feed.run(into: sink) }
+            defer { running.cancel() }
+            // The order as it was, read before the steps (else the read would hold them all).
+            let first = await collect(sink) { items in !items.isEmpty }
+            let placedAt = try await h.services.events.head(on: h.services.database)
+            #expect(try await h.step(id, "picking").status == .ok)
+            #expect(try await h.step(id, "ready").status == .ok)
+            #expect(try await h.step(id, "collect", #"{"pickupCode": "\#(code)"}"#).status == .ok)
+            let page = try await h.services.events.read(after: placedAt, limit: 100, on: h.services.database).events
+                .filter { $0.stream == Order.stream(id) }
+            #expect(page.count == 3)
+            #expect(subscription.push(.events(page)))
+            let items = first + (await collect(sink) { items in items.count >= 3 })
+            let statuses = items.compactMap { item -> String? in
+                guard case .message(let message) = item else { return nil }
+                return ((try? JSONSerialization.jsonObject(with: Data(message.data))) as? [String: Any])?["status"] as? String
+            }
+            #expect(statuses == ["allocated", "picking", "ready", "collected"], "\(items)")
         }
     }
 

@@ -140,14 +140,16 @@ struct TrackingFeed: Sendable {
             case .started:
                 continue
             case .events(let page):
-                let before = tracking.position
+                // One message per change, even when a slow tail hands several of the order's
+                // events over in one page (seen in CI: picking, ready and collected in one page
+                // became one message, and the customer's timeline skipped two steps live).
                 for event in page where event.position > tracking.position {
                     guard case .order(let recorded) = try event.decoded ?? EventCodec.decode(type: event.type, payload: event.payload),
                         recorded.order.id == orderId
                     else { continue }
                     tracking.apply(recorded, position: event.position)
+                    if await !sink.send(try message(tracking), waitingUpTo: slowGrace) { return }
                 }
-                if tracking.position > before, await !sink.send(try message(tracking), waitingUpTo: slowGrace) { return }
             case .dropped(let reason):
                 let cause: StreamDisconnect = reason == "the instance is shutting down" ? .shutdown : .tail
                 sink.end("disconnected: \(reason); reconnect", cause: cause)
