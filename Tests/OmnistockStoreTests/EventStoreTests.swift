@@ -98,36 +98,42 @@ struct Signal: Sendable {
     /// The trap of sequence-numbered ledgers: transaction A takes position 1, B takes position 2
     /// and commits first; a reader sees 2, moves its cursor past 1, and never sees A's event.
     /// Here B cannot take a position until A has committed, so the reader's order is commit order.
+    ///
+    /// Every wait is bounded and A is told to commit on every path: once a wait here never
+    /// ended (A idle in its transaction, B waiting for its lock) and held a CI run for 90 minutes.
     @Test func aReaderNeverMissesAnEventThatCommitsLate() async throws {
         try await withFreshDatabase { database in
             let aAppended = Signal()
             let commitA = Signal()
             let bAppended = Signal()
-            let bDone = Signal()
             let bHasAppended = Flag()
+            defer { commitA.fire() }
 
-            async let a: Void = database.transaction { connection in
-                try await store.append([defined("A")], expected: [:], metadata: meta, on: connection)
-                aAppended.fire()
-                await commitA.wait()
+            let a = Task {
+                try await database.transaction { connection in
+                    try await store.append([defined("A")], expected: [:], metadata: meta, on: connection)
+                    aAppended.fire()
+                    await commitA.wait()
+                }
             }
-            await aAppended.wait()
-            async let b: Void = database.transaction { connection in
-                // B began after A appended; it would commit first if it could take a position.
-                try await store.append([defined("B")], expected: [:], metadata: meta, on: connection)
-                bHasAppended.set()
-                bAppended.fire()
+            try await within(30, "A's append") { await aAppended.wait() }
+            let b = Task {
+                try await database.transaction { connection in
+                    // B began after A appended; it would commit first if it could take a position.
+                    try await store.append([defined("B")], expected: [:], metadata: meta, on: connection)
+                    bHasAppended.set()
+                    bAppended.fire()
+                }
             }
             try await Task.sleep(for: .milliseconds(300))
             #expect(!bHasAppended.isSet, "B must wait for A's position to commit")
-            let before = try await store.read(after: 0, limit: 10, on: database)
+            let before = try await within(30, "the read before A commits") { try await store.read(after: 0, limit: 10, on: database) }
             #expect(before.events.isEmpty && before.nextAfter == 0, "nothing is visible before a commit")
 
             commitA.fire()
-            try await a
-            await bAppended.wait()
-            try await b
-            bDone.fire()
+            try await within(30, "A's commit") { try await a.value }
+            try await within(30, "B's append after A's commit") { await bAppended.wait() }
+            try await within(30, "B's commit") { try await b.value }
             let after = try await store.read(after: 0, limit: 10, on: database)
             #expect(after.events.map(\.stream) == ["location-A", "location-B"])
             #expect(after.events.map(\.position) == [1, 2])

@@ -24,3 +24,36 @@ public final class Race<R: Sendable>: Sendable {
         }
     }
 }
+
+/// A wait that did not end within its bound.
+public struct WaitTooLong: Error, CustomStringConvertible {
+    public let what: String
+    public let seconds: Int
+    public var description: String { "\(what): no end within \(seconds) s" }
+}
+
+/// The result of `operation`, or `WaitTooLong` after `seconds`; the operation is then cancelled
+/// and left behind, never awaited, so that a wait that would never end fails its test instead
+/// of holding the whole run (one such wait held a CI run until its 90-minute limit).
+public func within<R: Sendable>(
+    _ seconds: Int, _ what: String, _ operation: @escaping @Sendable () async throws -> R
+) async throws -> R {
+    let race = Race<R>()
+    let work = Task {
+        race.finish(await Result(catching: operation))
+    }
+    let timer = Task {
+        try await Task.sleep(for: .seconds(seconds))
+        race.finish(.failure(WaitTooLong(what: what, seconds: seconds)))
+        work.cancel()
+    }
+    defer { timer.cancel() }
+    return try await race.value()
+}
+
+extension Result where Failure == any Error {
+    /// The outcome of an async throwing body.
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}

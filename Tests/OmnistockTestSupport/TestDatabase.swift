@@ -105,11 +105,17 @@ public func withDatabase<R: Sendable>(
     // instance allows, without the database being away. The outage tests build pools with the real bounds.
     let database = Database(
         settings: settings, poolSize: poolSize, logger: testLogger, acquireTimeout: .seconds(30), busyAcquireTimeout: .seconds(60))
-    return try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await database.client.run() }
-        defer { group.cancelAll() }
-        return try await body(database)
-    }
+    let running = Task { await database.client.run() }
+    let outcome = await Result(catching: { try await body(database) })
+    // The pool ends once every lease it lent is back: a lease that never comes back (a body
+    // that waits for ever) fails the test here, named, instead of holding the whole run.
+    running.cancel()
+    let stopped = await Result(catching: {
+        try await within(60, "the shutdown of the test's connection pool (a lease never came back)") { await running.value }
+    })
+    let value = try outcome.get()
+    try stopped.get()
+    return value
 }
 
 /// Runs `body` with a fresh migrated database of its own.
