@@ -108,7 +108,7 @@ import Testing
                 // The tail's LISTEN connection is killed; events committed meanwhile arrive later.
                 try await database.withConnection { connection in
                     _ = try await connection.query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database() AND pid <> pg_backend_pid()",
                         logger: testLogger
                     ).collect()
                 }

@@ -41,6 +41,12 @@ public actor TestCluster {
         return try await task.value
     }
 
+    /// The test cluster's max_connections. Swift Testing starts every test at once, each with
+    /// pools of its own: at the server's 200 a whole run was refused 334 connections ("too many
+    /// clients"), and a pool refused long enough backs off for tens of seconds, so that tests
+    /// waited for connections they were never given (a write that never landed, a hang).
+    static let connectionsMax = 1_000
+
     private static func startServer() async throws -> DatabaseSettings {
         let logger = testLogger
         let settings: DatabaseSettings
@@ -50,7 +56,7 @@ public actor TestCluster {
             let folder =
                 ProcessInfo.processInfo.environment["OMS_TEST_DATA_DIR"]
                 ?? FileManager.default.temporaryDirectory.appendingPathComponent("oms-test-\(getpid())").path
-            let embedded = try EmbeddedPostgres.start(dataDirectory: folder, logger: logger)
+            let embedded = try EmbeddedPostgres.start(dataDirectory: folder, connectionsMax: connectionsMax, logger: logger)
             TestCluster.embeddedAtExit = embedded
             atexit {
                 TestCluster.embeddedAtExit?.stop()

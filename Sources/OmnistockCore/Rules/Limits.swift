@@ -204,6 +204,9 @@ public enum Limits {
     public static let databaseWatchIntervalMilliseconds: Int64 = 1_000
     /// Starts of the embedded PostgreSQL on a port of its choosing before giving up.
     public static let embeddedStartAttemptsMax = 3
+    /// The embedded PostgreSQL's max_connections: an instance's pool, its ledger tail and the
+    /// operator's tools, with room to spare.
+    public static let embeddedConnectionsMax = 200
 
     /// How long `oms serve` gives its services to stop after SIGTERM (or a failed start)
     /// before cancelling them: as long as the common 30 s an orchestrator waits before SIGKILL.

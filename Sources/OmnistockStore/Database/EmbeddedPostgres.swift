@@ -35,7 +35,11 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     /// Creates the cluster if needed and starts it, or attaches to the one already running there.
-    public static func start(dataDirectory path: String, port requestedPort: Int? = nil, logger: Logger) throws(StoreError) -> EmbeddedPostgres {
+    /// `connectionsMax` is the server's max_connections: the test suite, hundreds of tests at once
+    /// each with a pool of its own, asks for more than an instance needs.
+    public static func start(
+        dataDirectory path: String, port requestedPort: Int? = nil, connectionsMax: Int = Limits.embeddedConnectionsMax, logger: Logger
+    ) throws(StoreError) -> EmbeddedPostgres {
         let dataDirectory = URL(fileURLWithPath: path, isDirectory: true).standardizedFileURL
         let cluster = dataDirectory.appendingPathComponent("pgdata")
         // A cluster is started by the major version that made it (PG_VERSION), not the newest.
@@ -59,7 +63,8 @@ public final class EmbeddedPostgres: Sendable {
             try server.createDatabase(databaseName)
             return server
         }
-        let port = try startServer(cluster, in: dataDirectory, port: requestedPort, binaries: binaries, runAs: runAs, logger: logger)
+        let port = try startServer(
+            cluster, in: dataDirectory, port: requestedPort, connectionsMax: connectionsMax, binaries: binaries, runAs: runAs, logger: logger)
         let settings = DatabaseSettings(host: "127.0.0.1", port: port, username: superuser, password: password, database: databaseName)
         let server = EmbeddedPostgres(dataDirectory: dataDirectory, settings: settings, startedHere: true, binaries: binaries, logger: logger)
         try server.createDatabase(databaseName)
@@ -124,7 +129,8 @@ public final class EmbeddedPostgres: Sendable {
     /// Starts the server on loopback and returns its port. A free port can be taken by someone
     /// else between our probe and the server's bind: when we chose it, try again with another.
     private static func startServer(
-        _ cluster: URL, in dataDirectory: URL, port requestedPort: Int?, binaries: URL, runAs: String?, logger: Logger
+        _ cluster: URL, in dataDirectory: URL, port requestedPort: Int?, connectionsMax: Int, binaries: URL, runAs: String?,
+        logger: Logger
     ) throws(StoreError) -> Int {
         let fileManager = FileManager.default
         let logFile = dataDirectory.appendingPathComponent("postgres.log")
@@ -137,7 +143,7 @@ public final class EmbeddedPostgres: Sendable {
             if let requestedPort { port = requestedPort } else { port = try freePort() }
             let options = [
                 "-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''",
-                "-c max_connections=200", "-c shared_buffers=128MB", "-c jit=off",
+                "-c max_connections=\(connectionsMax)", "-c shared_buffers=128MB", "-c jit=off",
             ].joined(separator: " ")
             do {
                 try run(
