@@ -204,6 +204,8 @@ public enum Limits {
     public static let databaseWatchIntervalMilliseconds: Int64 = 1_000
     /// Starts of the embedded PostgreSQL on a port of its choosing before giving up.
     public static let embeddedStartAttemptsMax = 3
+    /// The bytes of COPY data a replay or a verify gathers before it sends them.
+    public static let rebuildCopyBufferBytesMax = 1 << 20
     /// The embedded PostgreSQL's max_connections: an instance's pool, its ledger tail and the
     /// operator's tools, with room to spare.
     public static let embeddedConnectionsMax = 200

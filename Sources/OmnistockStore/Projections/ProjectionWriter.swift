@@ -79,6 +79,57 @@ public enum ProjectionWriter {
             """
     }
 
+    /// Writes position rows into an empty `table` with COPY: the bulk write of a replay or a
+    /// verify, where every position is new. COPY skips what the live upsert pays for per row (the
+    /// arrays' unnesting and ON CONFLICT's speculative insert): 200,000 positions took 1.1 s in
+    /// statements of 10,000 rows. The values are the ones `positionsSQL` writes, nulls included,
+    /// and `verify` compares rows written this way with the live ones.
+    static func copyPositions(_ records: [PositionRecord], table: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let columns = ["sku", "location_id", "on_hand", "held", "allocated", "safety_stock", "incoming", "last_counted_at_ms", "version"]
+        try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
+            var buffer = ByteBuffer()
+            buffer.reserveCapacity(Limits.rebuildCopyBufferBytesMax + 512)
+            for record in records {
+                let p = record.position
+                copyText(record.key.sku, into: &buffer)
+                copyText(record.key.locationId, into: &buffer)
+                copyNumber(p.onHand, into: &buffer)
+                copyNumber(p.held, into: &buffer)
+                copyNumber(p.allocated, into: &buffer)
+                copyNumber(p.safetyStock, into: &buffer)
+                copyNumber(p.incoming, into: &buffer)
+                copyNumber(p.lastCountedAtMs, into: &buffer)
+                copyNumber(record.version, into: &buffer, last: true)
+                if buffer.readableBytes >= Limits.rebuildCopyBufferBytesMax {
+                    try await writer.write(buffer)
+                    buffer.clear()
+                }
+            }
+            if buffer.readableBytes > 0 { try await writer.write(buffer) }
+        }
+    }
+
+    /// A number column of COPY's text format (`\N` for none), and the tab or newline after it.
+    private static func copyNumber(_ value: Int64?, into buffer: inout ByteBuffer, last: Bool = false) {
+        if let value { buffer.writeString(String(value)) } else { buffer.writeStaticString("\\N") }
+        buffer.writeInteger(last ? UInt8(ascii: "\n") : UInt8(ascii: "\t"))
+    }
+
+    /// A text column of COPY's text format, and the tab after it: backslash, tab, newline and
+    /// carriage return are escaped (identifiers hold none of them, but the format is kept whole).
+    private static func copyText(_ text: String, into buffer: inout ByteBuffer) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\\"): buffer.writeStaticString("\\\\")
+            case UInt8(ascii: "\t"): buffer.writeStaticString("\\t")
+            case UInt8(ascii: "\n"): buffer.writeStaticString("\\n")
+            case UInt8(ascii: "\r"): buffer.writeStaticString("\\r")
+            default: buffer.writeInteger(byte)
+            }
+        }
+        buffer.writeInteger(UInt8(ascii: "\t"))
+    }
+
     /// The JSON text stored for a hold's fulfilment and unfilled lines (deterministic: sorted keys).
     static func holdTexts(_ hold: Hold) throws -> (fulfilment: String?, unfilled: String) {
         let fulfilment = try hold.fulfilment.map { try document($0) }
