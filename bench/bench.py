@@ -30,9 +30,10 @@ are written at full speed, with one subscription. BENCH_SCENARIOS=kpis ingests u
 ledger holds EVENTS events and reads GET /v1/kpis with wrk (every location over 30 days by day,
 one store over 7 days, one store over a year by day): calls/s and p50/p99 against /health.
 Every loop is bounded in count and time. Absolute numbers drift on shared machines; compare
-the ratios printed at the end, measured in the same run.
+the ratios printed at the end, measured in the same run. BENCH_KEEP_DATA=1 keeps the data folder
+(its path is printed), to replay or profile that ledger again.
 """
-import http.client, json, math, os, random, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request, uuid
+import http.client, json, math, os, random, re, shutil, socket, subprocess, sys, tempfile, threading, time, urllib.request, uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OMS = os.environ.get("OMS_BIN", os.path.join(ROOT, ".build/release/oms"))
@@ -751,8 +752,12 @@ def print_order_summary(o, single, batched):
 
 def replay(data, env):
     t0 = time.perf_counter()
-    out = subprocess.run([OMS, "replay", "--data-dir", data], env=env, capture_output=True, text=True, timeout=3600)
-    print(f"replay: {out.stdout.strip()} (wall {time.perf_counter() - t0:.1f} s including cluster start)")
+    # At info, the replay logs how long it read and folded the ledger and how long it wrote.
+    out = subprocess.run([OMS, "replay", "--data-dir", data], env=dict(env, OMS_LOG_LEVEL="info"), capture_output=True,
+                         text=True, timeout=3600)
+    phases = re.search(r"fold=([0-9.]+) seconds write=([0-9.]+) seconds", out.stderr + out.stdout)
+    split = f"; fold {float(phases[1]):.2f} s, write {float(phases[2]):.2f} s" if phases else ""
+    print(f"replay: {out.stdout.strip()} (wall {time.perf_counter() - t0:.1f} s including cluster start{split})")
 
 
 def verify(data, env):
@@ -903,7 +908,10 @@ def main():
         print_hold_summary(holds, health_rate, single, batched)
     if orders is not None:
         print_order_summary(orders, single, batched)
-    shutil.rmtree(work, ignore_errors=True)
+    if os.environ.get("BENCH_KEEP_DATA"):
+        print(f"bench: the data folder is kept in {data} (BENCH_KEEP_DATA)")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

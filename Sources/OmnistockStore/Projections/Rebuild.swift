@@ -147,7 +147,7 @@ public struct Rebuilder: Sendable {
     }
 
     /// The verifier's scratch copies of the projections. The rebuilt positions (200,000 in the
-    /// benchmark) go in by COPY, so their copy needs no index, and they get the room in memory
+    /// benchmark) and holds go in by COPY, so their copies need no index, and they get the room in memory
     /// that temporary tables are otherwise refused (temp_buffers is 8 MB): with the indexes and
     /// 8 MB their COPY took 731 ms. The other copies keep their unique keys, which the upserts
     /// that write them need. temp_buffers can only be raised before a session's first temporary
@@ -161,7 +161,8 @@ public struct Rebuilder: Sendable {
             try await connection.query("ROLLBACK TO SAVEPOINT scratch_memory", logger: logger)
         }
         for table in Self.tables {
-            let including = table == "stock_positions" ? "INCLUDING DEFAULTS INCLUDING CONSTRAINTS" : "INCLUDING ALL"
+            let copied = ["stock_positions", "holds", "active_hold_lines"].contains(table)
+            let including = copied ? "INCLUDING DEFAULTS INCLUDING CONSTRAINTS" : "INCLUDING ALL"
             try await connection.query(
                 PostgresQuery(unsafeSQL: "CREATE TEMP TABLE verify_\(table) (LIKE \(table) \(including)) ON COMMIT DROP"),
                 logger: logger)
@@ -245,10 +246,9 @@ public struct Rebuilder: Sendable {
         try await ProjectionWriter.copyPositions(
             projector.positions.values.filter { !$0.isVacant }.sorted { $0.key < $1.key }, table: tables.positions, on: connection,
             logger: logger)
-        try await chunked(projector.holds.values.sorted { $0.hold.id < $1.hold.id }, on: connection) { rows, query in
-            [try ProjectionWriter.holdsSQL(rows, table: tables.holds, into: &query),
-             try ProjectionWriter.activeLinesSQL(rows.map(\.hold), table: tables.activeHoldLines, into: &query)]
-        }
+        try await ProjectionWriter.copyHolds(
+            projector.holds.values.sorted { $0.hold.id < $1.hold.id }, holdsTable: tables.holds, linesTable: tables.activeHoldLines,
+            on: connection, logger: logger)
         try await chunked(projector.orders.values.sorted { $0.order.id < $1.order.id }, on: connection) { rows, query in
             [try ProjectionWriter.ordersSQL(rows, table: tables.orders, into: &query)]
         }
