@@ -3,7 +3,6 @@ import HTTPTypes
 import OmnistockCore
 import OmnistockStore
 import OmnistockTestSupport
-import PostgresNIO
 import Testing
 
 extension Harness {
@@ -42,17 +41,7 @@ extension Harness {
             let id = try #require(released.json["id"] as? String, "\(released.text)")
             #expect(try await h.call(.delete, "/v1/holds/\(id)", key: h.keys.checkout).status == .ok)
             try await h.verifyIsClean()
-            func rows() async throws -> [String] {
-                try await h.services.database.withConnection { connection in
-                    var rows: [String] = []
-                    for table in ["holds", "active_hold_lines", "stock_positions"] {
-                        for try await row in try await connection.query(
-                            PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t ORDER BY 1"), logger: testLogger
-                        ).decode(String.self) { rows.append(row) }
-                    }
-                    return rows
-                }
-            }
+            let rows = { try await tableRows(["holds", "active_hold_lines", "stock_positions"], on: h.services.database) }
             let live = try await rows()
             #expect(live.contains { $0.contains(#""line_skus":["NULL","JACKET-M"]"#) })
             try await Rebuilder(logger: testLogger).replay(on: h.services.database)

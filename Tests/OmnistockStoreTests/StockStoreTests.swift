@@ -228,45 +228,36 @@ func line(_ sku: String, _ location: String, _ kind: MovementKind, _ quantity: I
             #expect(refused > 0 && refused < 250, "the sequence exercised both paths (\(refused) refused)")
             try await f.verifyClean()
 
-            // Replay rebuilds exactly the same rows.
-            func snapshot() async throws -> [String] {
-                try await database.withConnection { connection in
-                    var rows: [String] = []
-                    for table in ["locations", "stock_positions"] {
-                        for try await row in try await connection.query(
-                            PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t ORDER BY 1"), logger: testLogger
-                        ).decode(String.self) { rows.append(row) }
-                    }
-                    return rows
-                }
-            }
-            // The replay takes foreign keys and plain indexes off for its bulk write: the same
-            // ones, validated, stand afterwards.
-            func schema() async throws -> [String] {
-                try await database.withConnection { connection in
-                    var rows: [String] = []
-                    for try await row in try await connection.query(
-                        """
-                        SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint
-                         WHERE conrelid::regclass::text IN ('stock_positions', 'locations', 'holds', 'active_hold_lines', 'orders', 'transfers')
-                        UNION ALL
-                        SELECT indexdef FROM pg_indexes WHERE tablename IN ('stock_positions', 'locations', 'holds', 'active_hold_lines', 'orders', 'transfers')
-                        ORDER BY 1
-                        """, logger: testLogger
-                    ).decode(String.self) { rows.append(row) }
-                    return rows
-                }
-            }
+            // Replay rebuilds exactly the same rows; it takes foreign keys and plain indexes off
+            // for its bulk write, and the same ones, validated, stand afterwards.
+            let snapshot = { try await tableRows(["locations", "stock_positions"], on: database) }
             let live = try await snapshot()
-            let schemaBefore = try await schema()
+            let schemaBefore = try await projectionSchema(on: database)
             let replayed = try await Rebuilder(logger: testLogger).replay(on: database)
             #expect(replayed > 0)
             let rebuilt = try await snapshot()
             #expect(live == rebuilt)
-            let schemaAfter = try await schema()
+            let schemaAfter = try await projectionSchema(on: database)
             #expect(schemaAfter == schemaBefore)
             #expect(schemaBefore.contains { $0.hasPrefix("stock_positions_location_id_fkey FOREIGN KEY") && $0.hasSuffix(" true") })
             #expect(schemaBefore.contains { $0.contains("INDEX stock_positions_location ON") })
+        }
+    }
+
+    /// The projections' constraints (with whether each is validated) and indexes, as the catalog says.
+    func projectionSchema(on database: Database) async throws -> [String] {
+        try await database.withConnection { connection in
+            var rows: [String] = []
+            for try await row in try await connection.query(
+                """
+                SELECT conname || ' ' || pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint
+                 WHERE conrelid::regclass::text IN ('stock_positions', 'locations', 'holds', 'active_hold_lines', 'orders', 'transfers')
+                UNION ALL
+                SELECT indexdef FROM pg_indexes WHERE tablename IN ('stock_positions', 'locations', 'holds', 'active_hold_lines', 'orders', 'transfers')
+                ORDER BY 1
+                """, logger: testLogger
+            ).decode(String.self) { rows.append(row) }
+            return rows
         }
     }
 

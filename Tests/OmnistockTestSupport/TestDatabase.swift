@@ -131,3 +131,17 @@ public func withFreshDatabase<R: Sendable>(
     let settings = try await TestCluster.shared.freshDatabase()
     return try await withDatabase(settings, poolSize: poolSize, body)
 }
+
+/// Every row of `tables` as JSON, table after table, each table's rows in order: a picture of
+/// projections to compare before and after a replay.
+public func tableRows(_ tables: [String], on database: Database) async throws -> [String] {
+    try await database.withConnection { connection in
+        var rows: [String] = []
+        for table in tables {
+            for try await row in try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT row_to_json(t)::text FROM \(table) t ORDER BY 1"), logger: testLogger
+            ).decode(String.self) { rows.append(row) }
+        }
+        return rows
+    }
+}
