@@ -134,27 +134,15 @@ func timedCall(
     if let idempotencyKey, method == .post { fields[OutageTests.idempotencyKey] = idempotencyKey }
     let headers = fields
     let started = ContinuousClock.now
-    let work = Task { () throws -> TimedReply? in
+    // Past 10 s the request is abandoned (cancelled, not awaited), so that a hang fails the
+    // test rather than stalling the suite.
+    return try await within(10, "\(method) \(uri)") {
         let response = try await client.executeRequest(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         let elapsed = ContinuousClock.now - started
         return TimedReply(
             status: response.status, headers: response.headers, text: String(buffer: response.body),
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
     }
-    // Past 10 s the request is abandoned (cancelled, not awaited), so that a hang fails the
-    // test rather than stalling the suite.
-    let race = Race<TimedReply?>()
-    let timer = Task {
-        try await Task.sleep(for: .seconds(10))
-        race.finish(.success(nil))
-        work.cancel()
-    }
-    Task {
-        race.finish(await work.result)
-        timer.cancel()
-    }
-    let reply = try await race.value()
-    return try #require(reply, "\(method) \(uri) got no answer within 10 s")
 }
 
 /// Runs `body` with a running pool on `settings` that has the service's own acquire bounds

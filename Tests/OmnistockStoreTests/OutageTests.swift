@@ -131,18 +131,7 @@ func withProductionBounds<R: Sendable>(_ settings: DatabaseSettings, _ body: @Se
 /// a PostgresNIO query waiting for ever does not heed cancellation.
 func timed<R: Sendable>(capSeconds: Double, _ operation: @escaping @Sendable () async throws -> R) async throws -> (R, Double) {
     let started = ContinuousClock.now
-    let work = Task { try await operation() }
-    let race = Race<R>()
-    let timer = Task {
-        try await Task.sleep(for: .seconds(capSeconds))
-        race.finish(.failure(CapExceeded(seconds: capSeconds)))
-        work.cancel()
-    }
-    Task {
-        race.finish(await work.result)
-        timer.cancel()
-    }
-    let result = try await race.value()
+    let result = try await within(capSeconds, "the operation", operation)
     let elapsed = ContinuousClock.now - started
     return (result, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
 }

@@ -28,7 +28,7 @@ public final class Race<R: Sendable>: Sendable {
 /// A wait that did not end within its bound.
 public struct WaitTooLong: Error, CustomStringConvertible {
     public let what: String
-    public let seconds: Int
+    public let seconds: Double
     public var description: String { "\(what): no end within \(seconds) s" }
 }
 
@@ -36,7 +36,7 @@ public struct WaitTooLong: Error, CustomStringConvertible {
 /// and left behind, never awaited, so that a wait that would never end fails its test instead
 /// of holding the whole run (one such wait held a CI run until its 90-minute limit).
 public func within<R: Sendable>(
-    _ seconds: Int, _ what: String, _ operation: @escaping @Sendable () async throws -> R
+    _ seconds: Double, _ what: String, _ operation: @escaping @Sendable () async throws -> R
 ) async throws -> R {
     let race = Race<R>()
     let work = Task {
