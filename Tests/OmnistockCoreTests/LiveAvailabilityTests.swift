@@ -117,4 +117,23 @@ import Testing
         #expect(loaded.sweep(nowMs: Self.now + 60_000) == folded.sweep(nowMs: Self.now + 60_000))
         #expect(loaded.differences(from: folded).isEmpty && loaded.sweptUnits == folded.sweptUnits)
     }
+
+    @Test func differencesNameEachPositionAndHoldThatDiffersInKeyOrder() {
+        let folded = given([Self.receipt(10), Self.receipt(4, at: "LIL-01", onHandAfter: 4), Self.hold("h1", 3, expiresAtMs: Self.now + 60_000)])
+        let lille = StockKey(sku: "JACKET-M", locationId: "LIL-01")
+        var entries = folded.allEntries()
+        entries[lille]?.position.onHand = 5
+        entries[StockKey(sku: "COAT-L", locationId: "PAR-01")] = .init(position: StockPosition(onHand: 1, held: 0, allocated: 0, safetyStock: nil, incoming: 0), stocked: true)
+        entries[Self.jacket] = nil
+        let loaded = LiveAvailability(
+            position: folded.position, locations: [Self.paris, Self.lille], entries: entries.map { ($0.key, $0.value) },
+            holds: [("h0", folded.holds["h1"]!)])
+        let found = loaded.differences(from: folded)
+        #expect(found.count == 5, "\(found)")
+        #expect(found.map { $0.prefix(while: { $0 != ":" }) } == [
+            "position COAT-L@PAR-01", "position JACKET-M@LIL-01", "position JACKET-M@PAR-01", "hold h0", "hold h1",
+        ])
+        #expect(found[2].hasSuffix("vs absent") == false && found[2].contains("absent vs"))
+        #expect(loaded.differences(from: folded, limit: 2).count == 2)
+    }
 }

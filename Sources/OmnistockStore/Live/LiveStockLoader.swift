@@ -45,12 +45,14 @@ extension LiveStock {
               FROM stock_positions LIMIT \(max + 1)
             """,
             logger: logger)
-        for try await (sku, locationId, onHand, held, allocated, safety, incoming, counted, version) in rows.decode(
-            (String, String, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self)
-        {
+        for try await row in rows {
+            var cells = RowCells(row, "a stock position row")
+            let key = StockKey(sku: try cells.next(String.self), locationId: try cells.next(String.self))
             let position = StockPosition(
-                onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted)
-            entries.append((StockKey(sku: sku, locationId: locationId), .init(position: position, stocked: version > 0)))
+                onHand: try cells.next(Int64.self), held: try cells.next(Int64.self), allocated: try cells.next(Int64.self),
+                safetyStock: try cells.optional(Int64.self), incoming: try cells.next(Int64.self),
+                lastCountedAtMs: try cells.optional(Int64.self))
+            entries.append((key, .init(position: position, stocked: try cells.next(Int64.self) > 0)))
         }
         return entries.count > max ? nil : entries
     }
@@ -60,8 +62,13 @@ extension LiveStock {
         var holds: [String: LiveAvailability.ActiveHold] = [:]
         let rows = try await connection.query(
             "SELECT hold_id, sku, location_id, quantity, expires_at_ms FROM active_hold_lines ORDER BY hold_id, line_no", logger: logger)
-        for try await (holdId, sku, locationId, quantity, expiresAtMs) in rows.decode((String, String, String, Int64, Int64).self) {
-            holds[holdId, default: .init(expiresAtMs: expiresAtMs, lines: [])].lines.append((StockKey(sku: sku, locationId: locationId), quantity))
+        for try await row in rows {
+            var cells = RowCells(row, "an active hold line row")
+            let holdId = try cells.next(String.self)
+            let key = StockKey(sku: try cells.next(String.self), locationId: try cells.next(String.self))
+            let quantity = try cells.next(Int64.self)
+            let expiresAtMs = try cells.next(Int64.self)
+            holds[holdId, default: .init(expiresAtMs: expiresAtMs, lines: [])].lines.append((key, quantity))
         }
         return holds.sorted { $0.key < $1.key }
     }

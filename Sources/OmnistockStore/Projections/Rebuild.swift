@@ -110,33 +110,30 @@ public struct Rebuilder: Sendable {
         try await database.withConnection { connection in
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: logger)
             do {
+                let started = ContinuousClock.now
                 var live = LiveAvailability(position: 0)
-                let (projector, _) = try await fold(on: connection, progress: nil) { event, position in
+                let (projector, count) = try await fold(on: connection, progress: nil) { event, position in
                     _ = live.apply(event, at: position)
                 }
+                let folded = ContinuousClock.now
                 try await createScratchTables(on: connection)
                 try await write(projector, prefix: "verify_", on: connection)
-                var differences: [ProjectionDifference] = []
-                for table in Self.tables {
-                    for (side, left, right) in [("live only", table, "verify_\(table)"), ("rebuilt only", "verify_\(table)", table)] {
-                        let rows = try await connection.query(
-                            PostgresQuery(unsafeSQL: """
-                                SELECT row_to_json(d)::text FROM (SELECT * FROM \(left) EXCEPT ALL SELECT * FROM \(right)) d
-                                 LIMIT \(differencesMax)
-                                """),
-                            logger: logger)
-                        for try await row in rows.decode(String.self) {
-                            differences.append(ProjectionDifference(table: table, side: side, row: row))
-                        }
-                    }
-                }
+                let written = ContinuousClock.now
+                var differences = try await compareWithScratch(on: connection, differencesMax: differencesMax)
                 // The availability model each instance keeps in memory, folded here from the whole
                 // ledger by its own rules, must equal the one it loads from the projections.
+                let compared = ContinuousClock.now
                 if let loaded = try await LiveStock.load(on: connection, positionsMax: Int.max - 1, logger: logger) {
                     for text in live.differences(from: loaded, limit: differencesMax) {
                         differences.append(ProjectionDifference(table: "availability model", side: "folded vs loaded", row: text))
                     }
                 }
+                logger.info(
+                    "verify: the ledger folded, the rebuild written, compared with the projections, the model compared",
+                    metadata: [
+                        "events": "\(count)", "fold": "\(folded - started)", "write": "\(written - folded)",
+                        "compare": "\(compared - written)", "model": "\(ContinuousClock.now - compared)",
+                    ])
                 try await connection.query("ROLLBACK", logger: logger)
                 return differences
             } catch {
@@ -144,6 +141,26 @@ public struct Rebuilder: Sendable {
                 throw error
             }
         }
+    }
+
+    /// The rows of each projection that its scratch rebuild lacks, and the other way round (at
+    /// most `differencesMax` of each).
+    private func compareWithScratch(on connection: PostgresConnection, differencesMax: Int) async throws -> [ProjectionDifference] {
+        var differences: [ProjectionDifference] = []
+        for table in Self.tables {
+            for (side, left, right) in [("live only", table, "verify_\(table)"), ("rebuilt only", "verify_\(table)", table)] {
+                let rows = try await connection.query(
+                    PostgresQuery(unsafeSQL: """
+                        SELECT row_to_json(d)::text FROM (SELECT * FROM \(left) EXCEPT ALL SELECT * FROM \(right)) d
+                         LIMIT \(differencesMax)
+                        """),
+                    logger: logger)
+                for try await row in rows.decode(String.self) {
+                    differences.append(ProjectionDifference(table: table, side: side, row: row))
+                }
+            }
+        }
+        return differences
     }
 
     /// The verifier's scratch copies of the projections. The rebuilt positions (200,000 in the
@@ -214,26 +231,17 @@ public struct Rebuilder: Sendable {
             """,
             logger: logger)
         for try await row in rows {
-            // Column by column through each concrete type: decoding the row as a tuple looked
-            // PostgresNIO's generic metadata up for every row (12 % of a replay's CPU, perf).
-            var cells = row.makeIterator()
-            let position = try Self.next(&cells, Int64.self)
-            let version = try Self.next(&cells, Int64.self)
-            let type = try Self.next(&cells, String.self)
-            let payload = try Self.next(&cells, String.self)
-            let recordedAt = try Self.next(&cells, Date.self)
+            var cells = RowCells(row, "a ledger row")
+            let position = try cells.next(Int64.self)
+            let version = try cells.next(Int64.self)
+            let type = try cells.next(String.self)
+            let payload = try cells.next(String.self)
+            let recordedAt = try cells.next(Date.self)
             let previous = page.events.last?.position ?? after
             precondition(position > previous, "the ledger is read in position order")
             page.events.append((position, version, try EventCodec.decode(type: type, payload: payload), recordedAt))
         }
         return page
-    }
-
-    /// The next cell of a row, decoded as `T`.
-    @inline(__always)
-    private static func next<T: PostgresDecodable>(_ cells: inout PostgresRow.Iterator, _: T.Type) throws -> T {
-        guard let cell = cells.next(), var bytes = cell.bytes else { throw StoreError.corrupt("a ledger row lacks a column") }
-        return try T(from: &bytes, type: cell.dataType, format: cell.format, context: .default)
     }
 
     func write(_ projector: Projector, prefix: String, on connection: PostgresConnection) async throws {
