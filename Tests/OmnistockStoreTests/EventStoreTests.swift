@@ -140,6 +140,48 @@ struct Signal: Sendable {
         }
     }
 
+    /// Two writers expecting a stream at the same version: the second waits for the first's
+    /// commit (the head), then collides with the version the first took, and writes nothing.
+    /// No table of stream versions is locked; the ledger's unique (stream, stream_version) is.
+    @Test func twoWritersExpectingTheSameVersionCannotBothWin() async throws {
+        try await withFreshDatabase { database in
+            _ = try await database.transaction { connection in
+                try await store.append([defined("A")], expected: ["location-A": .noStream], metadata: meta, on: connection)
+            }
+            let firstAppended = Signal()
+            let commitFirst = Signal()
+            defer { commitFirst.fire() }
+            let first = Task {
+                try await database.transaction { connection in
+                    try await store.append([defined("A", name: "First", created: false)], expected: ["location-A": .exact(1)], metadata: meta, on: connection)
+                    firstAppended.fire()
+                    await commitFirst.wait()
+                }
+            }
+            try await within(30, "the first append") { await firstAppended.wait() }
+            let second = Task {
+                try await database.transaction { connection in
+                    try await store.append([defined("A", name: "Second", created: false)], expected: ["location-A": .exact(1)], metadata: meta, on: connection)
+                }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            commitFirst.fire()
+            try await within(30, "the first commit") { _ = try await first.value }
+            let outcome = try await within(30, "the second append") { () async -> String in
+                do {
+                    _ = try await second.value
+                    return "committed"
+                } catch {
+                    return "\(error)"
+                }
+            }
+            #expect(outcome == "\(Rejection.concurrentModification(stream: "location-A"))")
+            let events = try await store.read(after: 0, limit: 10, on: database).events
+            #expect(events.map(\.streamVersion) == [1, 2])
+            #expect(events.last?.payload.contains("First") == true)
+        }
+    }
+
     /// Many writers at once: the positions are exactly 1...n with no gaps, even when some
     /// transactions roll back after appending.
     @Test func concurrentAppendsLeaveNoGapsEvenWithRollbacks() async throws {
