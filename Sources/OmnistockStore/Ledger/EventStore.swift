@@ -186,9 +186,10 @@ public struct EventStore: Sendable {
     /// expected at no version or at a version it has passed collides with an existing (stream,
     /// stream_version) (unique), and a stream expected at a version it has not reached lacks
     /// the event at that version, which the statement looks for. So no table of stream versions
-    /// is read, locked or moved: moving one row per stream cost a 10,000-line movement request
-    /// 120-250 ms of its ~820 ms (0016_no_stream_versions.sql). Two appenders never interleave:
-    /// the second waits for the head, then collides.
+    /// is read, locked or moved (0016_no_stream_versions.sql): for a 10,000-line movement
+    /// request the locking read cost 57 ms and moving the rows 120-250 ms, where looking for the
+    /// 10,000 expected events costs about 100 ms (index probes); the request went 10-16 % faster.
+    /// Two appenders never interleave: the second waits for the head, then collides.
     private func insert(
         _ rows: Rows, expected: [String: ExpectedVersion], recordedAtMs: Int64?, on connection: PostgresConnection
     ) async throws -> [AppendedEvent] {
