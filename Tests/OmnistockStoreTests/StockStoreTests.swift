@@ -228,8 +228,9 @@ func line(_ sku: String, _ location: String, _ kind: MovementKind, _ quantity: I
             #expect(refused > 0 && refused < 250, "the sequence exercised both paths (\(refused) refused)")
             try await f.verifyClean()
 
-            // Replay rebuilds exactly the same rows; it takes foreign keys and plain indexes off
-            // for its bulk write, and the same ones, validated, stand afterwards.
+            // Replay rebuilds exactly the same rows; it takes foreign keys, the copied tables'
+            // keys and plain indexes off for its bulk write, and the same ones, validated, stand
+            // afterwards.
             let snapshot = { try await tableRows(["locations", "stock_positions"], on: database) }
             let live = try await snapshot()
             let schemaBefore = try await projectionSchema(on: database)
@@ -241,6 +242,33 @@ func line(_ sku: String, _ location: String, _ kind: MovementKind, _ quantity: I
             #expect(schemaAfter == schemaBefore)
             #expect(schemaBefore.contains { $0.hasPrefix("stock_positions_location_id_fkey FOREIGN KEY") && $0.hasSuffix(" true") })
             #expect(schemaBefore.contains { $0.contains("INDEX stock_positions_location ON") })
+            #expect(schemaBefore.contains { $0.hasPrefix("holds_pkey PRIMARY KEY (id)") && $0.hasSuffix(" true") })
+        }
+    }
+
+    /// The replay reads the ledger in pages of `Limits.rebuildRowsPerStatementMax`, the next
+    /// ones read and decoded while one is folded: a ledger of exactly two pages (its third page
+    /// empty) and one that ends in a part page are both folded whole, in order, once.
+    @Test func replayFoldsEveryPageOfALongLedgerOnce() async throws {
+        try await withFreshDatabase { database in
+            let f = StockFixture(database: database)
+            let page = Limits.rebuildRowsPerStatementMax
+            try await f.define(["PAR-01"])
+            try await f.move((0..<(page - 1)).map { line("S\($0)", "PAR-01", .receipt, 2) })
+            try await f.move((0..<(page - 1)).map { line("S\($0)", "PAR-01", .sale, 1) } + [line("T", "PAR-01", .receipt, 1)])
+            let snapshot = { try await tableRows(["stock_positions"], on: database) }
+            let live = try await snapshot()
+            #expect(try await Rebuilder(logger: testLogger).replay(on: database) == Int64(2 * page))
+            #expect(try await snapshot() == live)
+
+            try await f.move((0..<5).map { line("S\($0)", "PAR-01", .receipt, 3) })
+            let grown = try await snapshot()
+            #expect(try await Rebuilder(logger: testLogger).replay(on: database) == Int64(2 * page + 5))
+            #expect(try await snapshot() == grown)
+            #expect(try await f.onHand("S0", "PAR-01") == 4)
+            #expect(try await f.onHand("S\(page - 2)", "PAR-01") == 1)
+            #expect(try await f.onHand("T", "PAR-01") == 1)
+            try await f.verifyClean()
         }
     }
 
