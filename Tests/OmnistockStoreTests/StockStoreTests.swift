@@ -304,4 +304,28 @@ func line(_ sku: String, _ location: String, _ kind: MovementKind, _ quantity: I
             #expect(differences.contains { $0.table == "availability model" && $0.row.contains("A@PAR-01") }, "\(differences)")
         }
     }
+
+    /// A row the live projection lacks is "rebuilt only", one it has in excess "live only", each
+    /// named once with its columns, and no other table differs.
+    @Test func verifyNamesAMissingRowAndAnExtraOne() async throws {
+        try await withFreshDatabase { database in
+            let f = StockFixture(database: database)
+            try await f.define(["PAR-01"])
+            try await f.move([line("A", "PAR-01", .receipt, 5), line("C", "PAR-01", .receipt, 2)])
+            try await database.withConnection { connection in
+                _ = try await connection.query(
+                    """
+                    INSERT INTO stock_positions
+                    SELECT 'B', location_id, on_hand, held, allocated, safety_stock, incoming, version, last_counted_at_ms
+                      FROM stock_positions WHERE sku = 'A'
+                    """,
+                    logger: testLogger)
+                _ = try await connection.query("DELETE FROM stock_positions WHERE sku = 'A'", logger: testLogger)
+            }
+            let differences = try await Rebuilder(logger: testLogger).verify(on: database).filter { $0.table == "stock_positions" }
+            #expect(differences.count == 2, "\(differences)")
+            #expect(differences.contains { $0.side == "live only" && $0.row.hasPrefix("{\"sku\":\"B\",\"location_id\":\"PAR-01\",\"on_hand\":5") })
+            #expect(differences.contains { $0.side == "rebuilt only" && $0.row.hasPrefix("{\"sku\":\"A\",") })
+        }
+    }
 }

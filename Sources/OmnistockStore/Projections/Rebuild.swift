@@ -152,23 +152,59 @@ public struct Rebuilder: Sendable {
     }
 
     /// The rows of each projection that its scratch rebuild lacks, and the other way round (at
-    /// most `differencesMax` of each).
+    /// most `differencesMax` of each side in each table).
+    ///
+    /// One pass per table: the live rows counted +1 and the rebuilt ones -1, grouped by every
+    /// column; a row whose count is not 0 is on one side that many times more than on the other.
+    /// Two EXCEPT ALL per table, each reading both tables, took 445 ms for the benchmark's
+    /// 202,013 positions and 1,240 ms for its 176,972 holds; grouped, 370 and 650 ms.
     private func compareWithScratch(on connection: PostgresConnection, differencesMax: Int) async throws -> [ProjectionDifference] {
         var differences: [ProjectionDifference] = []
-        for table in Self.tables {
-            for (side, left, right) in [("live only", table, "verify_\(table)"), ("rebuilt only", "verify_\(table)", table)] {
-                let rows = try await connection.query(
-                    PostgresQuery(unsafeSQL: """
-                        SELECT row_to_json(d)::text FROM (SELECT * FROM \(left) EXCEPT ALL SELECT * FROM \(right)) d
-                         LIMIT \(differencesMax)
-                        """),
-                    logger: logger)
-                for try await row in rows.decode(String.self) {
-                    differences.append(ProjectionDifference(table: table, side: side, row: row))
+        for (table, columns) in try await projectionColumns(on: connection) {
+            let list = columns.joined(separator: ", ")
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: """
+                    SELECT verify_surplus, (SELECT row_to_json(c) FROM (SELECT \(columns.map { "g.\($0)" }.joined(separator: ", "))) c)::text
+                      FROM (SELECT \(list), verify_surplus, row_number() OVER (PARTITION BY verify_surplus > 0) AS verify_n
+                              FROM (SELECT \(list), sum(verify_side)::bigint AS verify_surplus
+                                      FROM (SELECT \(list), 1 AS verify_side FROM \(table)
+                                            UNION ALL SELECT \(list), -1 FROM verify_\(table)) sides
+                                     GROUP BY \(list) HAVING sum(verify_side) <> 0) unequal) g
+                     WHERE verify_n <= \(differencesMax)
+                    """),
+                logger: logger)
+            var shown = (live: 0, rebuilt: 0)
+            for try await (surplus, row) in rows.decode((Int64, String).self) {
+                precondition(surplus != 0, "only unequal rows are selected")
+                let live = surplus > 0
+                for _ in 0..<abs(surplus) {
+                    guard (live ? shown.live : shown.rebuilt) < differencesMax else { break }
+                    if live { shown.live += 1 } else { shown.rebuilt += 1 }
+                    differences.append(ProjectionDifference(table: table, side: live ? "live only" : "rebuilt only", row: row))
                 }
             }
         }
         return differences
+    }
+
+    /// Each projection's columns in their order, quoted, in `tables` order.
+    private func projectionColumns(on connection: PostgresConnection) async throws -> [(table: String, columns: [String])] {
+        var columns: [String: [String]] = [:]
+        let rows = try await connection.query(
+            """
+            SELECT attrelid::regclass::text, array_agg(quote_ident(attname) ORDER BY attnum) FROM pg_attribute
+             WHERE attrelid = ANY (\(Self.tables)::text[]::regclass[]) AND attnum > 0 AND NOT attisdropped
+             GROUP BY attrelid
+            """,
+            logger: logger)
+        for try await (table, names) in rows.decode((String, [String]).self) {
+            precondition(!names.contains { $0.hasPrefix("verify_") }, "the comparison's own columns are named apart")
+            columns[table] = names
+        }
+        return try Self.tables.map { table in
+            guard let names = columns[table], !names.isEmpty else { throw StoreError.corrupt("the projection \(table) has no columns") }
+            return (table, names)
+        }
     }
 
     /// The verifier's scratch copies of the projections. The rebuilt positions (200,000 in the
