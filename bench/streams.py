@@ -84,7 +84,7 @@ class Clients:
         self.thread.start()
 
     def read(self):
-        # The payload is PostgreSQL's jsonb text, which puts a space after each colon.
+        # The payload is the JSON text as stored: compact, or with a space after each colon (jsonb's form, events from before 0017).
         marker = re.compile(rb'"holdId":\s*"([^"]+)"')
         while self.running:
             for key, _ in self.selector.select(timeout=0.2):

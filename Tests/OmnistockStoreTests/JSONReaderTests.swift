@@ -36,7 +36,7 @@ import Testing
     }
 
     /// jsonb's text of a document: a space after each comma and colon outside strings (the
-    /// ledger's payloads are read back as `payload::text`).
+    /// ledger's payloads written before migration 0017 read back so).
     static func spaced(_ json: String) -> String {
         var out = ""
         var inString = false

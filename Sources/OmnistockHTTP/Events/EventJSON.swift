@@ -5,7 +5,7 @@ import Synchronization
 
 extension EventView {
     /// The JSON of an event shown whole, as `GET /v1/events` writes an item, built without
-    /// parsing the payload: the stored payload and metadata (PostgreSQL's `jsonb` text, one
+    /// parsing the payload: the stored payload and metadata (the JSON text as written, one
     /// line) are spliced in as they are. Encoding an `EventView` parses both and writes them
     /// again through Foundation, which was the whole cost of a stream's event (measured in
     /// `make bench`: 500 event streams cut the hold rate by 99 %).

@@ -211,7 +211,7 @@ public struct EventStore: Sendable {
                     RETURNING position, pg_notify(\(Self.channel), position::text)
                 ), inserted AS (
                     INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
-                    SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::jsonb, e.metadata::jsonb,
+                    SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::json, e.metadata::json,
                            string_to_array(e.locations, ';'),
                            coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp())
                       FROM head, unnest(\(rows.streams)::text[], \(rows.versions)::bigint[], \(rows.types)::text[],

@@ -133,8 +133,8 @@ extension StockStore {
             SELECT type, payload::text, (payload->>'occurredAtMs')::bigint AS occurred FROM ledger
              WHERE (stream = \(key.stream)
                     OR (location_ids @> ARRAY[\(key.locationId)::text]
-                        AND (payload @> jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', \(key.sku)::text, 'locationId', \(key.locationId)::text)))
-                             OR payload @> jsonb_build_object('changes', jsonb_build_array(jsonb_build_object('sku', \(key.sku)::text, 'locationId', \(key.locationId)::text))))))
+                        AND (payload::jsonb @> jsonb_build_object('lines', jsonb_build_array(jsonb_build_object('sku', \(key.sku)::text, 'locationId', \(key.locationId)::text)))
+                             OR payload::jsonb @> jsonb_build_object('changes', jsonb_build_array(jsonb_build_object('sku', \(key.sku)::text, 'locationId', \(key.locationId)::text))))))
                AND (payload->>'occurredAtMs')::bigint > \(asOfMs)
              ORDER BY occurred DESC, position DESC
              LIMIT \(limit)
