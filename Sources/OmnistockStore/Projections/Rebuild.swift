@@ -69,8 +69,8 @@ public struct Rebuilder: Sendable {
     /// catalog held, so a later migration's keys and indexes are kept without a change here; it
     /// all happens in the replay's transaction, under its exclusive locks, and a failure rolls
     /// the definitions back with the rows. The keys of the tables written by COPY go too and come
-    /// back first (a key built once from sorted rows: the 1.82 million-event benchmark ledger's
-    /// positions, holds and hold lines went in 3.0-3.3 s written with their keys, 2.7 s without);
+    /// back first (a key built once from sorted rows: the whole write of the 1.82 million-event
+    /// benchmark ledger took 3.0-3.3 s with those keys kept, 2.7 s without);
     /// putting a key back refuses a duplicate as its insert would have, so keys still prove the
     /// rebuild. The other tables keep theirs, which the upserts that write them need.
     private func withoutForeignKeysAndIndexes(on connection: PostgresConnection, _ body: () async throws -> Void) async throws {
