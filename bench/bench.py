@@ -88,7 +88,7 @@ def free_port():
 
 
 def request(method, url, key, body=None, timeout=300):
-    data = json.dumps(body).encode() if body is not None else None
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"Bearer {key}"})
     if data is not None:
         req.add_header("Content-Type", "application/json")
@@ -185,7 +185,7 @@ def ingest(base, key, pairs, rng):
             chunk = pairs[r * LINES:(r + 1) * LINES]
         else:
             chunk = [rng.choice(pairs) for _ in range(LINES)]
-        body = receipts([(s, l, 1 + (i % 9)) for i, (s, l) in enumerate(chunk)])
+        body = json.dumps(receipts([(s, l, 1 + (i % 9)) for i, (s, l) in enumerate(chunk)])).encode()
         bodies_time += time.perf_counter() - t0
         t1 = time.perf_counter()
         post_movements(base, key, body)
