@@ -287,23 +287,9 @@ public final class HoldWriter: Sendable {
         var locations: [String: Location] = [:]
         var positions: [StockKey: PositionRecord] = [:]
         positions.reserveCapacity(keys.count)
-        for try await (kind, sku, locationId, onHand, held, allocated, safety, incoming, counted, version) in try await connection.query(
-            """
-            WITH locked AS MATERIALIZED (
-                SELECT sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version
-                  FROM stock_positions
-                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[])) AND version > 0
-                 ORDER BY sku COLLATE "C", location_id COLLATE "C"
-                 FOR UPDATE
-            )
-            SELECT 0, sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version FROM locked
-            UNION ALL
-            SELECT 1, id, concat_ws(chr(31), kind, active, pickup, ships, latitude, longitude, name), safety_stock_default,
-                   coalesce(daily_capacity, -1), priority, NULL, pickup_window_days, NULL, 0
-              FROM locations WHERE id = ANY(\(ids)::text[])
-            """,
-            logger: logger
-        ).decode((Int32, String?, String?, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self) {
+        for try await row in try await connection.run(LockRead.self, LockRead.query(keys, locations: ids), logger: logger) {
+            let (kind, sku, locationId, onHand, held, allocated, safety, incoming, counted, version) =
+                try row.decode((Int32, String?, String?, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self)
             switch (kind, sku, locationId) {
             case (0, let sku?, let locationId?):
                 let key = StockKey(sku: sku, locationId: locationId)
@@ -358,19 +344,8 @@ public final class HoldWriter: Sendable {
         var nowMs: Int64?
         var expired: [StockKey: Int64] = [:]
         var defaults: [String: Int64] = [:]
-        for try await (kind, sku, locationId, units) in try await connection.query(
-            """
-            WITH n AS MATERIALIZED (SELECT \(unescaped: Clock.nowMsSQL) AS ms),
-                 keys AS (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]) AS k(sku, location_id))
-            SELECT 0, NULL, NULL, ms FROM n
-            UNION ALL
-            SELECT 1, e.sku, e.location_id, e.units
-              FROM (\(unescaped: ExpiredHolds.perPositionSQL(keys: "keys", nowMs: "(SELECT ms FROM n)"))) e
-            UNION ALL
-            SELECT 2, id, NULL, safety_stock_default FROM locations WHERE id IN (SELECT location_id FROM keys)
-            """,
-            logger: logger
-        ).decode((Int32, String?, String?, Int64).self) {
+        for try await row in try await connection.run(ClockRead.self, ClockRead.query(keys), logger: logger) {
+            let (kind, sku, locationId, units) = try row.decode((Int32, String?, String?, Int64).self)
             switch (kind, sku, locationId) {
             case (0, nil, nil): nowMs = units
             case (1, let sku?, let locationId?): expired[StockKey(sku: sku, locationId: locationId)] = units
@@ -384,6 +359,48 @@ public final class HoldWriter: Sendable {
     }
 
 
+
+    /// The statement of `lockPositions`.
+    private enum LockRead: StatementText {
+        static let name = "hold_lock_read"
+        static let sql = query([], locations: []).sql
+
+        static func query(_ keys: [StockKey], locations ids: [String]) -> PostgresQuery {
+            """
+            WITH locked AS MATERIALIZED (
+                SELECT sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version
+                  FROM stock_positions
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[])) AND version > 0
+                 ORDER BY sku COLLATE "C", location_id COLLATE "C"
+                 FOR UPDATE
+            )
+            SELECT 0, sku, location_id, on_hand, held, allocated, safety_stock, incoming, last_counted_at_ms, version FROM locked
+            UNION ALL
+            SELECT 1, id, concat_ws(chr(31), kind, active, pickup, ships, latitude, longitude, name), safety_stock_default,
+                   coalesce(daily_capacity, -1), priority, NULL, pickup_window_days, NULL, 0
+              FROM locations WHERE id = ANY(\(ids)::text[])
+            """
+        }
+    }
+
+    /// The statement of `readAfterLocks`.
+    private enum ClockRead: StatementText {
+        static let name = "hold_clock_read"
+        static let sql = query([]).sql
+
+        static func query(_ keys: [StockKey]) -> PostgresQuery {
+            """
+            WITH n AS MATERIALIZED (SELECT \(unescaped: Clock.nowMsSQL) AS ms),
+                 keys AS (SELECT * FROM unnest(\(keys.map(\.sku))::text[], \(keys.map(\.locationId))::text[]) AS k(sku, location_id))
+            SELECT 0, NULL, NULL, ms FROM n
+            UNION ALL
+            SELECT 1, e.sku, e.location_id, e.units
+              FROM (\(unescaped: ExpiredHolds.perPositionSQL(keys: "keys", nowMs: "(SELECT ms FROM n)"))) e
+            UNION ALL
+            SELECT 2, id, NULL, safety_stock_default FROM locations WHERE id IN (SELECT location_id FROM keys)
+            """
+        }
+    }
 
     private func readHolds(_ ids: [String], on connection: PostgresConnection) async throws -> [HoldRecord] {
         var records: [HoldRecord] = []

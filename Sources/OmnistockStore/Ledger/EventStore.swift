@@ -86,8 +86,8 @@ public struct EventStore: Sendable {
     public static let channel = "omnistock_ledger"
 
     /// Appends events that each carry their own metadata, inside the caller's transaction, all
-    /// recorded at `recordedAtMs` (the clock their decisions used); nil records them at the
-    /// database's clock now (the ledger's own tests). Writers append through a
+    /// recorded at `recordedAtMs` (the clock their decisions used); nil records them all at the
+    /// database's clock when the statement runs (the ledger's own tests). Writers append through a
     /// `LedgerTransaction`, which calls this last.
     ///
     /// Call it once per transaction, after every projection row the transaction will touch has
@@ -110,6 +110,37 @@ public struct EventStore: Sendable {
         var versions = try await streamVersions(of: events, expected: expected, on: connection)
         let rows = try Rows(events, metadata: metadata, versions: &versions)
         return try await insert(rows, expected: expected, recordedAtMs: recordedAtMs, on: connection)
+    }
+
+    /// The rows of an append whose every stream has an expectation, encoded without the
+    /// database (what a `LedgerTransaction` appends): so that a writer can encode them while
+    /// its projection statement runs.
+    public struct PreparedAppend: Sendable {
+        fileprivate let rows: Rows
+        fileprivate let expected: [String: ExpectedVersion]
+        public var count: Int { rows.streams.count }
+    }
+
+    /// Numbers and encodes `events` after the versions their streams are expected at.
+    public static func prepare(
+        _ events: [LedgerEvent], metadata: [EventMetadata], expected: [String: ExpectedVersion]
+    ) throws -> PreparedAppend {
+        precondition(metadata.count == events.count, "one metadata per event")
+        var versions: [String: Int64] = [:]
+        for (stream, expectation) in expected {
+            switch expectation {
+            case .noStream: continue
+            case .exact(let version): versions[stream] = version
+            }
+        }
+        precondition(events.allSatisfy { expected[$0.stream] != nil }, "every stream of a prepared append has an expectation")
+        return PreparedAppend(rows: try Rows(events, metadata: metadata, versions: &versions), expected: expected)
+    }
+
+    /// Appends prepared rows, as `append` does its events.
+    public func append(_ prepared: PreparedAppend, recordedAtMs: Int64, on connection: PostgresConnection) async throws -> [AppendedEvent] {
+        guard prepared.count > 0 else { return [] }
+        return try await insert(prepared.rows, expected: prepared.expected, recordedAtMs: recordedAtMs, on: connection)
     }
 
     /// The version each stream of the append stands at: the expected one, or (for a stream
@@ -138,7 +169,7 @@ public struct EventStore: Sendable {
     }
 
     /// The columns of the rows to insert, one array per column.
-    private struct Rows {
+    fileprivate struct Rows: Sendable {
         var streams: [String] = []
         var versions: [Int64] = []
         var types: [String] = []
@@ -148,6 +179,9 @@ public struct EventStore: Sendable {
         var locations: [String] = []
 
         /// Numbers each event in its stream after `versions`, which it moves on.
+        /// No rows: the append statement's text is written from these.
+        init() {}
+
         init(_ events: [LedgerEvent], metadata eventMetadata: [EventMetadata], versions: inout [String: Int64]) throws {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -200,48 +234,60 @@ public struct EventStore: Sendable {
             exact.streams.append(stream)
             exact.versions.append(version)
         }
-        var appended: [AppendedEvent] = []
-        appended.reserveCapacity(rows.streams.count)
-        var reached = 0
+        var landed: (head: Int64, recordedAt: Date, inserted: Int64, reached: Int64)?
         do {
-            let result = try await connection.query(
-                """
-                WITH head AS (
-                    UPDATE ledger_head SET position = position + \(count)
-                    RETURNING position, pg_notify(\(Self.channel), position::text)
-                ), inserted AS (
-                    INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
-                    SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::json, e.metadata::json,
-                           string_to_array(e.locations, ';'),
-                           coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp())
-                      FROM head, unnest(\(rows.streams)::text[], \(rows.versions)::bigint[], \(rows.types)::text[],
-                                        \(rows.payloads)::text[], \(rows.metadata)::text[], \(rows.locations)::text[])
-                                 WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
-                    RETURNING position, stream_version, recorded_at
-                ), reached AS (
-                    SELECT count(*) AS streams FROM unnest(\(exact.streams)::text[], \(exact.versions)::bigint[]) AS x(stream, version)
-                     WHERE EXISTS (SELECT 1 FROM ledger l WHERE l.stream = x.stream AND l.stream_version = x.version)
-                )
-                SELECT position, stream_version, recorded_at, reached.streams FROM inserted, reached
-                """,
-                logger: logger)
-            for try await (position, version, recordedAt, streams) in result.decode((Int64, Int64, Date, Int64).self) {
-                appended.append(AppendedEvent(position: position, streamVersion: version, recordedAt: recordedAt))
-                reached = Int(streams)
+            let query = Append.query(rows, count: count, recordedAtMs: recordedAtMs, exact: exact)
+            for try await row in try await connection.run(Append.self, query, logger: logger) {
+                landed = try row.decode((Int64, Date, Int64, Int64).self)
             }
         } catch where error.sqlState == "23505" {
             // A stream moved past its expectation (or, expected new, exists): another writer
             // appended to it first.
             throw Rejection.concurrentModification(stream: Set(rows.streams).sorted().joined(separator: ","))
         }
-        guard appended.count == rows.streams.count else { throw StoreError.corrupt("the ledger head row is missing") }
-        if reached != exact.streams.count {
+        guard let landed else { throw StoreError.corrupt("the ledger head row is missing") }
+        guard landed.inserted == count else { throw StoreError.corrupt("an append inserted \(landed.inserted) of \(count) events") }
+        if landed.reached != exact.streams.count {
             // Expected at a version the stream has not reached: the caller's view is not the
             // ledger's; the transaction rolls back with what this statement inserted.
             throw Rejection.concurrentModification(stream: try await unreached(exact, on: connection))
         }
-        appended.sort { $0.position < $1.position }
-        return appended
+        // The events hold the positions after the head's old one, in order, and one time: so
+        // the statement answers one row, not one per event (a 10,000-line movement request
+        // read back and decoded 10,000 rows).
+        let first = landed.head - count
+        return rows.versions.indices.map { index in
+            AppendedEvent(position: first + Int64(index) + 1, streamVersion: rows.versions[index], recordedAt: landed.recordedAt)
+        }
+    }
+
+    /// The append statement of `insert`: take the head, insert, check, notify.
+    fileprivate enum Append: StatementText {
+        static let name = "ledger_append"
+        static let sql = query(Rows(), count: 0, recordedAtMs: nil, exact: ([], [])).sql
+
+        static func query(_ rows: Rows, count: Int64, recordedAtMs: Int64?, exact: (streams: [String], versions: [Int64])) -> PostgresQuery {
+            """
+            WITH head AS (
+                UPDATE ledger_head SET position = position + \(count)
+                RETURNING position, pg_notify(\(EventStore.channel), position::text)
+            ), at AS MATERIALIZED (
+                SELECT coalesce('epoch'::timestamptz + \(recordedAtMs)::bigint * interval '1 millisecond', clock_timestamp()) AS recorded_at
+            ), inserted AS (
+                INSERT INTO ledger (position, stream, stream_version, type, payload, metadata, location_ids, recorded_at)
+                SELECT head.position - \(count) + e.n, e.stream, e.version, e.type, e.payload::json, e.metadata::json,
+                       string_to_array(e.locations, ';'), at.recorded_at
+                  FROM head, at, unnest(\(rows.streams)::text[], \(rows.versions)::bigint[], \(rows.types)::text[],
+                                        \(rows.payloads)::text[], \(rows.metadata)::text[], \(rows.locations)::text[])
+                                 WITH ORDINALITY AS e(stream, version, type, payload, metadata, locations, n)
+                RETURNING 1
+            ), reached AS (
+                SELECT count(*) AS streams FROM unnest(\(exact.streams)::text[], \(exact.versions)::bigint[]) AS x(stream, version)
+                 WHERE EXISTS (SELECT 1 FROM ledger l WHERE l.stream = x.stream AND l.stream_version = x.version)
+            )
+            SELECT head.position, at.recorded_at, (SELECT count(*) FROM inserted), reached.streams FROM head, at, reached
+            """
+        }
     }
 
     /// The first stream (by name) that lacks the event at its expected version: none of this
@@ -291,23 +337,34 @@ public struct EventStore: Sendable {
         precondition(limit > 0 && limit <= Limits.pageSizeMax, "the edge bounds the page size")
         return try await database.withConnection { connection in
             // The head is read first: events read afterwards may only be newer, never missing.
-            let head = try await connection.query("SELECT position FROM ledger_head", logger: logger)
-                .collect().first?.decode(Int64.self) ?? 0
+            var head: Int64 = 0
+            for try await row in try await connection.run(HeadRead.self, HeadRead.query, logger: logger) {
+                head = try row.decode(Int64.self)
+            }
             var events: [RecordedEvent] = []
-            let rows = try await connection.query(
-                """
-                SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
-                  FROM ledger
-                 WHERE position > \(after) AND position <= \(head)
-                   AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
-                   AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
-                 ORDER BY position
-                 LIMIT \(limit)
-                """,
-                logger: logger)
-            for try await (position, stream, version, type, payload, metadata, locationIds, recordedAt) in rows.decode(
-                (Int64, String, Int64, String, String, String, [String], Date).self)
-            {
+            let rows: AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow>
+            if types == nil && locations == nil {
+                rows = try await connection.run(PageRead.self, PageRead.query(after: after, head: head, limit: limit), logger: logger)
+            } else {
+                // A filtered page is planned for its filters each time: a plan made for a
+                // filter a connection met first (or for none) could scan the whole ledger for
+                // a rare type.
+                rows = try await connection.query(
+                    """
+                    SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
+                      FROM ledger
+                     WHERE position > \(after) AND position <= \(head)
+                       AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
+                       AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
+                     ORDER BY position
+                     LIMIT \(limit)
+                    """,
+                    logger: logger
+                ).map { $0 }
+            }
+            for try await row in rows {
+                let (position, stream, version, type, payload, metadata, locationIds, recordedAt) =
+                    try row.decode((Int64, String, Int64, String, String, String, [String], Date).self)
                 events.append(RecordedEvent(
                     position: position, stream: stream, streamVersion: version, type: type, payload: payload,
                     metadata: metadata, locationIds: locationIds, recordedAt: recordedAt))
@@ -317,6 +374,31 @@ public struct EventStore: Sendable {
             let nextAfter: Int64 =
                 if events.count == limit { events.last!.position } else { max(after, head) }
             return EventPage(events: events, nextAfter: nextAfter, headPosition: head)
+        }
+    }
+}
+
+extension EventStore {
+    /// The head, as a feed reads it before its page.
+    fileprivate enum HeadRead: StatementText {
+        static let name = "ledger_head_read"
+        static let query: PostgresQuery = "SELECT position FROM ledger_head"
+        static let sql = query.sql
+    }
+
+    /// A page of the whole feed (the ledger tails read one after every commit).
+    fileprivate enum PageRead: StatementText {
+        static let name = "ledger_page_read"
+        static let sql = query(after: 0, head: 0, limit: 1).sql
+
+        static func query(after: Int64, head: Int64, limit: Int) -> PostgresQuery {
+            """
+            SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
+              FROM ledger
+             WHERE position > \(after) AND position <= \(head)
+             ORDER BY position
+             LIMIT \(limit)
+            """
         }
     }
 }

@@ -31,18 +31,9 @@ struct IdempotencyKeys {
         // on the unique index.
         let sorted = keyed.map { requests[$0]! }.sorted { ($0.apiKeyId, $0.key) < ($1.apiKeyId, $1.key) }
         var claimed = Set<String>()
-        for try await (apiKeyId, key) in try await connection.query(
-            """
-            INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
-            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
-              FROM unnest(\(sorted.map(\.apiKeyId))::text[], \(sorted.map(\.key))::text[], \(sorted.map { Self.hex($0.requestHash) })::text[])
-                   WITH ORDINALITY AS r(a, k, h, n)
-             ORDER BY r.n
-            ON CONFLICT (api_key_id, key) DO NOTHING
-            RETURNING api_key_id, key
-            """,
-            logger: logger
-        ).decode((String, String).self) {
+        let claim = Claiming.query(sorted, retentionSeconds: retentionSeconds)
+        for try await row in try await connection.run(Claiming.self, claim, logger: logger) {
+            let (apiKeyId, key) = try row.decode((String, String).self)
             claimed.insert(apiKeyId + "\u{0}" + key)
         }
         var earlier = sorted.filter { !claimed.contains($0.apiKeyId + "\u{0}" + $0.key) }
@@ -86,6 +77,24 @@ struct IdempotencyKeys {
             }
         }
         return claims
+    }
+
+    /// The first statement of `claim`: every key not held yet, claimed in the given order.
+    private enum Claiming: StatementText {
+        static let name = "idempotency_claim"
+        static let sql = query([], retentionSeconds: 0).sql
+
+        static func query(_ sorted: [IdempotencyRequest], retentionSeconds: Int64) -> PostgresQuery {
+            """
+            INSERT INTO idempotency_keys (api_key_id, key, request_sha256, status, response_body, expires_at)
+            SELECT a, k, decode(h, 'hex'), 0, ''::bytea, clock_timestamp() + make_interval(secs => \(Double(retentionSeconds)))
+              FROM unnest(\(sorted.map(\.apiKeyId))::text[], \(sorted.map(\.key))::text[], \(sorted.map { IdempotencyKeys.hex($0.requestHash) })::text[])
+                   WITH ORDINALITY AS r(a, k, h, n)
+             ORDER BY r.n
+            ON CONFLICT (api_key_id, key) DO NOTHING
+            RETURNING api_key_id, key
+            """
+        }
     }
 
     /// Whether a request that failed gives its key back, so a retry runs again (a refusal of

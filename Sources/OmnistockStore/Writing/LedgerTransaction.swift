@@ -148,14 +148,31 @@ public struct LedgerTransaction {
     /// parts of the projection statement: they run in the same round trip, before the append.
     @discardableResult
     func finish(using ledger: EventStore, alongside: (inout QueryBuilder) throws -> [String]) async throws -> [AppendedEvent] {
-        try await writeProjections(alongside: alongside)
-        guard !events.isEmpty else { return [] }
         var expected: [String: ExpectedVersion] = [:]
         for (stream, version) in opened { expected[stream] = version == 0 ? .noStream : .exact(version) }
-        let appended = try await ledger.append(events, metadata: metadata, expected: expected, recordedAtMs: nowMs, on: connection)
+        let prepared: EventStore.PreparedAppend
+        if events.count >= Limits.appendEncodedAlongsideEventsMin {
+            // The events are encoded in a child task while the projection statement runs: for a
+            // 10,000-line movement request that is about 16 ms of encoding beside 60-70 ms of
+            // the statement. A small batch is encoded here, where a task would cost more.
+            let (events, metadata) = (self.events, self.metadata)
+            async let encoded = Self.prepare(events, metadata: metadata, expected: expected)
+            try await writeProjections(alongside: alongside)
+            prepared = try await encoded
+        } else {
+            try await writeProjections(alongside: alongside)
+            prepared = try EventStore.prepare(events, metadata: metadata, expected: expected)
+        }
+        let appended = try await ledger.append(prepared, recordedAtMs: nowMs, on: connection)
         assert(appended.count == events.count, "every applied event was appended")
         if let last = appended.last { LedgerReach.current?.reached(last.position) }
         return appended
+    }
+
+    private static func prepare(
+        _ events: [LedgerEvent], metadata: [EventMetadata], expected: [String: ExpectedVersion]
+    ) async throws -> EventStore.PreparedAppend {
+        try EventStore.prepare(events, metadata: metadata, expected: expected)
     }
 
     /// Every touched table in one statement, after the deletes that must come first: active
