@@ -29,8 +29,10 @@ enum LocationDefaults {
             for try await (id, value) in try await connection.query(query, logger: logger).decode((String, Int64).self) { defaults[id] = value }
         }
         if !plain.isEmpty {
-            let query: PostgresQuery = "SELECT id, safety_stock_default FROM locations WHERE id = ANY(\(plain.sorted())::text[])"
-            for try await (id, value) in try await connection.query(query, logger: logger).decode((String, Int64).self) { defaults[id] = value }
+            for try await row in try await connection.run(PlainRead.self, PlainRead.query(plain.sorted()), logger: logger) {
+                let (id, value) = try row.decode((String, Int64).self)
+                defaults[id] = value
+            }
         }
         return defaults
     }
@@ -54,5 +56,16 @@ enum LocationDefaults {
             throw Rejections(.tooMany(field: "safetyStockDefault (positions to recount)", countMax: Limits.locationPositionsRecountMax))
         }
         return positions
+    }
+
+    /// The read of `read` for locations none of whose positions is new (every writer's case
+    /// but a first receipt).
+    private enum PlainRead: StatementText {
+        static let name = "location_defaults_read"
+        static let sql = query([]).sql
+
+        static func query(_ ids: [String]) -> PostgresQuery {
+            "SELECT id, safety_stock_default FROM locations WHERE id = ANY(\(ids)::text[])"
+        }
     }
 }

@@ -154,16 +154,8 @@ public final class OrderStepWriter: Sendable {
         // Codes and tracking tokens, then the transaction (projections with the answers, then
         // the events): the ledger head is held for the append and the commit only.
         if !tracking.isEmpty {
-            try await connection.query(
-                """
-                WITH codes AS (
-                    INSERT INTO pickup_codes (order_id, code_hash)
-                    SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { IdempotencyKeys.hex($0.hash) })::text[]) AS c(id, h)
-                )
-                INSERT INTO tracking_tokens (order_id, token_hash, created_at_ms)
-                SELECT id, decode(h, 'hex'), \(transaction.nowMs) FROM unnest(\(tracking.map(\.orderId))::text[], \(tracking.map { IdempotencyKeys.hex($0.hash) })::text[]) AS t(id, h)
-                """,
-                logger: logger)
+            for try await _ in try await connection.run(
+                CodesInsert.self, CodesInsert.query(codes: codes, tracking: tracking, nowMs: transaction.nowMs), logger: logger) {}
         }
         let (keep, free) = try answersToStore(batch, answers)
         try await transaction.finish(using: events) { query in try keys.finishParts(keep: keep, free: free, into: &query) }
@@ -252,14 +244,8 @@ public final class OrderStepWriter: Sendable {
         var orders: [String: OrderRecord] = [:]
         var hashes: [String: [UInt8]] = [:]
         guard !ids.isEmpty else { return (orders, hashes) }
-        for try await (document, version, hash) in try await connection.query(
-            """
-            SELECT o.document, o.version, c.code_hash
-              FROM orders o LEFT JOIN pickup_codes c ON c.order_id = o.id
-             WHERE o.id = ANY(\(ids)::text[]) ORDER BY o.id FOR UPDATE OF o
-            """,
-            logger: logger
-        ).decode((String, Int64, ByteBuffer?).self) {
+        for try await row in try await connection.run(OrdersLock.self, OrdersLock.query(ids), logger: logger) {
+            let (document, version, hash) = try row.decode((String, Int64, ByteBuffer?).self)
             let record = try OrderStore.order((document, version))
             orders[record.order.id] = record
             if let hash { hashes[record.order.id] = Array(buffer: hash) }
@@ -272,13 +258,9 @@ public final class OrderStepWriter: Sendable {
         byNumber: [String: OrderRecord], byHold: [String: OrderRecord]
     ) {
         var made: (byNumber: [String: OrderRecord], byHold: [String: OrderRecord]) = ([:], [:])
-        for try await (document, version) in try await connection.query(
-            """
-            SELECT document, version FROM orders
-             WHERE order_number = ANY(\(conversions.map(\.orderNumber))::text[]) OR hold_id = ANY(\(conversions.compactMap(\.holdId))::text[])
-            """,
-            logger: logger
-        ).decode((String, Int64).self) {
+        let query = MadeOrders.query(numbers: conversions.map(\.orderNumber), holds: conversions.compactMap(\.holdId))
+        for try await row in try await connection.run(MadeOrders.self, query, logger: logger) {
+            let (document, version) = try row.decode((String, Int64).self)
             let record = try OrderStore.order((document, version))
             made.byNumber[record.order.orderNumber] = record
             if let holdId = record.order.holdId { made.byHold[holdId] = record }
@@ -361,11 +343,60 @@ public final class OrderStepWriter: Sendable {
     static func holds(_ ids: [String], on connection: PostgresConnection, logger: Logger) async throws -> [HoldRecord] {
         guard !ids.isEmpty else { return [] }
         var records: [HoldRecord] = []
-        for try await row in try await connection.query(
-            "SELECT \(unescaped: HoldStore.columns) FROM holds WHERE id = ANY(\(ids)::text[])", logger: logger
-        ) {
+        for try await row in try await connection.run(HoldsRead.self, HoldsRead.query(ids), logger: logger) {
             records.append(try HoldStore.record(row))
         }
         return records
+    }
+
+    /// The pickup codes and tracking tokens of a batch's new orders.
+    private enum CodesInsert: StatementText {
+        static let name = "order_steps_codes"
+        static let sql = query(codes: [], tracking: [], nowMs: 0).sql
+
+        static func query(codes: [(orderId: String, hash: [UInt8])], tracking: [(orderId: String, hash: [UInt8])], nowMs: Int64) -> PostgresQuery {
+            """
+            WITH codes AS (
+                INSERT INTO pickup_codes (order_id, code_hash)
+                SELECT id, decode(h, 'hex') FROM unnest(\(codes.map(\.orderId))::text[], \(codes.map { IdempotencyKeys.hex($0.hash) })::text[]) AS c(id, h)
+            )
+            INSERT INTO tracking_tokens (order_id, token_hash, created_at_ms)
+            SELECT id, decode(h, 'hex'), \(nowMs) FROM unnest(\(tracking.map(\.orderId))::text[], \(tracking.map { IdempotencyKeys.hex($0.hash) })::text[]) AS t(id, h)
+            """
+        }
+    }
+
+    /// The statement of `lockOrders`.
+    private enum OrdersLock: StatementText {
+        static let name = "order_steps_lock"
+        static let sql = query([]).sql
+
+        static func query(_ ids: [String]) -> PostgresQuery {
+            """
+            SELECT o.document, o.version, c.code_hash
+              FROM orders o LEFT JOIN pickup_codes c ON c.order_id = o.id
+             WHERE o.id = ANY(\(ids)::text[]) ORDER BY o.id FOR UPDATE OF o
+            """
+        }
+    }
+
+    /// The statement of `madeOrders`.
+    private enum MadeOrders: StatementText {
+        static let name = "order_steps_made"
+        static let sql = query(numbers: [], holds: []).sql
+
+        static func query(numbers: [String], holds: [String]) -> PostgresQuery {
+            "SELECT document, version FROM orders WHERE order_number = ANY(\(numbers)::text[]) OR hold_id = ANY(\(holds)::text[])"
+        }
+    }
+
+    /// The statement of `holds`.
+    private enum HoldsRead: StatementText {
+        static let name = "order_steps_holds"
+        static let sql = query([]).sql
+
+        static func query(_ ids: [String]) -> PostgresQuery {
+            "SELECT \(unescaped: HoldStore.columns) FROM holds WHERE id = ANY(\(ids)::text[])"
+        }
     }
 }
