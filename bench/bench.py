@@ -81,6 +81,41 @@ ORDER_BODIES_SHOWN = 5
 CLIENT_CEILING_SECONDS = 3
 
 
+# The server's pid, for the CPU it and the PostgreSQL processes spend per hold and per journey:
+# on this shared machine rates drift by a quarter from run to run, CPU per operation much less.
+SERVER_PID = None
+
+
+def cpu_seconds():
+    """(oms, PostgreSQL) CPU seconds so far, from /proc: the server, and every postgres process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    oms = postgres = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        used = (int(fields[11]) + int(fields[12])) / tick
+        if int(pid) == SERVER_PID:
+            oms += used
+        elif comm == "postgres":
+            postgres += used
+    return oms, postgres
+
+
+def cpu_per(before, count):
+    """'oms X us, PostgreSQL Y us' of CPU per operation since `before`."""
+    after = cpu_seconds()
+    if count <= 0:
+        return "n/a"
+    return f"oms {(after[0] - before[0]) / count * 1e6:,.0f} us, PostgreSQL {(after[1] - before[1]) / count * 1e6:,.0f} us"
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -414,10 +449,13 @@ def flash_stock_check(base, key, skus, run):
 
 def holds_random(base, key):
     """(a) one-unit holds on random positions of the 200,000, WRK_CONNECTIONS connections."""
+    before = cpu_seconds()
     run = run_holds(base, key, WRK_CONNECTIONS, WRK_SECONDS, mode="random", skus=SKUS, locations=LOCATIONS, ttl=HOLD_TTL_SECONDS)
+    cpu = cpu_per(before, run.counts.get("answered", 0))
     print(f"(a) holds random ({SKUS:,} SKUs x {LOCATIONS} locations, 1 unit, ttl {HOLD_TTL_SECONDS} s, "
           f"{WRK_CONNECTIONS} connections, {WRK_SECONDS} s): {run.per_second('status.201'):,.0f} holds/s, "
           f"p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, non-201 {run.refused_share():.2%} ({run.statuses()})")
+    print(f"(a) CPU per hold answered: {cpu}")
     return run
 
 
@@ -705,6 +743,7 @@ def order_scenario(base, port, key):
     shared = Journeys(time.perf_counter() + ORDER_SECONDS)
     per_worker = [{name: [] for name in ORDER_STEPS} for _ in range(ORDER_WORKERS)]
     completed = []
+    before = cpu_seconds()
     started = time.perf_counter()
     threads = [threading.Thread(target=journey_worker, args=(port, checkout, store, run, shared, per_worker[w], completed),
                                 daemon=True) for w in range(ORDER_WORKERS)]
@@ -723,6 +762,7 @@ def order_scenario(base, port, key):
           f"{ORDER_WORKERS} workers on keep-alive connections, {ORDER_SECONDS:g} s, at most {ORDER_JOURNEYS_MAX:,}): "
           f"{journeys:,} complete in {elapsed:.1f} s = {rate:,.0f} journeys/s ({5 * rate:,.0f} requests/s), failures {failed:,}"
           + (f" ({', '.join(f'{k} {v:,}' for k, v in shared.failures.items())})" if failed else ""))
+    print(f"orders: CPU per complete journey: {cpu_per(before, journeys)} (the Python client's own is not counted)")
     for name in ORDER_STEPS:
         print(f"  {name:<8} p50 {percentile_ms(steps[name], 0.50):7.2f} ms   p99 {percentile_ms(steps[name], 0.99):7.2f} ms   "
               f"({len(steps[name]):,} answered as expected)")
@@ -851,6 +891,8 @@ def main():
     ingest_rate = avail_rate = health_rate = holds = orders = None
     print(f"bench: {OMS}, scenarios {SCENARIOS}, wrk {WRK_CONNECTIONS} connections x {WRK_SECONDS} s")
     server = start_server(data, port, env, work)
+    global SERVER_PID
+    SERVER_PID = server.pid
     try:
         key = subprocess.run([OMS, "api-key", "create", "--role", "admin", "--name", "bench-admin", "--data-dir", data], env=env,
                              capture_output=True, text=True, check=True).stdout.strip()
