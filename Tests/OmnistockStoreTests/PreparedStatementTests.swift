@@ -30,29 +30,4 @@ private enum HeadForTest: StatementText {
             }
         }
     }
-
-    @Test func aComposedStatementIsPreparedOnItsConnectionAndRunsAgain() async throws {
-        try await withFreshDatabase { database in
-            try await database.withConnection { connection in
-                let text = "SELECT count(*) FROM ledger WHERE position > $1 -- composed for PreparedStatementTests"
-                var query = PostgresQuery(unsafeSQL: text)
-                query.binds.append(Int64(0))
-                try await ComposedStatements.run(query, on: connection, logger: testLogger)
-                try await ComposedStatements.run(query, on: connection, logger: testLogger)
-                let prepared = try await connection.query(
-                    "SELECT count(*) FROM pg_prepared_statements WHERE statement = \(text)", logger: testLogger
-                ).collect().map { try $0.decode(Int64.self) }
-                #expect(prepared == [1])
-            }
-        }
-    }
-
-    @Test func textsAreNumberedInTheOrderMetUpToTheBound() {
-        var numbers = StatementNumbers(countMax: 2)
-        #expect(numbers.number(for: "a") == 0)
-        #expect(numbers.number(for: "b") == 1)
-        #expect(numbers.number(for: "a") == 0)
-        #expect(numbers.number(for: "c") == nil)
-        #expect(numbers.number(for: "b") == 1)
-    }
 }

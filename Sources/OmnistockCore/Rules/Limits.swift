@@ -142,9 +142,6 @@ public enum Limits {
     /// Events of one transaction from which their encoding runs beside the projection statement
     /// (below, a child task costs more than it overlaps: a hold batch appends tens of events).
     public static let appendEncodedAlongsideEventsMin = 1_000
-    /// Texts of statements composed at run time (the projection statement's compositions) that
-    /// are prepared on the connections; a writer meets a few (a hold load met four).
-    public static let composedStatementsMax = 64
     /// Attempts when two first definitions of one location race (the loser reads again).
     public static let locationRaceAttemptsMax = 3
     /// Decisions made again when concurrent orders filled a chosen location's daily capacity.

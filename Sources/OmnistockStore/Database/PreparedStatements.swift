@@ -1,5 +1,4 @@
 import Logging
-import OmnistockCore
 import PostgresNIO
 import Synchronization
 
@@ -7,7 +6,7 @@ import Synchronization
 /// can run as a prepared statement: PostgreSQL parses and plans it once per connection instead
 /// of on every run.
 ///
-/// Why: a hold batch runs five such statements, and the server's log of a hold load showed
+/// Why: a hold batch runs four such statements, and the server's log of a hold load showed
 /// parsing and planning them (the parse and bind steps of an unnamed statement) taking about as
 /// long as executing them.
 ///
@@ -56,85 +55,21 @@ extension PostgresConnection {
         do {
             return try await execute(Prepared<Text>(query), logger: logger)
         } catch let error as PSQLError {
-            // Integrity violations (class 23) come from executing, never from preparing.
-            if let state = error.serverInfo?[.sqlState], state.hasPrefix("23") { throw error }
-            preparedGeneration.withLock { $0 += 1 }
+            preparationMayHaveFailed(error)
             throw error
         }
     }
 }
 
-/// A statement composed at run time from a bounded set of parts (the projection statement: one
-/// part per table a transaction touches, so a writer meets a few compositions again and again),
-/// run as a prepared statement named after its text's place in `ComposedStatements`.
-///
-/// PostgresNIO names a prepared statement by its type, so the text and name of this one are the
-/// caller's, bound to its task for the call (`ComposedStatements.run`); read outside such a call
-/// they trap rather than name another statement.
-struct ComposedPrepared: PostgresPreparedStatement {
-    typealias Row = PostgresRow
-
-    @TaskLocal static var current: (name: String, sql: String)?
-
-    static var name: String {
-        guard let current else { preconditionFailure("a composed statement is named only inside ComposedStatements.run") }
-        return "\(current.name)_\(preparedGeneration.withLock { $0 })"
-    }
-
-    static var sql: String {
-        guard let current else { preconditionFailure("a composed statement's text is read only inside ComposedStatements.run") }
-        return current.sql
-    }
-
-    let bindings: PostgresBindings
-
-    func makeBindings() -> PostgresBindings { bindings }
-
-    func decodeRow(_ row: PostgresRow) -> PostgresRow { row }
-}
-
-/// The texts of composed statements met so far, each with its number: at most
-/// `Limits.composedStatementsMax`, so that a connection prepares a bounded set; a text met
-/// after that runs unprepared.
-enum ComposedStatements {
-    private static let numbers = Mutex(StatementNumbers(countMax: Limits.composedStatementsMax))
-
-    /// Runs `query` (composed at run time) as a prepared statement when its text has a number.
-    static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
-        let number = numbers.withLock { $0.number(for: query.sql) }
-        guard let number else {
-            for try await _ in try await connection.query(query, logger: logger) {}
-            return
-        }
-        try await ComposedPrepared.$current.withValue(("composed_\(number)", query.sql)) {
-            do {
-                for try await _ in try await connection.execute(ComposedPrepared(bindings: query.binds), logger: logger) {}
-            } catch let error as PSQLError {
-                if let state = error.serverInfo?[.sqlState], state.hasPrefix("23") { throw error }
-                preparedGeneration.withLock { $0 += 1 }
-                throw error
-            }
-        }
-    }
-}
-
-/// Numbers for texts, in the order they are first met, up to `countMax` texts.
-struct StatementNumbers {
-    let countMax: Int
-    private var numbers: [String: Int] = [:]
-
-    init(countMax: Int) {
-        precondition(countMax >= 0, "a count")
-        self.countMax = countMax
-    }
-
-    /// The text's number; nil once `countMax` other texts have theirs.
-    mutating func number(for sql: String) -> Int? {
-        if let number = numbers[sql] { return number }
-        guard numbers.count < countMax else { return nil }
-        let number = numbers.count
-        numbers[sql] = number
-        assert(numbers.count <= countMax, "the numbers stay bounded")
-        return number
-    }
+/// Moves the names on when `error` is one a preparation can meet on a connection that lives
+/// on: an aborted transaction (25), a deadlock (40), a name or type the schema lacked (42, 0A),
+/// exhausted resources or limits (53, 54), a lock not granted (55), a cancellation (57014), an
+/// internal error (XX). Errors that only executing meets (a refused row, bad data) or that end
+/// the connection leave them: each generation prepares the statements again on every
+/// connection, and the old ones stay there until it closes.
+private func preparationMayHaveFailed(_ error: PSQLError) {
+    guard let state = error.serverInfo?[.sqlState] else { return }
+    let classes = ["25", "40", "42", "0A", "53", "54", "55", "XX"]
+    guard state == "57014" || classes.contains(where: state.hasPrefix) else { return }
+    preparedGeneration.withLock { $0 += 1 }
 }

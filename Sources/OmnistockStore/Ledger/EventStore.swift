@@ -337,34 +337,23 @@ public struct EventStore: Sendable {
         precondition(limit > 0 && limit <= Limits.pageSizeMax, "the edge bounds the page size")
         return try await database.withConnection { connection in
             // The head is read first: events read afterwards may only be newer, never missing.
-            var head: Int64 = 0
-            for try await row in try await connection.run(HeadRead.self, HeadRead.query, logger: logger) {
-                head = try row.decode(Int64.self)
-            }
+            let head = try await connection.query("SELECT position FROM ledger_head", logger: logger)
+                .collect().first?.decode(Int64.self) ?? 0
             var events: [RecordedEvent] = []
-            let rows: AsyncThrowingMapSequence<PostgresRowSequence, PostgresRow>
-            if types == nil && locations == nil {
-                rows = try await connection.run(PageRead.self, PageRead.query(after: after, head: head, limit: limit), logger: logger)
-            } else {
-                // A filtered page is planned for its filters each time: a plan made for a
-                // filter a connection met first (or for none) could scan the whole ledger for
-                // a rare type.
-                rows = try await connection.query(
-                    """
-                    SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
-                      FROM ledger
-                     WHERE position > \(after) AND position <= \(head)
-                       AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
-                       AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
-                     ORDER BY position
-                     LIMIT \(limit)
-                    """,
-                    logger: logger
-                ).map { $0 }
-            }
-            for try await row in rows {
-                let (position, stream, version, type, payload, metadata, locationIds, recordedAt) =
-                    try row.decode((Int64, String, Int64, String, String, String, [String], Date).self)
+            let rows = try await connection.query(
+                """
+                SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
+                  FROM ledger
+                 WHERE position > \(after) AND position <= \(head)
+                   AND (\(types)::text[] IS NULL OR type = ANY(\(types)::text[]))
+                   AND (\(locations)::text[] IS NULL OR location_ids && \(locations)::text[])
+                 ORDER BY position
+                 LIMIT \(limit)
+                """,
+                logger: logger)
+            for try await (position, stream, version, type, payload, metadata, locationIds, recordedAt) in rows.decode(
+                (Int64, String, Int64, String, String, String, [String], Date).self)
+            {
                 events.append(RecordedEvent(
                     position: position, stream: stream, streamVersion: version, type: type, payload: payload,
                     metadata: metadata, locationIds: locationIds, recordedAt: recordedAt))
@@ -378,27 +367,3 @@ public struct EventStore: Sendable {
     }
 }
 
-extension EventStore {
-    /// The head, as a feed reads it before its page.
-    fileprivate enum HeadRead: StatementText {
-        static let name = "ledger_head_read"
-        static let query: PostgresQuery = "SELECT position FROM ledger_head"
-        static let sql = query.sql
-    }
-
-    /// A page of the whole feed (the ledger tails read one after every commit).
-    fileprivate enum PageRead: StatementText {
-        static let name = "ledger_page_read"
-        static let sql = query(after: 0, head: 0, limit: 1).sql
-
-        static func query(after: Int64, head: Int64, limit: Int) -> PostgresQuery {
-            """
-            SELECT position, stream, stream_version, type, payload::text, metadata::text, location_ids, recorded_at
-              FROM ledger
-             WHERE position > \(after) AND position <= \(head)
-             ORDER BY position
-             LIMIT \(limit)
-            """
-        }
-    }
-}

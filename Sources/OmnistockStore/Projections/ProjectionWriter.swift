@@ -369,6 +369,6 @@ public enum ProjectionWriter {
         }
         var complete = query
         complete.sql = sql + last
-        try await ComposedStatements.run(complete.query, on: connection, logger: logger)
+        try await connection.query(complete.query, logger: logger)
     }
 }
