@@ -31,6 +31,50 @@ import Testing
         }
     }
 
+    static let orders = [
+        #"{"orderNumber":"1001","holdId":"hld_1"}"#,
+        #" { "reference" : "web \"42\" é / \ud83e\udde5", "orderNumber": "A-1", "#
+            + #""lines": [ {"quantity": 2, "locationId": "PAR-01", "sku": "A"}, {"sku": "B", "quantity": 1} ], "#
+            + #""fulfilment": {"locationId": "PAR-01", "type": "pickup"} } "#,
+        #"{"orderNumber":"2","lines":[],"fulfilment":{"type":"ship","address":{"latitude":48.8566,"longitude":2.3522}}}"#,
+    ]
+
+    @Test func orderAndCollectBodiesReadAndWriteAsTheDecoderAndEncoderDo() throws {
+        for text in Self.orders {
+            let data = Data(text.utf8)
+            let fast = try #require(OrderBody.fastRead(data), "\(text)")
+            let standard = try JSONDecoder().decode(OrderBody.self, from: data)
+            #expect(try JSON.encoder.encode(fast) == JSON.encoder.encode(standard))
+            #expect(try JSON.Decoded(value: fast).canonical() == JSON.encoder.encode(standard), "\(text)")
+        }
+        for text in [#"{"pickupCode":"123456"}"#, #" {"pickupCode" : "a\"b\\c/é"} "#] {
+            let data = Data(text.utf8)
+            let fast = try #require(CollectBody.fastRead(data), "\(text)")
+            let standard = try JSONDecoder().decode(CollectBody.self, from: data)
+            #expect(try JSON.Decoded(value: fast).canonical() == JSON.encoder.encode(standard), "\(text)")
+        }
+    }
+
+    /// What the order and collect readers do not take is refused by the decoder, which names the fault.
+    @Test(arguments: [
+        (#"{"orderNumber":"1","holdId":null}"#, "wrong-type"),
+        (#"{"orderNumber":"1","holdId":"h","colour":"red"}"#, "unknown-field"),
+        (#"{"orderNumber":1}"#, "wrong-type"),
+        (#"{"holdId":"h"}"#, "missing-field"),
+        (#"{"orderNumber":"1","lines":[{"sku":"A","quantity":0.5}]}"#, "invalid-value"),
+    ])
+    func whatTheOrderReaderDoesNotTakeIsRefusedByTheDecoder(text: String, code: String) {
+        #expect(OrderBody.fastRead(Data(text.utf8)) == nil)
+        do {
+            _ = try JSON.decode(OrderBody.self, from: Data(text.utf8))
+            Issue.record("\(text) was taken")
+        } catch let problem as Problem {
+            #expect(problem.errors.first?.code == code, "\(text): \(problem)")
+        } catch {
+            Issue.record("\(text): \(error)")
+        }
+    }
+
     @Test func movementBodiesReadAndWriteAsTheDecoderAndEncoderDo() throws {
         for text in Self.movements {
             let data = Data(text.utf8)

@@ -120,3 +120,38 @@ private struct Reference: Codable {
         }
     }
 }
+
+@Suite struct OrderViewJSONTests {
+    /// The hand-written order answer is JSON.encoder's, byte for byte, for orders of every
+    /// shape (the store tests' `OrderJSONTests.orders`, rebuilt here with what a view adds).
+    @Test func orderAnswersAreTheEncoders() throws {
+        let tricky = "Ref \"quoted\" \\ é ☃ \n\t\u{1} / 🧥"
+        var order = Order(
+            id: "ord_2", orderNumber: "1002", status: .ready, holdId: "hld_2", reference: tricky, fulfilment: .pickup(locationId: "PAR-01"),
+            lines: [
+                OrderLine(id: "1", sku: "JACKET-M", quantity: 2, locationId: "PAR-01", status: .collected, returned: 1, damaged: 1),
+                OrderLine(id: "2", sku: "B", quantity: 1, locationId: "LYS-02", status: .notFound, transferId: "trf_1", replaces: "1", reason: tricky),
+            ],
+            createdAtMs: 1_800_000_000_000)
+        order.readyAtMs = 1_800_000_050_000
+        order.pickupExpiresAtMs = 1_800_172_850_123
+        order.endedAtMs = 1_800_000_060_000
+        order.cancelReason = tricky
+        order.wrongPickupCodes = 2
+        order.pickupLocked = true
+        order.returns = [OrderReturn(locationId: "PAR-01", lines: [ReturnLine(sku: "JACKET-M", quantity: 1, restock: false)], returnedAtMs: 7)]
+        var shipped = Order(
+            id: "ord_3", orderNumber: "1003", status: .shipped, holdId: nil, reference: nil, fulfilment: .ship(latitude: 48.8566, longitude: -0.00001),
+            lines: [OrderLine(id: "1", sku: "A", quantity: 1, locationId: "WH", status: .shipped)], createdAtMs: 0)
+        shipped.shipments = [Shipment(carrier: "colissimo", tracking: "6A/123", lines: ["1"], shippedAtMs: 5)]
+        let fresh = Order(
+            id: "ord_1", orderNumber: "1001", status: .allocated, holdId: "hld_1", reference: nil, fulfilment: .pickup(locationId: "L"),
+            lines: [], createdAtMs: 1)
+        for (order, code, token) in [(order, "123456", "tok"), (shipped, nil, nil), (fresh, nil, nil)] {
+            let record = OrderRecord(order: order, version: 9)
+            let view = OrderView(record, pickupCode: code, trackingToken: token, promiseSeconds: 7_200)
+            let written = try OrderView.render(record, pickupCode: code, trackingToken: token, promiseSeconds: 7_200)
+            #expect(String(decoding: written, as: UTF8.self) == String(decoding: try JSON.encoder.encode(view), as: UTF8.self))
+        }
+    }
+}

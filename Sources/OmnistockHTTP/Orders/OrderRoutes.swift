@@ -81,7 +81,7 @@ struct OrderRoutes {
             throw Problem(Rejection.unknownOrder(orderId: id), inBody: false)
         }
         try services.orders.authorizeRead(principal, record.order)
-        return try JSON.response(OrderView(record, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds))
+        return JSON.response(bytes: try OrderView.render(record, pickupCode: nil, promiseSeconds: services.pickupPromiseSeconds), status: .ok)
     }
 }
 

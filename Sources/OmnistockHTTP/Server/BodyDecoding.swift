@@ -57,6 +57,7 @@ extension JSON {
         guard !data.isEmpty else { return }
         guard isJSON(mediaType(request)) else { throw Problem.bodyNotTaken() }
         try checkMediaType(request)
+        if NoFieldsRead.fastRead(data) != nil, JSONText.fault(in: data) == nil { return }
         _ = try decode(NoFields.self, from: data)
     }
 
@@ -144,6 +145,19 @@ extension JSON {
         init(from decoder: any Decoder) throws {
             _ = try decoder.container(keyedBy: NoKeys.self)
         }
+    }
+
+    /// `{}` is read by hand: every store step without a body sends it (the strict decoder was
+    /// 0.6 % of the machine's CPU under the journeys bench); anything else goes to the decoder.
+    private struct NoFieldsRead: FastBody {
+        static func read(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> NoFieldsRead {
+            try reader.beginObject()
+            var first = true
+            guard try reader.nextKey(first: &first) == nil else { throw JSONReader.Mismatch() }
+            return NoFieldsRead()
+        }
+
+        func canonicalJSON() -> [UInt8]? { nil }
     }
 
     /// Foundation reports a number that does not fit its field (2.5 for an integer, 1e30) as

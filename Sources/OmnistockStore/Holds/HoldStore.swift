@@ -62,7 +62,10 @@ public struct HoldStore: Sendable {
             return HoldRecord(
                 hold: Hold(
                     id: id, recordedStatus: recordedStatus, reference: reference,
-                    fulfilment: try fulfilment.map { try decoder.decode(Fulfilment.self, from: Data($0.utf8)) },
+                    fulfilment: try fulfilment.map { text in
+                        try JSONReader.read(text) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.fulfilment() }
+                            ?? decoder.decode(Fulfilment.self, from: Data(text.utf8))
+                    },
                     allowPartial: allowPartial, lines: lines,
                     unfilled: unfilled == "[]" ? [] : try decoder.decode([UnfilledLine].self, from: Data(unfilled.utf8)),
                     placedAtMs: placed, expiresAtMs: expires, endedAtMs: ended, updatedAtMs: updated),

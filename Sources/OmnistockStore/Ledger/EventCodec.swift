@@ -5,12 +5,12 @@ import OmnistockCore
 public enum EventCodec {
     public static func encode(_ event: LedgerEvent, with encoder: JSONEncoder) throws -> String {
         // The most frequent events are written by hand: JSONEncoder's per-call cost dominated
-        // large movement batches and hold batches. Same documents as the encoder (tests
-        // compare them).
+        // large movement batches, hold batches and order steps (OrderJSON). Same documents as
+        // the encoder (tests compare them).
         switch event {
         case .stockMoved(let payload): return fastJSON(payload)
         case .holdPlaced(let payload):
-            if payload.fulfilment == nil && payload.unfilled.isEmpty { return fastJSON(payload) }
+            if payload.unfilled.isEmpty { return fastJSON(payload) }
             return try text(encoder.encode(payload))
         case .holdReleased(let payload):
             return fastJSON(type: "released", holdId: payload.holdId, lines: payload.lines, occurredAtMs: payload.occurredAtMs, recordedAtMs: nil)
@@ -24,8 +24,8 @@ public enum EventCodec {
         case .safetyStockSet(let payload): return try text(encoder.encode(payload))
         case .positionShort(let payload): return try text(encoder.encode(payload))
         case .holdExtended(let payload): return try text(encoder.encode(payload))
-        case .holdConverted(let payload): return try text(encoder.encode(payload))
-        case .order(let payload): return try text(encoder.encode(payload))
+        case .holdConverted(let payload): return fastJSON(payload)
+        case .order(let payload): return OrderJSON.payload(payload)
         case .transfer(let payload): return try text(encoder.encode(payload))
         }
     }
@@ -49,18 +49,31 @@ public enum EventCodec {
         return String(decoding: writer.bytes, as: UTF8.self)
     }
 
-    /// `HoldPlaced` without fulfilment or unfilled lines (the hot path), as the encoder writes it.
+    /// `HoldPlaced` without unfilled lines (the hot path), as the encoder writes it.
     public static func fastJSON(_ placed: HoldPlaced) -> String {
-        precondition(placed.fulfilment == nil && placed.unfilled.isEmpty, "only the plain shape is written by hand")
-        var writer = JSONWriter(capacity: 160 + 80 * placed.lines.count)
+        precondition(placed.unfilled.isEmpty, "only holds without unfilled lines are written by hand")
+        var writer = JSONWriter(capacity: 224 + 80 * placed.lines.count)
         writer.beginObject()
         writer.key("allowPartial"); writer.bool(placed.allowPartial)
         writer.key("expiresAtMs"); writer.integer(placed.expiresAtMs)
+        if let fulfilment = placed.fulfilment { writer.key("fulfilment"); writer.fulfilment(fulfilment) }
         writer.key("holdId"); writer.string(placed.holdId)
         writer.key("lines"); writer.holdLines(placed.lines)
         writer.key("occurredAtMs"); writer.integer(placed.occurredAtMs)
         if let reference = placed.reference { writer.key("reference"); writer.string(reference) }
         writer.key("unfilled"); writer.beginArray(); writer.endArray()
+        writer.endObject()
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
+
+    /// `HoldConverted` (every order made from a hold), as the encoder writes it.
+    static func fastJSON(_ converted: HoldConverted) -> String {
+        var writer = JSONWriter(capacity: 160 + 80 * converted.lines.count)
+        writer.beginObject()
+        writer.key("holdId"); writer.string(converted.holdId)
+        writer.key("lines"); writer.holdLines(converted.lines)
+        writer.key("occurredAtMs"); writer.integer(converted.occurredAtMs)
+        writer.key("orderId"); writer.string(converted.orderId)
         writer.endObject()
         return String(decoding: writer.bytes, as: UTF8.self)
     }
@@ -119,6 +132,7 @@ public enum EventCodec {
         switch type {
         case StockMoved.type: return JSONReader.read(payload, readStockMoved).map(LedgerEvent.stockMoved)
         case HoldPlaced.type: return JSONReader.read(payload, readHoldPlaced).map(LedgerEvent.holdPlaced)
+        case HoldConverted.type: return JSONReader.read(payload, readHoldConverted).map(LedgerEvent.holdConverted)
         case HoldReleased.type:
             return JSONReader.read(payload) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try readHoldEnd(&reader, expired: false) }
                 .map { .holdReleased(HoldReleased(holdId: $0.holdId, lines: $0.lines, occurredAtMs: $0.occurredAtMs)) }
@@ -129,6 +143,7 @@ public enum EventCodec {
                         .holdExpired(HoldExpired(holdId: end.holdId, lines: end.lines, occurredAtMs: end.occurredAtMs, recordedAtMs: $0))
                     }
                 }
+        case _ where type.hasPrefix("order."): return OrderJSON.recorded(payload).map(LedgerEvent.order)
         default: return nil
         }
     }
@@ -160,9 +175,10 @@ public enum EventCodec {
             reason: reason, reference: reference, occurredAtMs: occurredAtMs)
     }
 
-    /// A plain `HoldPlaced` (no fulfilment, no unfilled line): the others go to the decoder.
+    /// A `HoldPlaced` with no unfilled line: the others go to the decoder.
     private static func readHoldPlaced(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> HoldPlaced {
         var holdId: String?, reference: String?, allowPartial: Bool?, lines: [HoldLine]?, expiresAtMs: Int64?, occurredAtMs: Int64?
+        var fulfilment: Fulfilment?
         var unfilledEmpty = false
         try reader.beginObject()
         var first = true
@@ -170,7 +186,7 @@ public enum EventCodec {
             switch key {
             case "holdId": holdId = try reader.string()
             case "reference": reference = reader.null() ? nil : try reader.string()
-            case "fulfilment": guard reader.null() else { throw JSONReader.Mismatch() }
+            case "fulfilment": fulfilment = reader.null() ? nil : try reader.fulfilment()
             case "allowPartial": allowPartial = try reader.bool()
             case "lines": lines = try readHoldLines(&reader)
             case "unfilled":
@@ -185,8 +201,25 @@ public enum EventCodec {
         }
         guard let holdId, let allowPartial, let lines, unfilledEmpty, let expiresAtMs, let occurredAtMs else { throw JSONReader.Mismatch() }
         return HoldPlaced(
-            holdId: holdId, reference: reference, fulfilment: nil, allowPartial: allowPartial, lines: lines, unfilled: [],
+            holdId: holdId, reference: reference, fulfilment: fulfilment, allowPartial: allowPartial, lines: lines, unfilled: [],
             expiresAtMs: expiresAtMs, occurredAtMs: occurredAtMs)
+    }
+
+    private static func readHoldConverted(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> HoldConverted {
+        var holdId: String?, orderId: String?, lines: [HoldLine]?, occurredAtMs: Int64?
+        try reader.beginObject()
+        var first = true
+        while let key = try reader.nextKey(first: &first) {
+            switch key {
+            case "holdId": holdId = try reader.string()
+            case "orderId": orderId = try reader.string()
+            case "lines": lines = try readHoldLines(&reader)
+            case "occurredAtMs": occurredAtMs = try reader.int64()
+            default: throw JSONReader.Mismatch()
+            }
+        }
+        guard let holdId, let orderId, let lines, let occurredAtMs else { throw JSONReader.Mismatch() }
+        return HoldConverted(holdId: holdId, orderId: orderId, lines: lines, occurredAtMs: occurredAtMs)
     }
 
     /// `HoldReleased` and `HoldExpired` (with `recordedAtMs`), which share their other fields.

@@ -232,6 +232,7 @@ public struct OrderStore: Sendable {
     }
 
     static func order(_ row: (String, Int64)) throws -> OrderRecord {
+        if let order = OrderJSON.order(row.0) { return OrderRecord(order: order, version: row.1) }
         do {
             return OrderRecord(order: try JSONDecoder().decode(Order.self, from: Data(row.0.utf8)), version: row.1)
         } catch {

@@ -203,9 +203,16 @@ public enum ProjectionWriter {
 
     /// The JSON text stored for a hold's fulfilment and unfilled lines (deterministic: sorted keys).
     static func holdTexts(_ hold: Hold) throws -> (fulfilment: String?, unfilled: String) {
-        let fulfilment = try hold.fulfilment.map { try document($0) }
+        let fulfilment = hold.fulfilment.map(fulfilmentDocument)
         let unfilled = hold.unfilled.isEmpty ? "[]" : try document(hold.unfilled)
         return (fulfilment, unfilled)
+    }
+
+    /// A fulfilment's JSON text, as `document` writes it (by hand: every click & collect hold).
+    static func fulfilmentDocument(_ fulfilment: Fulfilment) -> String {
+        var writer = JSONWriter(capacity: 96)
+        writer.fulfilment(fulfilment)
+        return String(decoding: writer.bytes, as: UTF8.self)
     }
 
     /// Inserts or replaces hold rows. Lines travel as `;`-joined text (identifiers never
@@ -283,7 +290,7 @@ public enum ProjectionWriter {
     /// Inserts or replaces order rows.
     static func ordersSQL(_ records: [OrderRecord], table: String, into query: inout QueryBuilder) throws -> String {
         let orders = records.map(\.order)
-        let documents = try orders.map { try document($0) }
+        let documents = orders.map(OrderJSON.document)
         return """
             INSERT INTO \(table) (id, order_number, hold_id, status, location_ids, created_at_ms, pickup_expires_at_ms, document, version)
             SELECT id, number, nullif(hold, ''), status, string_to_array(locations, ';'), created, nullif(expires, -1), document, version
