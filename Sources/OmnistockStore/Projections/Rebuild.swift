@@ -112,6 +112,35 @@ public struct Rebuilder: Sendable {
         }
     }
 
+    /// The snapshot of the caller's transaction, for another connection to read in.
+    private static func exportSnapshot(on connection: PostgresConnection, logger: Logger) async throws -> String {
+        for try await id in try await connection.query("SELECT pg_export_snapshot()", logger: logger).decode(String.self) {
+            // Its text goes into a statement that takes no parameters: PostgreSQL writes it in
+            // hexadecimal digits and dashes ("00000003-0000001B-1").
+            precondition(!id.isEmpty && id.utf8.allSatisfy { $0 == UInt8(ascii: "-") || ($0 < 0x80 && Character(UnicodeScalar($0)).isHexDigit) },
+                         "a snapshot id is hexadecimal digits and dashes")
+            return id
+        }
+        throw StoreError.corrupt("pg_export_snapshot() returned no row")
+    }
+
+    /// The availability model as an instance loads it from the projections, read on a
+    /// connection of its own in `snapshot` (the verifying transaction's, which stays open).
+    private static func loadModel(in snapshot: String, database: Database, logger: Logger) async throws -> LiveAvailability? {
+        try await database.withConnection { connection in
+            try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", logger: logger)
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: "SET TRANSACTION SNAPSHOT '\(snapshot)'"), logger: logger)
+                let loaded = try await LiveStock.load(on: connection, positionsMax: Int.max - 1, logger: logger)
+                try await connection.query("COMMIT", logger: logger)
+                return loaded
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+        }
+    }
+
     /// Rebuilds into scratch tables and compares them with the live projections, row by row,
     /// in one snapshot. Returns every difference (empty when the projections are right).
     public func verify(on database: Database, differencesMax: Int = 100) async throws -> [ProjectionDifference] {
@@ -124,14 +153,19 @@ public struct Rebuilder: Sendable {
                     _ = live.apply(event, at: position)
                 }
                 let folded = ContinuousClock.now
+                // The availability model each instance keeps in memory, folded here from the whole
+                // ledger by its own rules, must equal the one it loads from the projections. It
+                // is loaded on a second connection, in this transaction's snapshot, while the
+                // rebuild is written and compared on this one: the load is the server's work
+                // (0.7-0.9 s for 200,000 positions), the write and the compare the database's.
+                let snapshot = try await Self.exportSnapshot(on: connection, logger: logger)
+                async let loading = Self.loadModel(in: snapshot, database: database, logger: logger)
                 try await createScratchTables(on: connection)
                 try await write(projector, prefix: "verify_", on: connection)
                 let written = ContinuousClock.now
                 var differences = try await compareWithScratch(on: connection, differencesMax: differencesMax)
-                // The availability model each instance keeps in memory, folded here from the whole
-                // ledger by its own rules, must equal the one it loads from the projections.
                 let compared = ContinuousClock.now
-                if let loaded = try await LiveStock.load(on: connection, positionsMax: Int.max - 1, logger: logger) {
+                if let loaded = try await loading {
                     for text in live.differences(from: loaded, limit: differencesMax) {
                         differences.append(ProjectionDifference(table: "availability model", side: "folded vs loaded", row: text))
                     }
