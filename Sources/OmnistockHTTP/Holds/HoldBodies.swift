@@ -79,7 +79,8 @@ extension HoldBody: FastBody {
         return HoldBody(lines: lines, fulfilment: fulfilment, ttlSeconds: ttlSeconds, allowPartial: allowPartial, reference: reference)
     }
 
-    private static func readLines(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> [Line] {
+    /// The lines of a hold or an order body.
+    static func readLines(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> [Line] {
         var lines: [Line] = []
         try reader.beginArray()
         var firstLine = true
@@ -108,14 +109,18 @@ extension HoldBody: FastBody {
         var writer = JSONWriter(capacity: 128 + 96 * lines.count)
         writer.beginObject()
         if let allowPartial { writer.key("allowPartial"); writer.bool(allowPartial) }
-        if let fulfilment {
-            writer.key("fulfilment")
-            writer.beginObject()
-            if let locationId = fulfilment.locationId { writer.key("locationId"); writer.string(locationId) }
-            writer.key("type"); writer.string(fulfilment.type)
-            writer.endObject()
-        }
-        writer.key("lines")
+        if let fulfilment { writer.key("fulfilment"); fulfilment.writeCanonical(into: &writer) }
+        writer.key("lines"); Self.writeCanonical(lines, into: &writer)
+        if let reference { writer.key("reference"); writer.string(reference) }
+        if let ttlSeconds { writer.key("ttlSeconds"); writer.integer(ttlSeconds) }
+        writer.endObject()
+        return writer.bytes
+    }
+}
+
+extension HoldBody {
+    /// Lines in their canonical form (keys sorted, absent values left out).
+    static func writeCanonical(_ lines: [Line], into writer: inout JSONWriter) {
         writer.beginArray()
         for line in lines {
             writer.beginObject()
@@ -125,14 +130,20 @@ extension HoldBody: FastBody {
             writer.endObject()
         }
         writer.endArray()
-        if let reference { writer.key("reference"); writer.string(reference) }
-        if let ttlSeconds { writer.key("ttlSeconds"); writer.integer(ttlSeconds) }
-        writer.endObject()
-        return writer.bytes
     }
 }
 
 extension HoldBody.FulfilmentBody {
+    /// The canonical form of a fulfilment without an address (its callers leave an address,
+    /// numbers with fractions, to the encoder).
+    func writeCanonical(into writer: inout JSONWriter) {
+        precondition(address == nil, "an address is written by the encoder")
+        writer.beginObject()
+        if let locationId { writer.key("locationId"); writer.string(locationId) }
+        writer.key("type"); writer.string(type)
+        writer.endObject()
+    }
+
     static func read(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> Self {
         var type: String?, locationId: String?, address: Address?
         try reader.beginObject()

@@ -4,11 +4,8 @@ import OmnistockStore
 
 /// `POST /v1/orders`.
 struct OrderBody: Codable, Sendable {
-    struct Line: Codable, Sendable {
-        var sku: String
-        var quantity: Int64
-        var locationId: String?
-    }
+    /// A line as a hold body writes it.
+    typealias Line = HoldBody.Line
     var orderNumber: String
     var holdId: String?
     var lines: [Line]?
@@ -64,7 +61,7 @@ extension OrderBody: FastBody {
             switch key {
             case "orderNumber": orderNumber = try reader.string()
             case "holdId": holdId = try reader.string()
-            case "lines": lines = try readLines(&reader)
+            case "lines": lines = try HoldBody.readLines(&reader)
             case "fulfilment": fulfilment = try HoldBody.FulfilmentBody.read(&reader)
             case "reference": reference = try reader.string()
             default: throw JSONReader.Mismatch()
@@ -74,54 +71,15 @@ extension OrderBody: FastBody {
         return OrderBody(orderNumber: orderNumber, holdId: holdId, lines: lines, fulfilment: fulfilment, reference: reference)
     }
 
-    private static func readLines(_ reader: inout JSONReader) throws(JSONReader.Mismatch) -> [Line] {
-        var lines: [Line] = []
-        try reader.beginArray()
-        var firstLine = true
-        while try reader.nextElement(first: &firstLine) {
-            var sku: String?, quantity: Int64?, locationId: String?
-            try reader.beginObject()
-            var first = true
-            while let key = try reader.nextKey(first: &first) {
-                switch key {
-                case "sku": sku = try reader.string()
-                case "quantity": quantity = try reader.int64()
-                case "locationId": locationId = try reader.string()
-                default: throw JSONReader.Mismatch()
-                }
-            }
-            guard let sku, let quantity else { throw JSONReader.Mismatch() }
-            lines.append(Line(sku: sku, quantity: quantity, locationId: locationId))
-        }
-        return lines
-    }
-
     /// Keys sorted, absent values left out, as `JSON.encoder` writes them; a shipping address
     /// (numbers with fractions) is left to the encoder.
     func canonicalJSON() -> [UInt8]? {
         guard fulfilment?.address == nil else { return nil }
         var writer = JSONWriter(capacity: 128 + 96 * (lines?.count ?? 0))
         writer.beginObject()
-        if let fulfilment {
-            writer.key("fulfilment")
-            writer.beginObject()
-            if let locationId = fulfilment.locationId { writer.key("locationId"); writer.string(locationId) }
-            writer.key("type"); writer.string(fulfilment.type)
-            writer.endObject()
-        }
+        if let fulfilment { writer.key("fulfilment"); fulfilment.writeCanonical(into: &writer) }
         if let holdId { writer.key("holdId"); writer.string(holdId) }
-        if let lines {
-            writer.key("lines")
-            writer.beginArray()
-            for line in lines {
-                writer.beginObject()
-                if let locationId = line.locationId { writer.key("locationId"); writer.string(locationId) }
-                writer.key("quantity"); writer.integer(line.quantity)
-                writer.key("sku"); writer.string(line.sku)
-                writer.endObject()
-            }
-            writer.endArray()
-        }
+        if let lines { writer.key("lines"); HoldBody.writeCanonical(lines, into: &writer) }
         writer.key("orderNumber"); writer.string(orderNumber)
         if let reference { writer.key("reference"); writer.string(reference) }
         writer.endObject()
