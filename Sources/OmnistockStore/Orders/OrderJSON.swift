@@ -100,8 +100,7 @@ extension JSONWriter {
         endObject()
     }
 
-    /// An order line; the API's order view writes its lines with the same keys.
-    public mutating func orderLine(_ line: OrderLine) {
+    mutating func orderLine(_ line: OrderLine) {
         beginObject()
         key("damaged"); integer(line.damaged)
         key("id"); string(line.id)
@@ -186,36 +185,39 @@ extension JSONReader {
             step: step, order: order, changes: changes, assigned: assigned, lineId: lineId, reason: reason, occurredAtMs: occurredAtMs)
     }
 
-    mutating func positionChanges() throws(Mismatch) -> [PositionChange] {
-        var changes: [PositionChange] = []
+    /// An array, each element read by `element`.
+    mutating func elements<Element>(_ element: (inout JSONReader) throws(Mismatch) -> Element) throws(Mismatch) -> [Element] {
+        var elements: [Element] = []
         try beginArray()
-        var firstChange = true
-        while try nextElement(first: &firstChange) {
-            var sku: String?, locationId: String?, held: Int64?, allocated: Int64?, incoming: Int64?
-            try beginObject()
-            var first = true
-            while let key = try nextKey(first: &first) {
-                switch key {
-                case "sku": sku = try string()
-                case "locationId": locationId = try string()
-                case "held": held = try int64()
-                case "allocated": allocated = try int64()
-                case "incoming": incoming = try int64()
-                default: throw Mismatch()
-                }
-            }
-            guard let sku, let locationId, let held, let allocated, let incoming else { throw Mismatch() }
-            changes.append(PositionChange(sku: sku, locationId: locationId, held: held, allocated: allocated, incoming: incoming))
-        }
-        return changes
+        var first = true
+        while try nextElement(first: &first) { elements.append(try element(&self)) }
+        return elements
     }
 
     mutating func strings() throws(Mismatch) -> [String] {
-        var values: [String] = []
-        try beginArray()
+        try elements { (reader: inout JSONReader) throws(Mismatch) in try reader.string() }
+    }
+
+    mutating func positionChanges() throws(Mismatch) -> [PositionChange] {
+        try elements { (reader: inout JSONReader) throws(Mismatch) in try reader.positionChange() }
+    }
+
+    mutating func positionChange() throws(Mismatch) -> PositionChange {
+        var sku: String?, locationId: String?, held: Int64?, allocated: Int64?, incoming: Int64?
+        try beginObject()
         var first = true
-        while try nextElement(first: &first) { values.append(try string()) }
-        return values
+        while let key = try nextKey(first: &first) {
+            switch key {
+            case "sku": sku = try string()
+            case "locationId": locationId = try string()
+            case "held": held = try int64()
+            case "allocated": allocated = try int64()
+            case "incoming": incoming = try int64()
+            default: throw Mismatch()
+            }
+        }
+        guard let sku, let locationId, let held, let allocated, let incoming else { throw Mismatch() }
+        return PositionChange(sku: sku, locationId: locationId, held: held, allocated: allocated, incoming: incoming)
     }
 
     mutating func orderLine() throws(Mismatch) -> OrderLine {
@@ -296,7 +298,7 @@ extension JSONReader {
         while let key = try nextKey(first: &first) {
             switch key {
             case "locationId": locationId = try string()
-            case "lines": lines = try returnLines()
+            case "lines": lines = try elements { (reader: inout JSONReader) throws(Mismatch) in try reader.returnLine() }
             case "returnedAtMs": returnedAtMs = try int64()
             default: throw Mismatch()
             }
@@ -305,26 +307,20 @@ extension JSONReader {
         return OrderReturn(locationId: locationId, lines: lines, returnedAtMs: returnedAtMs)
     }
 
-    mutating func returnLines() throws(Mismatch) -> [ReturnLine] {
-        var lines: [ReturnLine] = []
-        try beginArray()
-        var firstLine = true
-        while try nextElement(first: &firstLine) {
-            var sku: String?, quantity: Int64?, restock: Bool?
-            try beginObject()
-            var first = true
-            while let key = try nextKey(first: &first) {
-                switch key {
-                case "sku": sku = try string()
-                case "quantity": quantity = try int64()
-                case "restock": restock = try bool()
-                default: throw Mismatch()
-                }
+    mutating func returnLine() throws(Mismatch) -> ReturnLine {
+        var sku: String?, quantity: Int64?, restock: Bool?
+        try beginObject()
+        var first = true
+        while let key = try nextKey(first: &first) {
+            switch key {
+            case "sku": sku = try string()
+            case "quantity": quantity = try int64()
+            case "restock": restock = try bool()
+            default: throw Mismatch()
             }
-            guard let sku, let quantity, let restock else { throw Mismatch() }
-            lines.append(ReturnLine(sku: sku, quantity: quantity, restock: restock))
         }
-        return lines
+        guard let sku, let quantity, let restock else { throw Mismatch() }
+        return ReturnLine(sku: sku, quantity: quantity, restock: restock)
     }
 }
 
@@ -344,7 +340,7 @@ private struct OrderText {
         case "holdId": holdId = reader.null() ? nil : try reader.string()
         case "reference": reference = reader.null() ? nil : try reader.string()
         case "fulfilment": fulfilment = try reader.fulfilment()
-        case "lines": lines = try Self.array(&reader) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.orderLine() }
+        case "lines": lines = try reader.elements { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.orderLine() }
         case "wrongPickupCodes": wrongPickupCodes = try reader.int64()
         case "pickupLocked": pickupLocked = try reader.bool()
         case "createdAtMs": createdAtMs = try reader.int64()
@@ -352,8 +348,8 @@ private struct OrderText {
         case "readyAtMs": readyAtMs = reader.null() ? nil : try reader.int64()
         case "pickupExpiresAtMs": pickupExpiresAtMs = reader.null() ? nil : try reader.int64()
         case "endedAtMs": endedAtMs = reader.null() ? nil : try reader.int64()
-        case "shipments": shipments = try Self.array(&reader) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.shipment() }
-        case "returns": returns = try Self.array(&reader) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.orderReturn() }
+        case "shipments": shipments = try reader.elements { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.shipment() }
+        case "returns": returns = try reader.elements { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.orderReturn() }
         case "cancelReason": cancelReason = reader.null() ? nil : try reader.string()
         default: throw JSONReader.Mismatch()
         }
@@ -376,15 +372,5 @@ private struct OrderText {
         order.returns = returns
         order.cancelReason = cancelReason
         return order
-    }
-
-    static func array<Element>(
-        _ reader: inout JSONReader, _ element: (inout JSONReader) throws(JSONReader.Mismatch) -> Element
-    ) throws(JSONReader.Mismatch) -> [Element] {
-        var elements: [Element] = []
-        try reader.beginArray()
-        var first = true
-        while try reader.nextElement(first: &first) { elements.append(try element(&reader)) }
-        return elements
     }
 }
