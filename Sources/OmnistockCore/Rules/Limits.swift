@@ -142,6 +142,9 @@ public enum Limits {
     /// Events of one transaction from which their encoding runs beside the projection statement
     /// (below, a child task costs more than it overlaps: a hold batch appends tens of events).
     public static let appendEncodedAlongsideEventsMin = 1_000
+    /// Positions from which a writer's lock first tries them as existing rows, in a savepoint
+    /// (`StockStore.lock`): a movement request's size, not a hold's or an order step's.
+    public static let positionsLockedFirstAsExistingMin = 1_000
     /// Attempts when two first definitions of one location race (the loser reads again).
     public static let locationRaceAttemptsMax = 3
     /// Decisions made again when concurrent orders filled a chosen location's daily capacity.

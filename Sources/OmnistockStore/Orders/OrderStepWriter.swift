@@ -211,7 +211,7 @@ public final class OrderStepWriter: Sendable {
         // A conversion decides whether its hold has expired: the clock is read once the hold's
         // positions are locked, so it is never earlier than a time a writer that held them
         // before already used (that writer may have counted the hold as expired).
-        let (locked, nowMs) = try await OrderStore.lockExisting(Array(stockKeys), on: connection, logger: logger)
+        let (locked, nowMs) = try await StockStore.lockExisting(Array(stockKeys), on: connection, logger: logger)
         if !locationIds.isEmpty { prepared.locations = try await OrderStore.locations(Array(locationIds), on: connection, logger: logger) }
         // With the positions locked, the holds and the orders already made for these numbers
         // and holds are as they stand.

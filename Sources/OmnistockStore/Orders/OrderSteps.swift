@@ -82,7 +82,7 @@ extension OrderStore {
                 (locked, nowMs) = try await stock.lock(keys, on: connection)
             }
         } else {
-            (locked, nowMs) = try await Self.lockExisting(keys, on: connection, logger: logger)
+            (locked, nowMs) = try await StockStore.lockExisting(keys, on: connection, logger: logger)
         }
         return (locked, nowMs, locked.mapValues(\.position))
     }

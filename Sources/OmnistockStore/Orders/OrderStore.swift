@@ -146,43 +146,6 @@ public struct OrderStore: Sendable {
         return counts
     }
 
-    /// Locks positions that exist (an order's lines always do: they hold its allocations) in
-    /// the (sku, location) order every writer uses, and reads the database clock once every
-    /// lock is held (the CASE evaluates its condition, which counts the locked rows, first):
-    /// one statement.
-    static func lockExisting(_ keys: [StockKey], on connection: PostgresConnection, logger: Logger) async throws -> (
-        positions: [StockKey: PositionRecord], nowMs: Int64
-    ) {
-        let sorted = Array(Set(keys)).sorted()
-        guard !sorted.isEmpty else { return ([:], try await Clock.now(on: connection, logger: logger)) }
-        var result: [StockKey: PositionRecord] = [:]
-        var nowMs: Int64?
-        for try await (sku, locationId, onHand, held, allocated, safety, incoming, counted, version, now) in try await connection.query(
-            """
-            WITH locked AS MATERIALIZED (
-                SELECT \(unescaped: StockStore.columns) FROM stock_positions
-                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(sorted.map(\.sku))::text[], \(sorted.map(\.locationId))::text[]))
-                 ORDER BY sku COLLATE "C", location_id COLLATE "C" FOR UPDATE
-            ), n AS MATERIALIZED (
-                SELECT CASE WHEN (SELECT count(*) FROM locked) >= 0 THEN \(unescaped: Clock.nowMsSQL) END AS ms
-            )
-            SELECT locked.*, n.ms FROM n LEFT JOIN locked ON true
-            """,
-            logger: logger
-        ).decode((String?, String?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64).self) {
-            nowMs = now
-            guard let sku, let locationId, let onHand, let held, let allocated, let incoming, let version else { continue }
-            let key = StockKey(sku: sku, locationId: locationId)
-            result[key] = PositionRecord(
-                key: key,
-                position: StockPosition(
-                    onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
-                version: version)
-        }
-        guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
-        return (result, nowMs)
-    }
-
     /// Locations by id (nil: all of them).
     static func locations(_ ids: [String]?, on connection: PostgresConnection, logger: Logger) async throws -> [String: Location] {
         let query: PostgresQuery =

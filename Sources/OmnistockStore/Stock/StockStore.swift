@@ -130,9 +130,24 @@ public struct StockStore: Sendable {
     /// existing row without writing a new version of it (measured: the no-op update doubled the
     /// dead tuples of every batch). The rows are then read as they stand, by a statement (and
     /// so a snapshot) that starts after the locks were granted.
+    ///
+    /// A large set (a movement request) is first locked by `lockExisting`, inside a savepoint:
+    /// when every position exists that one statement is the lock and the read (pg_stat_statements,
+    /// 10,000-line requests: 70 ms, against 65 + 59 ms for the two below; PostgreSQL's CPU per
+    /// movement 31.0-33.4 µs against 35.9-36.3 in two A/B runs). When one is missing, the
+    /// savepoint is rolled back, which gives back every lock it took, and the positions are
+    /// locked as below: a writer never waits while holding a position after the one it waits for.
+    /// Small sets skip it: a savepoint's subtransaction makes every row the writer writes carry
+    /// a subtransaction id, which other sessions' visibility checks must look up.
     func lock(_ keys: [StockKey], on connection: PostgresConnection) async throws -> (positions: [StockKey: PositionRecord], nowMs: Int64) {
         let sorted = Array(Set(keys)).sorted()
         guard !sorted.isEmpty else { return ([:], try await Clock.now(on: connection, logger: logger)) }
+        if sorted.count >= Limits.positionsLockedFirstAsExistingMin {
+            try await connection.query("SAVEPOINT lock_positions", logger: logger)
+            let (found, nowMs) = try await Self.lockExisting(sorted, on: connection, logger: logger)
+            if found.count == sorted.count { return (found, nowMs) }
+            try await connection.query("ROLLBACK TO SAVEPOINT lock_positions", logger: logger)
+        }
         let skus = sorted.map(\.sku)
         let locations = sorted.map(\.locationId)
         try await connection.query(
@@ -161,6 +176,44 @@ public struct StockStore: Sendable {
             if nowMs == nil { nowMs = try row.makeRandomAccess()[9].decode(Int64.self, context: .default) }
         }
         guard let nowMs, result.count == sorted.count else { throw StoreError.corrupt("locked stock positions could not be read") }
+        return (result, nowMs)
+    }
+
+    /// Locks positions that exist (an order's lines always do: they hold its allocations; a
+    /// position of the ledger's is never deleted) in
+    /// the (sku, location) order every writer uses, and reads the database clock once every
+    /// lock is held (the CASE evaluates its condition, which counts the locked rows, first):
+    /// one statement.
+    static func lockExisting(_ keys: [StockKey], on connection: PostgresConnection, logger: Logger) async throws -> (
+        positions: [StockKey: PositionRecord], nowMs: Int64
+    ) {
+        let sorted = Array(Set(keys)).sorted()
+        guard !sorted.isEmpty else { return ([:], try await Clock.now(on: connection, logger: logger)) }
+        var result: [StockKey: PositionRecord] = [:]
+        var nowMs: Int64?
+        for try await (sku, locationId, onHand, held, allocated, safety, incoming, counted, version, now) in try await connection.query(
+            """
+            WITH locked AS MATERIALIZED (
+                SELECT \(unescaped: Self.columns) FROM stock_positions
+                 WHERE (sku, location_id) IN (SELECT * FROM unnest(\(sorted.map(\.sku))::text[], \(sorted.map(\.locationId))::text[]))
+                 ORDER BY sku COLLATE "C", location_id COLLATE "C" FOR UPDATE
+            ), n AS MATERIALIZED (
+                SELECT CASE WHEN (SELECT count(*) FROM locked) >= 0 THEN \(unescaped: Clock.nowMsSQL) END AS ms
+            )
+            SELECT locked.*, n.ms FROM n LEFT JOIN locked ON true
+            """,
+            logger: logger
+        ).decode((String?, String?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64).self) {
+            nowMs = now
+            guard let sku, let locationId, let onHand, let held, let allocated, let incoming, let version else { continue }
+            let key = StockKey(sku: sku, locationId: locationId)
+            result[key] = PositionRecord(
+                key: key,
+                position: StockPosition(
+                    onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
+                version: version)
+        }
+        guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
         return (result, nowMs)
     }
 
