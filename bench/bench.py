@@ -11,7 +11,8 @@ It starts a release `oms serve` on a fresh embedded PostgreSQL cluster (loopback
      sell exactly its stock, (c) churn: holds placed, released, and left to expire;
   4. runs store journeys over HTTP (hold -> order -> picking -> ready -> collect at one pickup
      store), BENCH_ORDER_WORKERS keep-alive connections for BENCH_ORDER_SECONDS: journeys/s and
-     p50/p99 of each step;
+     p50/p99 of each step, from this Python client, then again from wrk and bench/journeys.lua
+     (the server's figure without the Python client's share of the two cores);
   5. times `oms replay` over the whole ledger and checks `oms verify`;
   6. runs ../shared/bench/pg-limit.sh in the same run for the raw PostgreSQL figures, and prints
      the hold and journey figures against it (holds also against /health, with their targets).
@@ -48,6 +49,7 @@ PG_LIMIT = os.path.join(ROOT, "..", "shared", "bench", "pg-limit.sh")
 
 # Hold scenarios. Positions get TOP_UP_UNITS more so (a) and (c) measure holding, not refusals.
 HOLDS_LUA = os.path.join(ROOT, "bench", "holds.lua")
+JOURNEYS_LUA = os.path.join(ROOT, "bench", "journeys.lua")
 TOP_UP_UNITS = 1_000
 FLASH_CONNECTIONS, FLASH_LOCATION = 256, "LOC-01"
 HOT_SKUS, HOT_UNITS = [f"HOT-{n:02d}" for n in range(10)], 1_000_000
@@ -78,6 +80,7 @@ ORDER_FAILURES_MAX = 1_000        # workers stop taking journeys once this many 
 ORDER_REQUEST_TIMEOUT = 30        # seconds per request; a journey is 5 requests
 ORDER_STEPS = ("hold", "order", "picking", "ready", "collect")
 ORDER_BODIES_SHOWN = 5
+JOURNEY_GRACE_SECONDS = 5         # wrk runs this much longer than journeys start, for those under way to finish
 CLIENT_CEILING_SECONDS = 3
 
 
@@ -734,6 +737,40 @@ def order_check(base, key, completed, failed):
     return problems if not failed else 0
 
 
+def wrk_journeys(base, checkout, store):
+    """The same journeys driven by wrk and bench/journeys.lua, one connection per thread: the
+    server's figure without the Python client's fifth of the CPU. Returns (rate, completed, failed)."""
+    before = cpu_seconds()
+    command = ["wrk", f"-t{ORDER_WORKERS}", f"-c{ORDER_WORKERS}", f"-d{ORDER_SECONDS + JOURNEY_GRACE_SECONDS:g}s",
+               "--timeout", f"{ORDER_REQUEST_TIMEOUT}s", "-s", JOURNEYS_LUA, base, "--", f"checkout={checkout}",
+               f"store={store}", f"location={ORDER_STORE}", f"skus={len(ORDER_SKUS)}", f"run={uuid.uuid4().hex[:8]}",
+               f"seconds={ORDER_SECONDS:g}"]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=ORDER_SECONDS + JOURNEY_GRACE_SECONDS + 60).stdout
+    counts, steps = {}, {}
+    for line in out.splitlines():
+        if line.startswith("bench-journeys "):
+            counts = {k: float(v) for k, v in (part.split("=", 1) for part in line.split()[1:])}
+        elif line.startswith("bench-journeys-latency "):
+            parts = line.split()
+            name = parts[1].split("=", 1)[1]
+            values = []
+            for pair in (parts[2].split(",") if len(parts) > 2 else []):
+                bucket, n = pair.split(":")
+                values += [(int(bucket) + 0.5) / 4000] * int(n)   # quarter-millisecond buckets, in seconds
+            steps[name] = values
+    completed = int(counts.get("completed", 0))
+    failed = int(sum(v for k, v in counts.items() if k.startswith("failed_")))
+    elapsed = counts.get("elapsed_ms", 0) / 1000
+    rate = completed / elapsed if elapsed > 0 else float("nan")
+    print(f"orders, wrk client (the same journeys, {ORDER_WORKERS} connections, one per wrk thread, {ORDER_SECONDS:g} s): "
+          f"{completed:,} complete in {elapsed:.1f} s = {rate:,.0f} journeys/s, failures {failed:,}"
+          + "".join(f", {k[7:]} {int(v):,}" for k, v in counts.items() if k.startswith("failed_") and v))
+    print(f"orders, wrk client: CPU per complete journey: {cpu_per(before, completed)}")
+    print("  " + "   ".join(f"{name} p50 {percentile_ms(steps.get(name, []), 0.50):.2f} ms p99 {percentile_ms(steps.get(name, []), 0.99):.2f} ms"
+                           for name in ORDER_STEPS))
+    return rate, completed, failed
+
+
 def order_scenario(base, port, key):
     """Step 4: complete store journeys, ORDER_WORKERS workers, each on its own keep-alive connection,
     for ORDER_SECONDS or ORDER_JOURNEYS_MAX journeys. Returns the figures the summary needs."""
@@ -774,8 +811,10 @@ def order_scenario(base, port, key):
         print(f"  warning: {stuck} workers still running after their time; their journeys are not counted")
     for sample in shared.samples:
         print(f"  failure: {sample}")
-    problems = order_check(base, key, journeys, failed) if not stuck else 0
-    return {"rate": rate, "journeys": journeys, "failed": failed, "steps": steps, "ceiling": ceiling, "problems": problems}
+    wrk_rate, wrk_completed, wrk_failed = wrk_journeys(base, checkout, store)
+    problems = order_check(base, key, journeys + wrk_completed, failed + wrk_failed) if not stuck else 0
+    return {"rate": rate, "journeys": journeys, "failed": failed, "steps": steps, "ceiling": ceiling, "problems": problems,
+            "wrk_rate": wrk_rate, "wrk_journeys": wrk_completed, "wrk_failed": wrk_failed}
 
 
 def print_order_summary(o, single, batched):
@@ -786,6 +825,7 @@ def print_order_summary(o, single, batched):
           f"check problems {o['problems']}; p99 " + ", ".join(f"{name} {percentile_ms(o['steps'][name], 0.99):.2f} ms" for name in ORDER_STEPS))
     print(f"      / pg single {ratio(o['rate'], single):.2f}x, / pg batched {ratio(o['rate'], batched):.2f}x "
           f"(a journey is 5 writes); client ceiling {o['ceiling'] / 5:,.0f} journeys/s")
+    print(f"  journeys, wrk client: {o['wrk_rate']:,.0f} complete journeys/s ({o['wrk_journeys']:,}), failures {o['wrk_failed']:,}")
 
 
 # ---- Replay, verify, PostgreSQL limit, summary ----------------------------------------------
