@@ -23,15 +23,6 @@ struct RowCells {
         return try T(from: &bytes, type: cell.dataType, format: cell.format, context: .default)
     }
 
-    /// The next cell's bytes as sent (the text of a text cell, in either format), which must
-    /// not be NULL, lent to `body`: read without a `String` made of them.
-    @inline(__always)
-    mutating func bytes<T>(_ body: (UnsafeBufferPointer<UInt8>) throws -> T) throws -> T {
-        guard let cell = cells.next() else { throw StoreError.corrupt("\(what) lacks a column") }
-        guard let bytes = cell.bytes else { throw StoreError.corrupt("\(what) has NULL in column \(cell.columnName)") }
-        return try bytes.withUnsafeReadableBytes { try body($0.assumingMemoryBound(to: UInt8.self)) }
-    }
-
     /// The next cell, nil for NULL.
     @inline(__always)
     mutating func optional<T: PostgresDecodable>(_: T.Type) throws -> T? {

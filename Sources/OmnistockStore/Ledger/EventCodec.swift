@@ -127,21 +127,8 @@ public enum EventCodec {
         }
     }
 
-    /// Decodes a stored event from the payload's bytes as the database sent them (a rebuild's
-    /// pages): the hand-read events need no `String` of their payload, which cost a copy and a
-    /// UTF-8 check per event; the others get one for the decoder.
-    static func decode(type: String, payload: UnsafeBufferPointer<UInt8>) throws -> LedgerEvent {
-        if let event = fastDecode(type: type, payload: payload) { return event }
-        return try decode(type: type, payload: String(decoding: payload, as: UTF8.self))
-    }
-
     /// The hand-read events, or nil for the decoder to read.
     static func fastDecode(type: String, payload: String) -> LedgerEvent? {
-        var payload = payload
-        return payload.withUTF8 { fastDecode(type: type, payload: $0) }
-    }
-
-    static func fastDecode(type: String, payload: UnsafeBufferPointer<UInt8>) -> LedgerEvent? {
         switch type {
         case StockMoved.type: return JSONReader.read(payload, readStockMoved).map(LedgerEvent.stockMoved)
         case HoldPlaced.type: return JSONReader.read(payload, readHoldPlaced).map(LedgerEvent.holdPlaced)

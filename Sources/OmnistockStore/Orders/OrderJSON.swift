@@ -53,10 +53,6 @@ public enum OrderJSON {
     public static func recorded(_ text: String) -> OrderRecorded? {
         JSONReader.read(text) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.orderRecorded() }
     }
-
-    static func recorded(_ bytes: UnsafeBufferPointer<UInt8>) -> OrderRecorded? {
-        JSONReader.read(bytes) { (reader: inout JSONReader) throws(JSONReader.Mismatch) in try reader.orderRecorded() }
-    }
 }
 
 // MARK: - Writing

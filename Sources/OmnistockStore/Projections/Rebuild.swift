@@ -148,9 +148,10 @@ public struct Rebuilder: Sendable {
             try await connection.query("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: logger)
             do {
                 let started = ContinuousClock.now
-                let model = ModelFold()
-                let (projector, count) = try await fold(on: connection, progress: nil) { await model.apply($0) }
-                let live = await model.live
+                var live = LiveAvailability(position: 0)
+                let (projector, count) = try await fold(on: connection, progress: nil) { event, position in
+                    _ = live.apply(event, at: position)
+                }
                 let folded = ContinuousClock.now
                 // The availability model each instance keeps in memory, folded here from the whole
                 // ledger by its own rules, must equal the one it loads from the projections. It
@@ -274,10 +275,8 @@ public struct Rebuilder: Sendable {
     }
 
     /// One page of the ledger, decoded.
-    typealias PageEvent = (position: Int64, version: Int64, event: LedgerEvent, recordedAt: Date)
-
     private struct Page: Sendable {
-        var events: [PageEvent] = []
+        var events: [(position: Int64, version: Int64, event: LedgerEvent, recordedAt: Date)] = []
     }
 
     /// Reads the whole ledger in position order and folds it.
@@ -287,14 +286,9 @@ public struct Rebuilder: Sendable {
     /// (a page read and decoded while the previous one was folded) the decoding waited for the
     /// rows and the database for the decoding: `oms replay` of 1,816,226 events folded in
     /// 7.2-7.6 s with 5 of the 2 cores' 21 core-seconds idle.
-    ///
-    /// `alongside` (verify's availability model) is given each page while the projector folds
-    /// it, in a stage of its own rather than in the projector's loop. The machine is nearly busy
-    /// during a fold (10 % idle), so the gain is small: verify's fold of 1,875,130 events took
-    /// 5.05-6.48 s (mean 5.79) in the loop and 5.31-5.61 s (mean 5.55) beside it, 6 interleaved runs.
     func fold(
         on connection: PostgresConnection, progress: (@Sendable (Int64) -> Void)?,
-        alongside: @escaping @Sendable ([PageEvent]) async -> Void = { _ in }
+        each: (LedgerEvent, Int64) -> Void = { _, _ in }
     ) async throws -> (Projector, Int64) {
         var projector = Projector()
         var count: Int64 = 0
@@ -305,28 +299,16 @@ public struct Rebuilder: Sendable {
             let sent = raw
             async let fetched = fetch(after: sent?.next, on: connection)
             async let decoded = decode(sent)
-            async let beside: Void = alongside(current.events)
-            for (_, version, event, recordedAt) in current.events {
+            for (position, version, event, recordedAt) in current.events {
                 projector.apply(event, streamVersion: version, recordedAt: recordedAt)
+                each(event, position)
             }
             count += Int64(current.events.count)
             progress?(count)
-            await beside
             page = try await decoded
             raw = try await fetched
         }
         return (projector, count)
-    }
-
-    /// The availability model folded from the ledger, a page at a time, beside the projector.
-    /// An actor, so that the model is changed in place by the stage that owns it (a copy handed
-    /// to a task would be copied whole at its first change).
-    private actor ModelFold {
-        private(set) var live = LiveAvailability(position: 0)
-
-        func apply(_ events: [PageEvent]) {
-            for event in events { _ = live.apply(event.event, at: event.position) }
-        }
     }
 
     /// The page of the ledger after `after`, as sent; nil when there is no `after`.
@@ -358,11 +340,11 @@ public struct Rebuilder: Sendable {
             let position = try cells.next(Int64.self)
             let version = try cells.next(Int64.self)
             let type = try cells.next(String.self)
-            let event = try cells.bytes { try EventCodec.decode(type: type, payload: $0) }
+            let payload = try cells.next(String.self)
             let recordedAt = try cells.next(Date.self)
             precondition(position > previous, "the ledger is read in position order")
             previous = position
-            page.events.append((position, version, event, recordedAt))
+            page.events.append((position, version, try EventCodec.decode(type: type, payload: payload), recordedAt))
         }
         return page
     }
