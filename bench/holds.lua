@@ -9,26 +9,8 @@
 -- sit idle (delay()) until every hold already sent has its answer, so the 201s counted here are all
 -- the holds the server made, and bench.py can compare them with the server's `held`.
 -- done() prints one line for bench.py: "bench-holds key=value ...", counts summed over threads.
-local ffi = require("ffi")
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clock, bench_timespec *ts);
-]]
-local timespec = ffi.new("bench_timespec")
-
--- Milliseconds on CLOCK_MONOTONIC (1), one clock for every wrk thread; os.time() counts whole seconds.
-local function now_ms()
-  ffi.C.clock_gettime(1, timespec)
-  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
-end
-
--- Main VM: remember the threads to read their counts in done().
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("thread_number", #threads)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk_common.lua")
+local now_ms, threads = common.now_ms, common.threads
 
 -- Thread VMs. `tally` is the one global done() reads; it stays a flat table of numbers because
 -- wrk's thread:get cannot copy nested tables.

@@ -6,24 +6,8 @@
 -- run=ID seconds=N. A journey starts only while `seconds` last; one under way then finishes.
 -- done() prints "bench-journeys key=value ..." and one "bench-journeys-latency step=... buckets"
 -- line per step (counts per quarter millisecond, summed over threads), for bench.py.
-local ffi = require("ffi")
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clock, bench_timespec *ts);
-]]
-local timespec = ffi.new("bench_timespec")
-
-local function now_ms()
-  ffi.C.clock_gettime(1, timespec)
-  return tonumber(timespec.tv_sec) * 1000 + tonumber(timespec.tv_nsec) / 1e6
-end
-
-local threads = {}
-
-function setup(thread)
-  table.insert(threads, thread)
-  thread:set("thread_number", #threads)
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "wrk_common.lua")
+local now_ms, threads = common.now_ms, common.threads
 
 local STEPS = { "hold", "order", "picking", "ready", "collect" }
 local EXPECTED = { 201, 201, 200, 200, 200 }

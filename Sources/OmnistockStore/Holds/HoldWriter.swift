@@ -292,12 +292,10 @@ public final class HoldWriter: Sendable {
                 try row.decode((Int32, String?, String?, Int64, Int64, Int64, Int64?, Int64, Int64?, Int64).self)
             switch (kind, sku, locationId) {
             case (0, let sku?, let locationId?):
-                let key = StockKey(sku: sku, locationId: locationId)
-                positions[key] = PositionRecord(
-                    key: key,
-                    position: StockPosition(
-                        onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
-                    version: version)
+                let record = PositionRecord(
+                    sku: sku, locationId: locationId, onHand: onHand, held: held, allocated: allocated, safetyStock: safety,
+                    incoming: incoming, lastCountedAtMs: counted, version: version)
+                positions[record.key] = record
             case (1, let id?, let packed?):
                 locations[id] = try Self.location(
                     id, packed: packed, safetyStockDefault: onHand, dailyCapacity: held < 0 ? nil : held, priority: allocated,

@@ -15,6 +15,19 @@ public struct PositionRecord: Sendable, Equatable {
         self.position = position
         self.version = version
     }
+
+    /// A position as its row's columns hold it (the writers' locking reads).
+    init(
+        sku: String, locationId: String, onHand: Int64, held: Int64, allocated: Int64, safetyStock: Int64?, incoming: Int64,
+        lastCountedAtMs: Int64?, version: Int64
+    ) {
+        self.init(
+            key: StockKey(sku: sku, locationId: locationId),
+            position: StockPosition(
+                onHand: onHand, held: held, allocated: allocated, safetyStock: safetyStock, incoming: incoming,
+                lastCountedAtMs: lastCountedAtMs),
+            version: version)
+    }
 }
 
 extension PositionRecord {

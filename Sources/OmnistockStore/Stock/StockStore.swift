@@ -206,12 +206,10 @@ public struct StockStore: Sendable {
         ).decode((String?, String?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64?, Int64).self) {
             nowMs = now
             guard let sku, let locationId, let onHand, let held, let allocated, let incoming, let version else { continue }
-            let key = StockKey(sku: sku, locationId: locationId)
-            result[key] = PositionRecord(
-                key: key,
-                position: StockPosition(
-                    onHand: onHand, held: held, allocated: allocated, safetyStock: safety, incoming: incoming, lastCountedAtMs: counted),
-                version: version)
+            let record = PositionRecord(
+                sku: sku, locationId: locationId, onHand: onHand, held: held, allocated: allocated, safetyStock: safety,
+                incoming: incoming, lastCountedAtMs: counted, version: version)
+            result[record.key] = record
         }
         guard let nowMs else { throw StoreError.corrupt("the database clock could not be read") }
         return (result, nowMs)
