@@ -369,13 +369,19 @@ public enum ProjectionWriter {
 
     /// Runs INSERT statements built in `query` as one statement (nothing when there is none).
     static func run(_ statements: [String], _ query: QueryBuilder, on connection: PostgresConnection, logger: Logger) async throws {
-        guard let last = statements.last else { return }
+        guard let complete = statement(statements, query) else { return }
+        try await connection.query(complete, logger: logger)
+    }
+
+    /// The one statement of `run`: the last statement, with the others as its parts.
+    static func statement(_ statements: [String], _ query: QueryBuilder) -> PostgresQuery? {
+        guard let last = statements.last else { return nil }
         var sql = ""
         if statements.count > 1 {
             sql = "WITH " + statements.dropLast().enumerated().map { "w\($0.offset) AS (\($0.element))" }.joined(separator: ",\n") + "\n"
         }
         var complete = query
         complete.sql = sql + last
-        try await connection.query(complete.query, logger: logger)
+        return complete.query
     }
 }

@@ -150,20 +150,34 @@ public struct LedgerTransaction {
     func finish(using ledger: EventStore, alongside: (inout QueryBuilder) throws -> [String]) async throws -> [AppendedEvent] {
         var expected: [String: ExpectedVersion] = [:]
         for (stream, version) in opened { expected[stream] = version == 0 ? .noStream : .exact(version) }
+        // The projection statements are written without waiting for their answers: the append
+        // goes out behind them on the same connection, which runs them in order (one wait
+        // for both; see `Answered`).
         let prepared: EventStore.PreparedAppend
+        let projections: [Answered]
         if events.count >= Limits.appendEncodedAlongsideEventsMin {
             // The events are encoded in a child task while the projection statement runs: for a
             // 10,000-line movement request that is about 16 ms of encoding beside 60-70 ms of
             // the statement. A small batch is encoded here, where a task would cost more.
             let (events, metadata) = (self.events, self.metadata)
             async let encoded = Self.prepare(events, metadata: metadata, expected: expected)
-            try await writeProjections(alongside: alongside)
+            projections = try sendProjections(alongside: alongside)
             prepared = try await encoded
         } else {
-            try await writeProjections(alongside: alongside)
+            projections = try sendProjections(alongside: alongside)
             prepared = try EventStore.prepare(events, metadata: metadata, expected: expected)
         }
-        let appended = try await ledger.append(prepared, recordedAtMs: nowMs, on: connection)
+        let appended: [AppendedEvent]
+        do {
+            appended = try await ledger.append(prepared, recordedAtMs: nowMs, on: connection)
+        } catch {
+            // A projection statement that failed aborted the transaction, and the append
+            // failed for that reason: the projection's error is the cause.
+            if let cause = projections.lazy.compactMap(\.failure).first { throw cause }
+            throw error
+        }
+        // Answered before the append (or now, when there was nothing to append).
+        for projection in projections { try await projection.outcome() }
         assert(appended.count == events.count, "every applied event was appended")
         if let last = appended.last { LedgerReach.current?.reached(last.position) }
         return appended
@@ -178,23 +192,24 @@ public struct LedgerTransaction {
     /// Every touched table in one statement, after the deletes that must come first: active
     /// lines of holds that existed before, and rows of positions no event ever stocked that this
     /// transaction leaves empty (locking creates them; they are not positions, and a rebuild
-    /// would not have them).
-    private func writeProjections(alongside: (inout QueryBuilder) throws -> [String]) async throws {
+    /// would not have them). The statements are written in this order and not waited for.
+    private func sendProjections(alongside: (inout QueryBuilder) throws -> [String]) throws -> [Answered] {
         let tables = ProjectionWriter.Tables.live
         let rows = touchedPositions.sorted().map { state.positions[$0]! }
         let vacant = locked.filter { key in state.positions[key].map(\.isVacant) ?? true }.sorted()
+        var sent: [Answered] = []
         if !vacant.isEmpty {
-            try await connection.query(
+            sent.append(connection.send(
                 """
                 DELETE FROM stock_positions
                  WHERE (sku, location_id) IN (SELECT * FROM unnest(\(vacant.map(\.sku))::text[], \(vacant.map(\.locationId))::text[]))
                    AND version = 0
                 """,
-                logger: logger)
+                logger: logger))
         }
         let replaced = touchedHolds.filter { opened[Hold.stream($0)].map { $0 > 0 } ?? false }.sorted()
         if !replaced.isEmpty {
-            try await connection.query("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(replaced)::text[])", logger: logger)
+            sent.append(connection.send("DELETE FROM active_hold_lines WHERE hold_id = ANY(\(replaced)::text[])", logger: logger))
         }
         var query = QueryBuilder()
         var statements: [String] = []
@@ -235,6 +250,7 @@ public struct LedgerTransaction {
         // The writer's own statements first: the last statement is the one the others are
         // parts of, and theirs need nothing of the projections.
         statements.insert(contentsOf: try alongside(&query), at: 0)
-        try await ProjectionWriter.run(statements, query, on: connection, logger: logger)
+        if let statement = ProjectionWriter.statement(statements, query) { sent.append(connection.send(statement, logger: logger)) }
+        return sent
     }
 }
