@@ -119,9 +119,11 @@ struct IdempotencyKeys {
     func finishParts(keep: [(IdempotencyRequest, StoredResponse)], free: [IdempotencyRequest], into query: inout QueryBuilder) throws -> [String] {
         var parts: [String] = []
         if !keep.isEmpty {
+            // The retention runs from the claim, milliseconds earlier: the answer leaves the
+            // indexed expires_at alone, so the row's new version can stay in its page without
+            // new index entries (a HOT update), where moving it wrote two index entries a hold.
             parts.append("""
-                UPDATE idempotency_keys AS i SET status = a.status, response_body = decode(a.body, 'hex'),
-                       expires_at = clock_timestamp() + make_interval(secs => \(try query.bind(Double(retentionSeconds)))::float8)
+                UPDATE idempotency_keys AS i SET status = a.status, response_body = decode(a.body, 'hex')
                   FROM unnest(\(try query.bind(keep.map(\.0.apiKeyId)))::text[], \(try query.bind(keep.map(\.0.key)))::text[],
                               \(try query.bind(keep.map { Int32($0.1.status) }))::int4[], \(try query.bind(keep.map { Self.hex($0.1.body) }))::text[])
                        AS a(id, key, status, body)
