@@ -27,7 +27,7 @@ struct HoldRoutes {
         let faults = Holds.validate(holdRequest)
         if !faults.isEmpty { throw Rejections(faults) }
         let outcome = try await services.holdWriter.submit(
-            .place(holdRequest, holdId: HoldIds.make(), scope: principal.scope),
+            .place(holdRequest, holdId: RecordIds.make("hld_"), scope: principal.scope),
             metadata: services.metadata(principal, context: context, request: request),
             idempotency: try services.idempotencyRequest(request, principal: principal, body: body.canonical),
             render: { record, nowMs in StoredResponse(status: 201, body: HoldJSON.render(record.hold, nowMs: nowMs)) })
@@ -91,21 +91,5 @@ struct HoldRoutes {
             response.headers[.idempotentReplayed] = "true"
             return response
         }
-    }
-}
-
-/// Hold ids: 128 random bits from the system's secure generator, so ids cannot be guessed
-/// and two instances never collide.
-enum HoldIds {
-    static func make() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
-        return "hld_" + hex(high) + hex(low)
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
     }
 }

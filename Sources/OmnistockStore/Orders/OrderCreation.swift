@@ -24,7 +24,7 @@ extension OrderStore {
             try authorizeRead(principal, existing.order)
             return OrderCreation(record: existing, pickupCode: nil, created: false)
         }
-        let orderId = RandomIds.make("ord_")
+        let orderId = RecordIds.make("ord_")
         let decided: Decided
         if let holdId = request.holdId {
             switch try await decideFromHold(holdId, request: request, orderId: orderId, principal: principal, on: connection) {

@@ -321,7 +321,7 @@ public final class OrderStepWriter: Sendable {
         if hold.recordedStatus == .converted, let existing = made.byHold[holdId] {
             return .success(.created(OrderCreation(record: existing, pickupCode: nil, created: false)))
         }
-        let orderId = RandomIds.make("ord_")
+        let orderId = RecordIds.make("ord_")
         switch Orders.decide(convert: hold, request: request, orderId: orderId, nowMs: transaction.nowMs, locations: locations) {
         case .failure(let rejections):
             return .failure(rejections)

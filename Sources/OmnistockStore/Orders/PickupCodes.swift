@@ -2,20 +2,6 @@ import Crypto
 import Foundation
 import OmnistockCore
 
-/// Random ids: 128 bits from the system's secure generator, so ids cannot be guessed and two
-/// instances never collide.
-public enum RandomIds {
-    public static func make(_ prefix: String) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return prefix + hex(generator.next()) + hex(generator.next())
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
-    }
-}
-
 /// Pickup codes: drawn from the system's secure generator, shown once, stored as SHA-256 of the
 /// order id and the code (the same code on two orders hashes differently).
 enum PickupCodes {

@@ -19,7 +19,7 @@ extension OrderStore {
 
     /// Fresh transfer ids, enough for one transfer from every location sourcing may use.
     static func transferIds(for input: SourcingInput) -> [String] {
-        (0..<max(1, input.locations.count)).map { _ in RandomIds.make("trf_") }
+        (0..<max(1, input.locations.count)).map { _ in RecordIds.make("trf_") }
     }
 
     /// Positions of `skus` at every location (locked, or read), effective at the database's

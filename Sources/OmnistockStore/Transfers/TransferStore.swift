@@ -17,7 +17,7 @@ extension OrderStore {
         }
         let (locked, nowMs) = try await stock.lock(known, on: connection)
         let positions = try await effective(locked, nowMs: nowMs, on: connection)
-        let transferId = RandomIds.make("trf_")
+        let transferId = RecordIds.make("trf_")
         let decided = try Transfers.decide(dispatch: request, transferId: transferId, nowMs: nowMs, locations: locations, positions: positions).get()
         let written = try await record(decided, nowMs: nowMs, locked: locked, metadata: metadata, on: connection)
         guard let transfer = written.transfer(transferId) else { preconditionFailure("a dispatch wrote no transfer") }
