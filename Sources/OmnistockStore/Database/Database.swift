@@ -260,11 +260,9 @@ public final class Database: Sendable {
     /// BEGIN, the body, COMMIT (or ROLLBACK) on one connection; nil when BEGIN failed on the
     /// first attempt because the connection was dead, so that another is tried.
     ///
-    /// BEGIN is written without waiting for its answer: the body's first statement goes out
-    /// behind it on the same connection, which runs them in order, and BEGIN's answer has come
-    /// by the time that statement's has. Each wait for an answer costs a hop between the
-    /// event loop and the task pool, measured at 1.6-1.9 ms per hold batch under load where
-    /// BEGIN itself runs in microseconds (a batch of ~20 holds took 14-16 ms over 7 waits).
+    /// BEGIN is written without waiting for its answer (see `Answered`): the body's first
+    /// statement goes out behind it on the same connection, which runs them in order, and
+    /// BEGIN's answer has come by the time that statement's has.
     private func transactionBody<R: Sendable>(
         on connection: PostgresConnection, first: Bool, committing: CommitFlag,
         _ body: @Sendable (PostgresConnection) async throws -> R
@@ -279,14 +277,15 @@ public final class Database: Sendable {
             result = try await body(connection)
             try await begun.outcome()
         } catch {
+            let beginFailure = begun.failure
             // A dead connection fails BEGIN and everything queued behind it: nothing ran.
-            if case .failure(let failure)? = begun.result, first, isDatabaseUnavailable(failure) { return nil }
+            if let beginFailure, first, isDatabaseUnavailable(beginFailure) { return nil }
             if connection.isClosed {
                 // The server rolled the transaction back when the connection went; a
                 // ROLLBACK written to it now could wait for ever (see `withBoundedLease`).
                 throw error
             }
-            if case .failure(let failure)? = begun.result {
+            if let failure = beginFailure {
                 // BEGIN fails on a live connection only if the session is broken; what ran
                 // behind it ran outside a transaction, so the connection is not used again.
                 logger.error("BEGIN failed on a live connection; closing it", metadata: ["error": "\(String(reflecting: failure))"])
